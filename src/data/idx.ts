@@ -1,0 +1,77 @@
+/**
+ * IDX files (the MNIST container format), optionally gzip'd: unsigned-byte arrays with their shape.
+ * The dataset cache stores images as IDX4 (N, H, W, C) and labels as IDX1 (N); see dat/README.md.
+ */
+import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
+import { writeFileAtomic } from '../io';
+
+export interface IdxArray {
+  shape: number[];
+  data: Uint8Array;
+}
+
+export class DataFileError extends Error {
+  constructor(readonly file: string, problem: string, advice: string) {
+    super(`${file}: ${problem}. ${advice}`);
+    this.name = 'DataFileError';
+  }
+}
+
+const UBYTE = 0x08;
+const FIX = 'Delete the file and fetch it again (hat data get NAME), or point --data-dir at a good copy.';
+
+/** Parse IDX bytes (already decompressed). Only unsigned-byte IDX is used by the datasets. */
+export function parseIdx(bytes: Uint8Array, file = '<buffer>'): IdxArray {
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0) throw new DataFileError(file, 'not an IDX file (bad magic number)', FIX);
+  if (bytes[2] !== UBYTE) throw new DataFileError(file, `IDX element type 0x${bytes[2].toString(16)} is not unsigned byte`, FIX);
+  const ndim = bytes[3];
+  if (ndim < 1 || bytes.length < 4 + 4 * ndim) throw new DataFileError(file, 'truncated IDX header', FIX);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const shape: number[] = [];
+  for (let d = 0; d < ndim; d++) shape.push(view.getInt32(4 + 4 * d, false));
+  const size = shape.reduce((a, b) => a * b, 1);
+  const offset = 4 + 4 * ndim;
+  if (bytes.length - offset !== size) {
+    throw new DataFileError(file, `IDX payload is ${bytes.length - offset} bytes but the header (${shape.join('x')}) says ${size}`, FIX);
+  }
+  return { shape, data: bytes.subarray(offset, offset + size) };
+}
+
+export function encodeIdx(array: IdxArray): Uint8Array {
+  const size = array.shape.reduce((a, b) => a * b, 1);
+  if (size !== array.data.length) throw new Error(`encodeIdx: shape ${array.shape} needs ${size} bytes, got ${array.data.length}`);
+  const header = new Uint8Array(4 + 4 * array.shape.length);
+  const view = new DataView(header.buffer);
+  header[2] = UBYTE;
+  header[3] = array.shape.length;
+  array.shape.forEach((d, i) => view.setInt32(4 + 4 * i, d, false));
+  const out = new Uint8Array(header.length + size);
+  out.set(header, 0);
+  out.set(array.data, header.length);
+  return out;
+}
+
+/** Read an IDX file; gzip is detected from its magic bytes, not its name. */
+export function readIdx(file: string): IdxArray {
+  let raw: Buffer;
+  try {
+    raw = fs.readFileSync(file);
+  } catch (e) {
+    throw new DataFileError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? e})`, FIX);
+  }
+  let bytes: Uint8Array = raw;
+  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
+    try {
+      bytes = zlib.gunzipSync(raw);
+    } catch (e) {
+      throw new DataFileError(file, `corrupt or truncated gzip data (${(e as Error).message})`, FIX);
+    }
+  }
+  return parseIdx(bytes, file);
+}
+
+/** Write gzip'd IDX deterministically (level 9, no name, mtime 0), atomically. */
+export function writeIdx(file: string, array: IdxArray): void {
+  writeFileAtomic(file, zlib.gzipSync(encodeIdx(array), { level: 9 }));
+}

@@ -1,0 +1,259 @@
+/**
+ * The paper's networks (spec §3) as plain tfjs variables: a trunk of hidden layers (conv or dense), one
+ * linear head per task. With `hat: true` every hidden layer owns its task-embedding table and gates its
+ * units with sigmoid(s * e_t) (spec §2.2): the layer both applies and reports its gate.
+ *
+ * Layout is NHWC (tfjs' native layout), so conv weights are [kh, kw, in, out], dense weights [in, out], and
+ * flattening a conv output is channel-last: input feature j of the first dense layer belongs to channel
+ * j % C. The spec's channel-major flatten is the same network up to a permutation of fc1's inputs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { DropoutMasks, Rng } from '../rng';
+
+export type InitScheme = 'pytorch' | 'xavier';
+export type EmbeddingInit = 'normal' | 'uniform';
+
+export interface LayerSpec {
+  name: string;
+  kind: 'conv' | 'dense';
+  /** Input features (dense) or input channels (conv). */
+  inputs: number;
+  /** Output neurons or channels. */
+  units: number;
+  /** Square kernel size (conv). */
+  kernel?: number;
+  /** Dropout rate after the ReLU (0 = none). */
+  dropout: number;
+  /** 2x2 max-pool after dropout (conv). */
+  pool: boolean;
+}
+
+export interface NetworkConfig {
+  kind: 'mlp' | 'alexnet';
+  /** Per-sample input shape: [784] or [32, 32, 3]. */
+  inputShape: number[];
+  /** Dropout on the raw input (HAT's MLP: 0.2). */
+  inputDropout: number;
+  layers: LayerSpec[];
+  /** Number of classes of every task's head. */
+  heads: number[];
+  /** Give every hidden layer HAT task embeddings and gates. */
+  hat: boolean;
+  /** N(0,1) (HAT) or U(0,2) (compression variant, spec §9). */
+  embeddingInit: EmbeddingInit;
+  /** PyTorch-0.2 uniform (reference code, default) or Xavier uniform (paper text). */
+  init: InitScheme;
+}
+
+/** MLP of spec §3.2. HAT: 784-2000-2000, input dropout 0.2; baselines: 784-800-800-800. */
+export function mlpConfig(opts: { heads: number[]; hat: boolean; hidden?: number[]; inputDropout?: number; dropout?: number; inputSize?: number; init?: InitScheme; embeddingInit?: EmbeddingInit }): NetworkConfig {
+  const hidden = opts.hidden ?? (opts.hat ? [2000, 2000] : [800, 800, 800]);
+  if (hidden.length < 1) throw new Error('an MLP needs at least one hidden layer');
+  const inputSize = opts.inputSize ?? 784;
+  return {
+    kind: 'mlp',
+    inputShape: [inputSize],
+    inputDropout: opts.inputDropout ?? (opts.hat ? 0.2 : 0),
+    layers: hidden.map((units, i) => ({ name: `fc${i + 1}`, kind: 'dense', inputs: i === 0 ? inputSize : hidden[i - 1], units, dropout: opts.dropout ?? 0.5, pool: false })),
+    heads: opts.heads,
+    hat: opts.hat,
+    embeddingInit: opts.embeddingInit ?? 'normal',
+    init: opts.init ?? 'pytorch',
+  };
+}
+
+/** AlexNet-like trunk of spec §3.1 for size x size x channels inputs. */
+export function alexnetConfig(opts: { heads: number[]; hat: boolean; size?: number; channels?: number; width?: number; fc2Dropout?: number; init?: InitScheme; embeddingInit?: EmbeddingInit }): NetworkConfig {
+  const size = opts.size ?? 32;
+  const channels = opts.channels ?? 3;
+  const w = opts.width ?? 1;
+  const k = [Math.floor(size / 8), Math.floor(size / 10), 2];
+  const convs = [64, 128, 256].map((c) => Math.floor(c * w));
+  const fcs = [2048, 2048].map((c) => Math.floor(c * w));
+  let side = size;
+  for (const kk of k) side = Math.floor((side - kk + 1) / 2);
+  const layers: LayerSpec[] = [
+    { name: 'conv1', kind: 'conv', inputs: channels, units: convs[0], kernel: k[0], dropout: 0.2, pool: true },
+    { name: 'conv2', kind: 'conv', inputs: convs[0], units: convs[1], kernel: k[1], dropout: 0.2, pool: true },
+    { name: 'conv3', kind: 'conv', inputs: convs[1], units: convs[2], kernel: k[2], dropout: 0.5, pool: true },
+    { name: 'fc1', kind: 'dense', inputs: convs[2] * side * side, units: fcs[0], dropout: 0.5, pool: false },
+    { name: 'fc2', kind: 'dense', inputs: fcs[0], units: fcs[1], dropout: opts.fc2Dropout ?? 0.5, pool: false },
+  ];
+  return {
+    kind: 'alexnet', inputShape: [size, size, channels], inputDropout: 0, layers, heads: opts.heads, hat: opts.hat,
+    embeddingInit: opts.embeddingInit ?? 'normal', init: opts.init ?? 'pytorch',
+  };
+}
+
+let networkCounter = 0;
+
+/** A variable initialised from `value`, which it takes over (tf.variable copies and leaves the original). */
+function ownedVariable(value: tf.Tensor, name: string): tf.Variable {
+  const v = tf.variable(value, true, name);
+  value.dispose();
+  return v;
+}
+
+function initWeights(rng: Rng, scheme: InitScheme, shape: number[], fanIn: number, fanOut: number): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  // PyTorch 0.2: U(-1/sqrt(fan_in), 1/sqrt(fan_in)); Xavier: U(-sqrt(6/(fan_in+fan_out)), +)
+  const bound = scheme === 'pytorch' ? 1 / Math.sqrt(fanIn) : Math.sqrt(6 / (fanIn + fanOut));
+  return tf.tensor(rng.uniformArray(n, -bound, bound), shape);
+}
+
+/** One hidden layer: op -> ReLU -> dropout -> (pool) -> (HAT gate). */
+export class HiddenLayer {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+  /** HAT task embeddings [tasks, units], when the network is gated. */
+  readonly embedding?: tf.Variable;
+  /**
+   * For a dense layer reading a flattened conv output: number of channels of that output (feature j belongs
+   * to channel j % flattenChannels). Used to build gradient masks and weight-usage statistics.
+   */
+  readonly flattenChannels?: number;
+
+  constructor(readonly spec: LayerSpec, readonly input: HiddenLayer | null, prefix: string, tasks: number, config: NetworkConfig, rng: Rng) {
+    const { kind, inputs, units, kernel = 1 } = spec;
+    const fanIn = kind === 'conv' ? inputs * kernel * kernel : inputs;
+    const fanOut = kind === 'conv' ? units * kernel * kernel : units;
+    const shape = kind === 'conv' ? [kernel, kernel, inputs, units] : [inputs, units];
+    const bias = config.init === 'pytorch' ? initWeights(rng, 'pytorch', [units], fanIn, fanOut) : tf.zeros([units]);
+    this.weight = ownedVariable(initWeights(rng, config.init, shape, fanIn, fanOut), `${prefix}/${spec.name}/weight`);
+    this.bias = ownedVariable(bias, `${prefix}/${spec.name}/bias`);
+    if (config.hat) {
+      const values = config.embeddingInit === 'normal' ? rng.normalArray(tasks * units) : rng.uniformArray(tasks * units, 0, 2);
+      this.embedding = ownedVariable(tf.tensor2d(values, [tasks, units]), `${prefix}/${spec.name}/embedding`);
+    }
+    if (kind === 'dense' && input?.spec.kind === 'conv') this.flattenChannels = input.spec.units;
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+  get units(): number {
+    return this.spec.units;
+  }
+
+  /** sigmoid(s * e_task): the layer's gate for a task (spec §2.2). */
+  gate(task: number, s: number | tf.Scalar): tf.Tensor1D {
+    if (!this.embedding) throw new Error(`layer ${this.name} has no HAT embedding`);
+    const embedding = this.embedding;
+    return tf.tidy(() => tf.sigmoid(tf.mul(tf.reshape(tf.slice(embedding, [task, 0], [1, this.units]), [this.units]), s)) as tf.Tensor1D);
+  }
+
+  apply(x: tf.Tensor, training: boolean, dropout: DropoutMasks, gate?: tf.Tensor1D): tf.Tensor {
+    const { kind, dropout: rate, pool } = this.spec;
+    let h: tf.Tensor;
+    if (kind === 'conv') {
+      h = tf.add(tf.conv2d(x as tf.Tensor4D, this.weight as tf.Tensor4D, 1, 'valid'), this.bias);
+    } else {
+      const flat = x.rank > 2 ? tf.reshape(x, [x.shape[0], -1]) : x;
+      h = tf.add(tf.matMul(flat as tf.Tensor2D, this.weight as tf.Tensor2D), this.bias);
+    }
+    h = tf.relu(h);
+    if (training && rate > 0) h = tf.mul(h, tf.tensor(dropout.mask(h.size, rate), h.shape));
+    if (pool) h = tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid');
+    if (gate) h = tf.mul(h, gate); // one value per unit, broadcast over height and width
+    return h;
+  }
+}
+
+export interface ForwardOptions {
+  training: boolean;
+  /** Task whose HAT gates to apply (gated networks). */
+  task?: number;
+  /** Gate scale s (default: the value given by the caller's schedule). */
+  s?: number | tf.Scalar;
+}
+
+export class Network {
+  readonly layers: HiddenLayer[] = [];
+  readonly heads: { weight: tf.Variable; bias: tf.Variable }[] = [];
+  readonly prefix: string;
+  private readonly dropout: DropoutMasks;
+
+  constructor(readonly config: NetworkConfig, seed: number | string) {
+    this.prefix = `net${networkCounter++}`;
+    const rng = new Rng(`init/${seed}`);
+    this.dropout = new DropoutMasks(new Rng(`dropout/${seed}`).int32());
+    let previous: HiddenLayer | null = null;
+    for (const spec of config.layers) {
+      const layer: HiddenLayer = new HiddenLayer(spec, previous, this.prefix, config.heads.length, config, rng);
+      this.layers.push(layer);
+      previous = layer;
+    }
+    const last = config.layers[config.layers.length - 1].units;
+    config.heads.forEach((n, t) => {
+      const bound = 1 / Math.sqrt(last);
+      const bias = config.init === 'pytorch' ? tf.tensor(rng.uniformArray(n, -bound, bound)) : tf.zeros([n]);
+      this.heads.push({
+        weight: ownedVariable(initWeights(rng, config.init, [last, n], last, n), `${this.prefix}/head${t}/weight`),
+        bias: ownedVariable(bias, `${this.prefix}/head${t}/bias`),
+      });
+    });
+  }
+
+  get tasks(): number {
+    return this.heads.length;
+  }
+  get gated(): boolean {
+    return this.config.hat;
+  }
+
+  /** Trunk output for a batch, and the gates applied (one per hidden layer, gated networks only). */
+  features(x: tf.Tensor, opts: ForwardOptions): { h: tf.Tensor2D; gates: tf.Tensor1D[] } {
+    let h = x;
+    if (opts.training && this.config.inputDropout > 0) h = tf.mul(h, tf.tensor(this.dropout.mask(h.size, this.config.inputDropout), h.shape));
+    const gates: tf.Tensor1D[] = [];
+    const gating = this.gated && opts.task !== undefined;
+    if (gating && opts.s === undefined) throw new Error('a gated forward pass needs the gate scale s');
+    for (const layer of this.layers) {
+      const gate = gating ? layer.gate(opts.task!, opts.s!) : undefined;
+      if (gate) gates.push(gate);
+      h = layer.apply(h, opts.training, this.dropout, gate);
+    }
+    return { h: (h.rank > 2 ? tf.reshape(h, [h.shape[0], -1]) : h) as tf.Tensor2D, gates };
+  }
+
+  /** Logits of head `task`. */
+  logits(h: tf.Tensor2D, task: number): tf.Tensor2D {
+    const head = this.heads[task];
+    return tf.add(tf.matMul(h, head.weight as tf.Tensor2D), head.bias);
+  }
+
+  trunkVariables(): tf.Variable[] {
+    return this.layers.flatMap((l) => [l.weight, l.bias]);
+  }
+  headVariables(): tf.Variable[] {
+    return this.heads.flatMap((h) => [h.weight, h.bias]);
+  }
+  embeddingVariables(): tf.Variable[] {
+    return this.layers.flatMap((l) => (l.embedding ? [l.embedding] : []));
+  }
+  variables(): tf.Variable[] {
+    return [...this.trunkVariables(), ...this.headVariables(), ...this.embeddingVariables()];
+  }
+
+  /** Weights and biases of trunk and heads (the paper's parameter count; embeddings excluded). */
+  parameterCount(): number {
+    return [...this.trunkVariables(), ...this.headVariables()].reduce((n, v) => n + v.size, 0);
+  }
+
+  /** Copies of all variables (early stopping keeps the best epoch's). */
+  snapshot(): tf.Tensor[] {
+    return this.variables().map((v) => tf.clone(v));
+  }
+  restore(snapshot: tf.Tensor[]): void {
+    this.variables().forEach((v, i) => v.assign(snapshot[i]));
+  }
+
+  /** Restart the dropout stream from a key (the loop reseeds per task, so a resumed run draws the same masks). */
+  reseedDropout(key: string): void {
+    this.dropout.setState(new Rng(`dropout/${key}`).int32());
+  }
+
+  dispose(): void {
+    for (const v of this.variables()) v.dispose();
+  }
+}
