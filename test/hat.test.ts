@@ -1,0 +1,220 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { Hat, compensation } from '../src/approaches/hat';
+import { crossEntropy } from '../src/approaches/approach';
+import { Batch } from '../src/data/experiments';
+import { Network, alexnetConfig, mlpConfig } from '../src/nets/network';
+import { createProgress } from '../src/progress';
+import { Rng } from '../src/rng';
+import { runExperiment } from '../src/run';
+import { backend } from './helpers';
+
+function randomBatch(shape: number[], n: number, classes: number, task: number, seed: number): Batch {
+  const rng = new Rng(seed);
+  const size = shape.reduce((a, b) => a * b, 1);
+  return {
+    x: tf.tensor(rng.normalArray(n * size), [n, ...shape]),
+    y: tf.tensor1d(Int32Array.from({ length: n }, () => rng.int(classes)), 'int32'),
+    tasks: new Int32Array(n).fill(task), task, size: n,
+  };
+}
+
+const sigmoidPrime = (x: number): number => 1 / (2 * (Math.cosh(x) + 1));
+
+test('compensation equals the spec formula (float64 reference)', async () => {
+  await backend();
+  const smax = 400;
+  for (const s of [1 / smax, 0.7, 3, 50, smax]) {
+    const es = [-6, -3.2, -1, -0.05, 0, 0.3, 1.5, 4, 6];
+    const got = compensation(tf.tensor1d(es), s, smax).dataSync();
+    es.forEach((e, i) => {
+      const want = (smax * (Math.cosh(Math.max(-50, Math.min(50, s * e))) + 1)) / (s * (Math.cosh(e) + 1));
+      assert.ok(Math.abs(got[i] - want) <= 1e-4 * Math.abs(want), `kappa(${e}, ${s}) = ${got[i]}, want ${want}`);
+    });
+  }
+});
+
+test('compensated embedding gradient = smax * sigmoid\'(e), and 0 (not NaN) where sigmoid\'(s e) underflows', async () => {
+  await backend();
+  const smax = 400;
+  const es = Array.from({ length: 49 }, (_, i) => -6 + i * 0.25);
+  for (const s of [1 / smax, 1, 10, smax]) {
+    const e = tf.tensor1d(es);
+    const g = tf.grad((x: tf.Tensor) => tf.sum(tf.sigmoid(tf.mul(x, s))))(e);
+    const compensated = tf.mul(g, compensation(e, s, smax)).dataSync();
+    es.forEach((v, i) => {
+      assert.ok(Number.isFinite(compensated[i]), `finite at e=${v}, s=${s}`);
+      // float32 sigmoid'(x) loses relative precision as it approaches underflow, hence two tolerances
+      const tolerance = Math.abs(s * v) < 8 ? 1e-3 : Math.abs(s * v) < 15 ? 5e-2 : Infinity;
+      const want = smax * sigmoidPrime(v);
+      assert.ok(Math.abs(compensated[i] - want) <= tolerance * want + 1e-6, `e=${v} s=${s}: ${compensated[i]} vs ${want}`);
+    });
+  }
+});
+
+test('annealing of s: 1/smax at the first batch, towards smax at the last (code and paper forms)', async () => {
+  await backend();
+  const net = new Network(mlpConfig({ heads: [2], hat: true, hidden: [3], inputSize: 2 }), 0);
+  const hat = new Hat(net, { smax: 400 });
+  assert.equal(hat.annealedS(0), 1 / 400);
+  assert.ok(Math.abs(hat.annealedS(0.5) - (1 / 400 + (400 - 1 / 400) / 2)) < 1e-9);
+  const paper = new Hat(new Network(mlpConfig({ heads: [2], hat: true, hidden: [3], inputSize: 2 }), 0), { smax: 400, schedule: 'paper' });
+  paper.setBatchesPerEpoch(11);
+  assert.equal(paper.annealedS(10 / 11), 400);
+  hat.dispose();
+  paper.dispose();
+});
+
+test('regulariser: sum a(1-A)/sum(1-A), and sum a / sum N for the first task', async () => {
+  await backend();
+  const net = new Network(mlpConfig({ heads: [2, 2], hat: true, hidden: [3, 2], inputSize: 2 }), 0);
+  const hat = new Hat(net, {});
+  const a = [tf.tensor1d([0.5, 1, 0]), tf.tensor1d([0.25, 0.25])];
+  assert.ok(Math.abs(hat.regulariser(a).dataSync()[0] - 2 / 5) < 1e-6);
+  hat.setCumulative([tf.tensor1d([1, 0, 0.5]), tf.tensor1d([0, 1])]);
+  // numerator 0.5*0 + 1*1 + 0*0.5 + 0.25*1 + 0.25*0 = 1.25 ; denominator 0 + 1 + 0.5 + 1 + 0 = 2.5
+  assert.ok(Math.abs(hat.regulariser(a).dataSync()[0] - 0.5) < 1e-6);
+  hat.setCumulative([tf.ones([3]) as tf.Tensor1D, tf.ones([2]) as tf.Tensor1D]);
+  assert.equal(hat.regulariser(a).dataSync()[0], 0, 'no free capacity: 0, not NaN');
+  tf.dispose(a);
+  hat.dispose();
+});
+
+test('HAT objective gradients match central finite differences', async () => {
+  await backend();
+  const net = new Network(mlpConfig({ heads: [3, 3], hat: true, hidden: [4, 3], inputSize: 5 }), 3);
+  const hat = new Hat(net, { c: 0.75 });
+  hat.setCumulative([tf.tensor1d([0.9, 0.1, 0.4, 0]), tf.tensor1d([0.2, 0.8, 0])]);
+  const batch = randomBatch([5], 6, 3, 1, 11);
+  const s = 2.5;
+  const objective = () => {
+    const { h, gates } = net.features(batch.x, { training: false, task: 1, s });
+    return tf.add(crossEntropy(net.logits(h, 1), batch.y), tf.mul(hat.regulariser(gates), 0.75)) as tf.Scalar;
+  };
+  const vars = [net.layers[0].weight, net.layers[1].bias, net.layers[0].embedding!, net.layers[1].embedding!, net.heads[1].weight];
+  const { grads } = tf.variableGrads(objective, vars);
+  const eps = 1e-2;
+  for (const v of vars) {
+    const values = v.dataSync().slice();
+    const g = grads[v.name].dataSync();
+    for (const i of [0, Math.floor(values.length / 2), values.length - 1]) {
+      const probe = (delta: number) => {
+        const copy = values.slice();
+        copy[i] += delta;
+        v.assign(tf.tensor(copy, v.shape));
+        return tf.tidy(() => objective().dataSync()[0]);
+      };
+      const fd = (probe(eps) - probe(-eps)) / (2 * eps);
+      v.assign(tf.tensor(values, v.shape));
+      assert.ok(Math.abs(fd - g[i]) <= 2e-3 + 2e-2 * Math.abs(fd), `${v.name}[${i}]: autodiff ${g[i]} vs finite difference ${fd}`);
+    }
+  }
+  tf.dispose([batch.x, batch.y, ...Object.values(grads)]);
+  hat.dispose();
+});
+
+/**
+ * One HAT step of task 1 with cumulative attention A, and the same step (same batch, same dropout masks)
+ * without any attention: the weight gradients are identical up to the mask, so masked updates must equal
+ * unmasked updates times the mask, exactly.
+ */
+function stepWithAttention(net: Network, A: number[][], inputShape: number[]) {
+  const hat = new Hat(net, {});
+  hat.beginTask(1, []);
+  const start = net.snapshot();
+  const step = (attention: number[][] | null) => {
+    net.restore(start);
+    hat.setCumulative(attention ? attention.map((a) => tf.tensor1d(a)) : null);
+    net.reseedDropout('mask-test');
+    const batch = randomBatch(inputShape, 32, 3, 1, 5);
+    // progress 0: s = 1/smax, every gate is about 0.5, so every free weight gets a gradient
+    tf.dispose(hat.trainBatch(batch, 0.05, 0));
+    tf.dispose([batch.x, batch.y]);
+    return net.variables().map((v, i) => {
+      const b = start[i].dataSync();
+      return Array.from(v.dataSync(), (x, k) => x - b[k]);
+    });
+  };
+  const free = step(null);
+  const masked = step(A);
+  const before = start.map((t) => t.dataSync().slice());
+  tf.dispose(start);
+  return { hat, free, masked, before, index: (v: tf.Variable) => net.variables().indexOf(v) };
+}
+
+test('gradient masks: weights whose two units are taken do not move, free ones move as without HAT (MLP)', async () => {
+  await backend();
+  const net = new Network(mlpConfig({ heads: [3, 3], hat: true, hidden: [4, 3], inputSize: 5 }), 2);
+  const A = [[1, 0, 1, 0], [1, 1, 0]];
+  const { hat, free, masked, index } = stepWithAttention(net, A, [5]);
+  const expectLayer = (v: tf.Variable, mask: (k: number) => number, label: string) => {
+    const i = index(v);
+    let moving = 0;
+    masked[i].forEach((d, k) => {
+      assert.ok(d === mask(k) * free[i][k], `${label}[${k}]: masked update ${d}, unmasked ${free[i][k]}, mask ${mask(k)}`);
+      if (mask(k) === 1 && d !== 0) moving++;
+    });
+    return moving;
+  };
+  // first layer, weight [5, 4]: protected by its output unit only; bias by its unit
+  let moving = expectLayer(net.layers[0].weight, (k) => 1 - A[0][k % 4], 'fc1.weight');
+  expectLayer(net.layers[0].bias, (k) => 1 - A[0][k], 'fc1.bias');
+  // second layer, weight [4, 3]: 1 - min(A_out, A_in)
+  moving += expectLayer(net.layers[1].weight, (k) => 1 - Math.min(A[1][k % 3], A[0][Math.floor(k / 3)]), 'fc2.weight');
+  expectLayer(net.layers[1].bias, (k) => 1 - A[1][k], 'fc2.bias');
+  assert.ok(moving > 9, `free weights move: ${moving}`);
+  // heads and embeddings are not masked; the other task's embedding row does not move
+  const e1 = index(net.layers[0].embedding!);
+  assert.deepEqual(masked[e1].slice(0, 4), [0, 0, 0, 0]);
+  assert.ok(masked[e1].slice(4, 8).some((d) => d !== 0));
+  assert.ok(masked[index(net.heads[1].weight)].some((d) => d !== 0));
+  hat.dispose();
+});
+
+test('gradient masks through the conv stack and the conv -> dense flatten (AlexNet)', async () => {
+  await backend();
+  const net = new Network(alexnetConfig({ heads: [3, 3], hat: true, width: 1 / 16 }), 4);
+  const units = net.layers.map((l) => l.units); // 4, 8, 16, 128, 128
+  const A = units.map((n, l) => Array.from({ length: n }, (_, i) => ((i + l) % 2 === 0 ? 1 : 0)));
+  const { hat, free, masked, index } = stepWithAttention(net, A, [32, 32, 3]);
+  const check = (v: tf.Variable, mask: (k: number) => number, label: string) => {
+    const i = index(v);
+    let protectedCount = 0;
+    masked[i].forEach((d, k) => {
+      const m = mask(k);
+      if (m === 0) protectedCount++;
+      assert.ok(d === m * free[i][k], `${label}[${k}]: masked ${d}, unmasked ${free[i][k]}, mask ${m}`);
+    });
+    return protectedCount;
+  };
+  // conv1 [4, 4, 3, 4]: output channel only
+  check(net.layers[0].weight, (k) => 1 - A[0][k % 4], 'conv1');
+  // conv2 [3, 3, 4, 8]: 1 - min(A_conv2[o], A_conv1[i]) for every kernel position
+  assert.equal(check(net.layers[1].weight, (k) => 1 - Math.min(A[1][k % 8], A[0][Math.floor(k / 8) % 4]), 'conv2'), 9 * 2 * 4);
+  // fc1 [64, 128]: input j is conv3 channel j % 16 (NHWC flatten of 2x2x16)
+  assert.equal(check(net.layers[3].weight, (k) => 1 - Math.min(A[3][k % 128], A[2][Math.floor(k / 128) % 16]), 'fc1'), 64 * 128 / 4);
+  check(net.layers[4].weight, (k) => 1 - Math.min(A[4][k % 128], A[3][Math.floor(k / 128)]), 'fc2');
+  check(net.layers[3].bias, (k) => 1 - A[3][k], 'fc1.bias');
+  hat.dispose();
+});
+
+test('on real MNIST, HAT keeps task 1 after learning task 2 while SGD forgets', async () => {
+  await backend();
+  const resDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-forget-'));
+  const common = { experiment: 'pmnist' as const, seed: 0, tasks: 2, maxTrain: 6000, maxTest: 3000, train: { nepochs: 4 }, resDir, progress: createProgress('quiet'), resume: false };
+  const drops: Record<string, number> = {};
+  for (const approach of ['hat', 'sgd']) {
+    const { result, approach: a } = await runExperiment({ ...common, approach });
+    a.dispose();
+    drops[approach] = result.accuracy[0][0] - result.accuracy[1][0];
+    assert.ok(result.accuracy[0][0] > 0.85, `${approach} learns task 1: ${result.accuracy[0][0]}`);
+    assert.ok(result.accuracy[1][1] > 0.85, `${approach} learns task 2: ${result.accuracy[1][1]}`);
+  }
+  assert.ok(Math.abs(drops.hat) < 0.01, `HAT task-1 drop ${drops.hat}`);
+  assert.ok(drops.sgd > 0.02 && drops.sgd > drops.hat + 0.015, `SGD should forget clearly more: ${JSON.stringify(drops)}`);
+  fs.rmSync(resDir, { recursive: true, force: true });
+});

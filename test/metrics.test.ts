@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cumulativeMax, forgettingRatios, meanUpTo, std, totalUsage, weightUsage } from '../src/metrics';
+import { alexnetConfig, mlpConfig } from '../src/nets/network';
+
+test('forgetting ratio on a hand-made matrix', () => {
+  const acc = [
+    [0.9, 0, 0],
+    [0.8, 0.7, 0],
+    [0.55, 0.7, 0.6],
+  ];
+  const random = [0.1, 0.2, 0.5];
+  const joint = [
+    [0.9, 0, 0],
+    [0.9, 0.7, 0],
+    [0.9, 0.8, 0.7],
+  ];
+  const rho = forgettingRatios(acc, random, joint);
+  // (0.8 - 0.1)/(0.9 - 0.1) - 1 = -0.125 ; (0.55-0.1)/(0.9-0.1) - 1 = -0.4375 ; (0.7-0.2)/(0.8-0.2) - 1 = -1/6 ; (0.6-0.5)/(0.7-0.5) - 1 = -0.5
+  assert.deepEqual(rho.map((r) => r.map((x) => Number(x.toFixed(6)))), [[0], [-0.125, 0], [-0.4375, -0.166667, -0.5]]);
+  const m = meanUpTo(rho);
+  assert.ok(Math.abs(m[0]) < 1e-12);
+  assert.ok(Math.abs(m[1] - -0.0625) < 1e-12);
+  assert.ok(Math.abs(m[2] - (-0.4375 - 1 / 6 - 0.5) / 3) < 1e-12);
+  // random-level accuracy gives -1, joint-level gives 0
+  assert.equal(forgettingRatios([[0.1]], [0.1], [[0.9]])[0][0], -1);
+  assert.throws(() => forgettingRatios([[0.5, 0], [0.5, 0.5]], [0.1, 0.1], [[0.9]]), /no reference/);
+});
+
+test('standard deviation uses n-1', () => {
+  assert.ok(Math.abs(std([1, 2, 3, 4]) - Math.sqrt(5 / 3)) < 1e-12);
+  assert.equal(std([3]), 0);
+});
+
+test('weight usage counts weights whose two units are active (MLP)', () => {
+  const cfg = mlpConfig({ heads: [2], hat: true, hidden: [4, 3], inputSize: 5 });
+  const usage = weightUsage(cfg.layers, [[0.9, 0.1, 0.6, 0.2], [0.7, 0.7, 0.3]]);
+  assert.deepEqual(usage.map((u) => [u.activeUnits, u.activeWeights, u.weights]), [[2, 2 * 5, 4 * 5], [2, 2 * 2, 3 * 4]]);
+  assert.ok(Math.abs(totalUsage(usage) - 14 / 32) < 1e-12);
+});
+
+test('weight usage maps conv kernels and the flatten to channels (AlexNet)', () => {
+  const cfg = alexnetConfig({ heads: [10], hat: true });
+  const gates = cfg.layers.map((l) => Array.from({ length: l.units }, (_, i) => (i % 2 === 0 ? 1 : 0)));
+  const u = weightUsage(cfg.layers, gates);
+  // conv1: 32 active of 64 outputs x 3 inputs x 4x4
+  assert.equal(u[0].activeWeights, 32 * 3 * 16);
+  // conv2: 64 x 32 x 3x3
+  assert.equal(u[1].activeWeights, 64 * 32 * 9);
+  // fc1: 1024 active of 2048 outputs x (128 active conv3 channels x 2x2 positions)
+  assert.equal(u[3].activeWeights, 1024 * 128 * 4);
+  assert.equal(u[3].weights, 2048 * 1024);
+});
+
+test('cumulative attention is the elementwise max over tasks', () => {
+  assert.deepEqual(cumulativeMax([[[0.1, 0.9]], [[0.5, 0.2]]]), [[0.5, 0.9]]);
+});
