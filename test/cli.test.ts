@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..');
+function hat(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(path.join(root, 'bin', 'hat'), args, { cwd: root, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('unknown values stop with a clear message and a non-zero exit code', () => {
+  let r = hat(['run', '-e', 'nosuch', '-a', 'hat']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /argument 'nosuch' is invalid\. Allowed choices are mnist2, pmnist, cifar, mixture/);
+  r = hat(['run', '-e', 'mnist2', '-a', 'hat', '-p', 'smox=3']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /approach hat has no parameter 'smox'; its parameters: smax, c, schedule, clipNorm/);
+  r = hat(['run', '-e', 'mnist2', '-a', 'hat', '-p', 'smax=big']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /parameter smax must be a number, got 'big'/);
+  r = hat(['run', '-e', 'mnist2', '-a', 'hat', '--nepochs', '0']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /--nepochs must be an integer >= 1/);
+  r = hat(['run', '-e', 'mnist2', '-a', 'hat', '--bogus']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /unknown option '--bogus'/);
+  r = hat(['run', '-e', 'cifar', '-a', 'sgd', '--data-dir', os.tmpdir()]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /needs cifar10 and cifar100.*hat data get cifar10/s);
+});
+
+test('hat run trains, prints the summary, writes the result files; hat table reads them', () => {
+  const resDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-cli-'));
+  const common = ['-e', 'mnist2', '--hidden', '32', '--max-train', '500', '--max-test', '300', '--nepochs', '2', '--res-dir', resDir];
+  for (const a of ['random', 'joint', 'hat']) {
+    const r = hat(['run', '-a', a, ...common]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`mnist2\\s+${a}\\s+0\\s+2`));
+  }
+  assert.ok(fs.existsSync(path.join(resDir, 'mnist2_hat_0.json')));
+  assert.match(fs.readFileSync(path.join(resDir, 'mnist2_hat_0.txt'), 'utf8'), /^\d\.\d{4}\t0\.0000\n\d\.\d{4}\t\d\.\d{4}\n$/);
+  const t = hat(['table', '--res-dir', resDir]);
+  assert.equal(t.code, 0, t.err);
+  const hatRow = t.out.split('\n').find((l) => /mnist2\s+hat\s/.test(l));
+  assert.ok(hatRow, t.out);
+  assert.match(hatRow!, /-?\d\.\d{3}\s+-?\d\.\d{3}/, 'forgetting ratios filled in');
+  const empty = hat(['table', '--res-dir', path.join(resDir, 'none')]);
+  assert.equal(empty.code, 2);
+  assert.match(empty.err, /no complete result files/);
+});
+
+test('hat backend reports the backend; CI runs on native TensorFlow', () => {
+  const r = hat(['backend']);
+  assert.equal(r.code, 0, r.err);
+  const info = JSON.parse(r.out) as { name: string; package: string };
+  if (process.env.CI) assert.equal(info.name, 'tensorflow', `CI must run on the native backend, got ${r.out}`);
+  assert.ok(['tensorflow', 'wasm', 'cpu'].includes(info.name));
+  const bad = hat(['backend'], { HAT_BACKEND: 'tpu' });
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /unknown backend 'tpu'; choose one of auto, gpu, native, wasm, cpu/);
+});
