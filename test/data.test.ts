@@ -120,6 +120,9 @@ test('IDX: readIdx rejects broken files with a DataFileError naming the file', (
   const full = encodeIdx(a);
   fs.writeFileSync(wrongSize, zlib.gzipSync(full.subarray(0, full.length - 3)));
   assertDataFileError(() => readIdx(wrongSize), wrongSize, /payload is 637 bytes but the header \(10x8x8x1\) says 640/);
+  const tooLong = path.join(dir, 'too-long.gz');
+  fs.writeFileSync(tooLong, zlib.gzipSync(Buffer.concat([full, Buffer.from([1, 2])])));
+  assertDataFileError(() => readIdx(tooLong), tooLong, /payload is 642 bytes but the header \(10x8x8x1\) says 640/);
 
   const absent = path.join(dir, 'absent.gz');
   assertDataFileError(() => readIdx(absent), absent, /cannot be read \(ENOENT\)/);
@@ -132,6 +135,36 @@ test('loadImageSet: a dataset absent from the data folders gives advice', () => 
     (e: unknown) => e instanceof DataFileError && /dataset 'svhn' is not in the data folders/.test(e.message) && /hat data get svhn/.test(e.message),
   );
   assert.throws(() => loadImageSet('imagenet', 'train', [empty]), /unknown dataset 'imagenet'/);
+});
+
+test('loadImageSet: a small cache folder is read, and bad labels are rejected', () => {
+  const first = tmpDir('cache-a');
+  const second = tmpDir('cache-b');
+  const images = seededArray([6, 4, 4, 3], 'cache/images');
+  const good = { shape: [6], data: Uint8Array.of(0, 9, 3, 3, 1, 2) };
+  writeIdx(path.join(second, 'svhn', 'train-images-idx4-ubyte.gz'), images);
+  writeIdx(path.join(second, 'svhn', 'train-labels-idx1-ubyte.gz'), good);
+  // the first folder that has the dataset wins; folders without it are skipped
+  assert.equal(findDataset('svhn', [first, second]), path.join(second, 'svhn'));
+  const set = loadImageSet('svhn', 'train', [first, second]);
+  assert.equal(set.n, 6);
+  assert.deepEqual(set.shape, [4, 4, 3]);
+  assert.deepEqual(Array.from(set.labels), [0, 9, 3, 3, 1, 2]);
+  assert.ok(Buffer.from(set.images).equals(images.data));
+  assert.equal(set.source, path.join(second, 'svhn'));
+
+  // label 10 for a 10-class dataset
+  writeIdx(path.join(first, 'svhn', 'train-images-idx4-ubyte.gz'), images);
+  writeIdx(path.join(first, 'svhn', 'train-labels-idx1-ubyte.gz'), { shape: [6], data: Uint8Array.of(0, 10, 3, 3, 1, 2) });
+  const labelsFile = path.join(first, 'svhn', 'train-labels-idx1-ubyte.gz');
+  assert.throws(
+    () => loadImageSet('svhn', 'train', [first, second]),
+    (e: unknown) => e instanceof DataFileError && e.file === labelsFile && /label 10 is out of range for 10 classes/.test(e.message),
+  );
+  // 5 labels for 6 images
+  writeIdx(path.join(first, 'svhn', 'test-images-idx4-ubyte.gz'), images);
+  writeIdx(path.join(first, 'svhn', 'test-labels-idx1-ubyte.gz'), { shape: [5], data: Uint8Array.of(0, 1, 2, 3, 4) });
+  assert.throws(() => loadImageSet('svhn', 'test', [first]), /has 5 labels for 6 images/);
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -296,6 +329,7 @@ test('mnist2 with a validation fraction and caps: floor(p*N) validation, disjoin
     assert.deepEqual(testRows, [...testRows].sort((a, b) => a - b), 'capped test rows stay in file order');
     const fullTest = new Set(full.tasks[t].test.rows);
     assert.ok(testRows.every((r) => fullTest.has(r)));
+    assert.notDeepEqual(testRows, Array.from(full.tasks[t].test.rows.subarray(0, 300)), 'a random subset, not the first rows');
   }
   assert.throws(() => buildExperiment('mnist2', { seed: 0, validation: 1.5 }), /validation fraction must be in \(0, 1\)/);
   assert.throws(() => buildExperiment('mnist2', { seed: 0, tasks: 0 }), /at least 1/);
