@@ -62,7 +62,20 @@ async function activate(name: string): Promise<void> {
   await tf.ready();
 }
 
+/**
+ * The @tensorflow/tfjs-core bundle registers no gradient functions; the union package @tensorflow/tfjs
+ * does, into the same tfjs-core (a CommonJS bundle, so this also works outside tsx, e.g. in tslab).
+ * tfjs-node loads it itself; wasm and cpu need it here.
+ */
+export function registerGradients(): void {
+  if (tf.getGradient('Conv2D')) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('@tensorflow/tfjs');
+  if (!tf.getGradient('Conv2D')) throw new BackendError('@tensorflow/tfjs did not register its gradients with this copy of @tensorflow/tfjs-core (two copies installed?)');
+}
+
 async function useWasm(): Promise<void> {
+  registerGradients();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
   const dist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
@@ -73,6 +86,7 @@ async function useWasm(): Promise<void> {
 }
 
 async function useCpu(): Promise<void> {
+  registerGradients();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('@tensorflow/tfjs-backend-cpu');
   await activate('cpu');

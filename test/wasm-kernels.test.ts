@@ -174,10 +174,37 @@ describe('Conv2DBackpropInput', () => {
     test(`x ${c.x} filter ${c.k} strides ${c.strides} pad ${JSON.stringify(c.pad)}`, async () => {
       await compare('dx', () => {
         const w = rnd(c.k, 31) as tf.Tensor4D;
-        const outShape = tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, w, c.strides, c.pad).shape;
+        const outShape = tf.conv2d(tf.zeros<tf.Rank>(c.x) as tf.Tensor4D, w, c.strides, c.pad).shape as number[];
         return tf.engine().runKernel('Conv2DBackpropInput', { dy: rnd(outShape, 32), filter: w }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: c.x } as unknown as tf.NamedAttrMap) as tf.Tensor;
       });
     });
+  }
+});
+
+/** Stock wasm kernel, but on the training path of every conv net here: ties and odd sizes included. */
+describe('MaxPoolGrad', () => {
+  const cases: { x: number[]; size: number; strides: number; pad: 'valid' | 'same' }[] = [
+    { x: [3, 8, 8, 4], size: 2, strides: 2, pad: 'valid' },
+    { x: [2, 9, 7, 3], size: 2, strides: 2, pad: 'valid' }, // odd sides: last row/column unused
+    { x: [2, 7, 7, 3], size: 3, strides: 1, pad: 'valid' }, // overlapping windows add up
+    { x: [2, 9, 8, 3], size: 3, strides: 2, pad: 'same' },
+  ];
+  for (const c of cases) {
+    for (const ties of [false, true]) {
+      test(`x ${c.x} pool ${c.size} strides ${c.strides} pad ${c.pad}${ties ? ', many ties (relu zeros, few levels)' : ''}`, async () => {
+        await compare('dx', () => {
+          let x = rnd(c.x, 91);
+          if (ties) x = tf.relu(tf.round(tf.mul(x, 2))); // values in {0, 1, 2}: most windows tie
+          return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, c.size, c.strides, c.pad), 1)) as tf.Scalar)(x);
+        });
+        await compare('dx weighted', () => {
+          let x = rnd(c.x, 92);
+          if (ties) x = tf.relu(tf.round(tf.mul(x, 2)));
+          const y = tf.maxPool(x as tf.Tensor4D, c.size, c.strides, c.pad);
+          return tf.engine().runKernel('MaxPoolGrad', { dy: rnd(y.shape, 93), input: x, output: y }, { filterSize: c.size, strides: c.strides, pad: c.pad } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        });
+      });
+    }
   }
 });
 
@@ -316,6 +343,8 @@ describe('memory', () => {
       const x = rnd([5, 3], 3);
       const ids = tf.tensor1d([1, -1, 4, 1, 0], 'int32');
       tf.dispose([tf.unsortedSegmentSum(x, ids, 3), tf.unsortedSegmentSum(x, ids, 5), x, ids]);
+      const xp = rnd([2, 9, 7, 3], 8);
+      tf.dispose([tf.grad((v: tf.Tensor) => tf.sum(tf.maxPool(v as tf.Tensor4D, 3, 2, 'same')))(xp), xp]);
       const xi = rnd([2, 9, 9, 2], 4);
       const dy = rnd([2, 4, 4, 3], 5);
       const w = rnd([3, 3, 2, 3], 6);
