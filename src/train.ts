@@ -58,7 +58,7 @@ export function trainTask(approach: Approach, t: number, tasks: Task[], opts: Tr
   const rng = new Rng(`shuffle/${seed}/${t}`);
   const order = Int32Array.from({ length: train.n }, (_, i) => i);
   const batches = Math.ceil(train.n / opts.batchSize);
-  (approach as { setBatchesPerEpoch?: (n: number) => void }).setBatchesPerEpoch?.(batches);
+  approach.setBatchesPerEpoch?.(batches);
 
   let lr = opts.lr;
   let patience = opts.patience;

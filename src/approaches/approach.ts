@@ -30,6 +30,8 @@ export interface Approach {
   /** Samples to train and validate on while learning task t (joint: the union of tasks 0..t). */
   sources(t: number, tasks: Task[]): { train: SampleSource; valid: SampleSource };
   beginTask(t: number, tasks: Task[]): void;
+  /** Told the number of batches of an epoch before it starts (HAT's paper-form s schedule needs it). */
+  setBatchesPerEpoch?(batches: number): void;
   /**
    * One optimisation step at learning rate `lr`; `progress` in [0,1) is the position of the batch's first
    * sample within the epoch (HAT anneals s with it). Returns the batch's training objective.
