@@ -40,7 +40,7 @@ function widths(v: string): number[] {
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 const approachHelp = Object.values(APPROACHES)
-  .map((a) => `  ${a.id.padEnd(12)} ${a.help}${Object.keys(a.parameters).length ? `\n${' '.repeat(15)}parameters: ${Object.entries(a.parameters).map(([k, p]) => `${k}=${p.default}`).join(', ')}` : ''}`)
+  .map((a) => [`  ${a.id.padEnd(12)} ${a.help}`, ...Object.entries(a.parameters).map(([k, p]) => `${' '.repeat(17)}${`${k}=${p.default}`.padEnd(20)} ${p.help}`)].join('\n'))
   .join('\n');
 
 interface ProfileDefaults {

@@ -13,6 +13,7 @@ import { writeFileAtomic } from './io';
 import { TaskLog, TrainOptions } from './train';
 import { Hyper } from './approaches/approach';
 import { LayerUsage } from './metrics';
+import { ModelDescription } from './nets/network';
 
 export const RESULT_FORMAT = 'hat-ts/run@1';
 
@@ -53,7 +54,8 @@ export interface RunResult {
     gitCommit?: string;
   };
   data: { order: number[]; missing: string[]; tasks: { name: string; classes: number; train: number; valid: number | 'train'; test: number; source: string }[] };
-  network: { parameters: number; embeddings: number; layers: { name: string; kind: string; units: number }[] } | null;
+  /** The trained model: parameter count, layers, and approach-specific structure (PathNet modules, PNN columns). */
+  network: ModelDescription | null;
   timings: { started: string; finished?: string; seconds: number; perTask: number[] };
   /** acc[t][u]: test accuracy of task u after learning task t (0 above the diagonal). */
   accuracy: number[][];

@@ -11,7 +11,7 @@ import { approachDef, networkConfigFor, parseParameters } from './approaches/ind
 import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint';
 import { Experiment, ExperimentName, SampleSource, buildExperiment } from './data/experiments';
 import { cumulativeMax, forgettingRatios, meanUpTo, totalUsage, weightUsage } from './metrics';
-import { InitScheme, Network } from './nets/network';
+import { InitScheme } from './nets/network';
 import { ProgressReporter, createProgress } from './progress';
 import { Protocol, RunConfig, RunResult, environment, findReferences, hashConfig, resultBase, writeResult } from './results';
 import { EpochHook, TRAIN_DEFAULTS, TrainOptions, trainTask } from './train';
@@ -73,8 +73,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const progress = opts.progress ?? createProgress('auto');
 
   const heads = experiment.tasks.map((t) => t.classes);
-  const net = def.id === 'random' ? null : new Network(networkConfigFor(def, experiment.network, experiment.inputShape, heads, { hidden: opts.hidden, init: opts.init }), opts.seed);
-  const approach = def.create(net, hyper, opts.seed);
+  const networkConfig = def.network === 'none' ? null : networkConfigFor(def, experiment.network, experiment.inputShape, heads, { hidden: opts.hidden, init: opts.init });
+  const approach = def.create({ config: networkConfig, hyper, seed: opts.seed });
 
   const result: RunResult = {
     format: 'hat-ts/run@1', status: 'running', config, configHash, environment: environment(backend),
@@ -82,7 +82,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
       order: experiment.order, missing: experiment.missing,
       tasks: experiment.tasks.map((t) => ({ name: t.name, classes: t.classes, train: t.train.rows.length, valid: t.valid === t.train ? 'train' : t.valid.rows.length, test: t.test.rows.length, source: t.source })),
     },
-    network: net ? { parameters: net.parameterCount(), embeddings: net.embeddingVariables().reduce((n, v) => n + v.size, 0), layers: net.layers.map((l) => ({ name: l.name, kind: l.spec.kind, units: l.units })) } : null,
+    network: approach.model ? approach.model.describe() : null,
     timings: { started: new Date().toISOString(), seconds: 0, perTask: [] },
     accuracy: [], loss: [], epochs: [], averageAccuracy: [], summary: {},
   };
@@ -125,7 +125,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     }
   }
 
-  if (approach instanceof Hat && net) {
+  if (approach instanceof Hat) {
+    const net = approach.net;
     const perTask = approach.taskGates.map((g) => weightUsage(net.config.layers, g));
     const cumulative = approach.taskGates.map((_, t) => weightUsage(net.config.layers, cumulativeMax(approach.taskGates.slice(0, t + 1))));
     result.masks = { perTask, cumulative, totalCumulative: cumulative.map(totalUsage) };

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Approach } from './approaches/approach';
-import { Task } from './data/experiments';
+import { SampleSource, Task } from './data/experiments';
 import { ProgressReporter, createProgress } from './progress';
 import { Rng } from './rng';
 
@@ -31,6 +31,9 @@ export interface EpochLog {
   validLoss: number;
   best: boolean;
   seconds: number;
+  /** PathNet: which candidate path trained this epoch, in which generation. */
+  path?: number;
+  generation?: number;
 }
 
 export interface TaskLog {
@@ -47,72 +50,143 @@ export class NonFiniteLossError extends Error {
 /** Hook called after every epoch (monitoring: mask usage per epoch, etc.). */
 export type EpochHook = (task: number, log: EpochLog) => void;
 
-/** Learns task t with `approach`; returns the epoch log. Batch shuffling is seeded by (seed, t). */
-export function trainTask(approach: Approach, t: number, tasks: Task[], opts: TrainOptions, seed: number, progress: ProgressReporter = createProgress('quiet'), onEpoch?: EpochHook): TaskLog {
-  const started = performance.now();
-  const { train, valid } = approach.sources(t, tasks);
-  approach.beginTask(t, tasks);
-  const log: TaskLog = { task: t, epochs: [], bestEpoch: 0, trainSeconds: 0 };
-  if (!approach.trains) return log;
-  approach.net?.reseedDropout(`${seed}/${t}`);
-  const rng = new Rng(`shuffle/${seed}/${t}`);
-  const order = Int32Array.from({ length: train.n }, (_, i) => i);
-  const batches = Math.ceil(train.n / opts.batchSize);
-  approach.setBatchesPerEpoch?.(batches);
+/**
+ * Patience-based learning-rate schedule of one learner (spec §4.2): after `patience` epochs without a lower
+ * validation loss divide lr by `lrFactor` and reset patience; the learner is done once lr < lrMin.
+ */
+export class LrSchedule {
+  lr: number;
+  bestLoss = Infinity;
+  private patience: number;
+  constructor(private readonly opts: TrainOptions, lr = opts.lr) {
+    this.lr = lr;
+    this.patience = opts.patience;
+  }
+  /** Records an epoch's validation loss; true when it is the best so far. */
+  update(validLoss: number): boolean {
+    if (validLoss < this.bestLoss) {
+      this.bestLoss = validLoss;
+      this.patience = this.opts.patience;
+      return true;
+    }
+    if (--this.patience <= 0) {
+      this.lr /= this.opts.lrFactor;
+      if (!this.done) this.patience = this.opts.patience;
+    }
+    return false;
+  }
+  get done(): boolean {
+    return this.lr < this.opts.lrMin;
+  }
+  /** Start again from `lr` with fresh patience and no best loss (PathNet's mutated paths). */
+  reset(lr: number): void {
+    this.lr = lr;
+    this.bestLoss = Infinity;
+    this.patience = this.opts.patience;
+  }
+}
 
-  let lr = opts.lr;
-  let patience = opts.patience;
-  let bestLoss = Infinity;
-  let best = approach.snapshot();
-  for (let epoch = 1; epoch <= opts.nepochs; epoch++) {
+/**
+ * Runs epochs of one task: shuffles (seeded per run and task), trains every batch, computes the validation
+ * objective, reports progress, checks for a non-finite loss, and appends to the task's log. Approaches with
+ * their own task-level loop (PathNet) drive it through `Approach.learnTask`.
+ */
+export class EpochRunner {
+  readonly log: TaskLog;
+  private readonly rng: Rng;
+  private readonly order: Int32Array;
+  readonly batches: number;
+
+  constructor(
+    readonly approach: Approach,
+    readonly t: number,
+    readonly tasks: Task[],
+    readonly opts: TrainOptions,
+    readonly seed: number,
+    readonly train: SampleSource,
+    readonly valid: SampleSource,
+    private readonly progress: ProgressReporter,
+    private readonly onEpoch?: EpochHook,
+  ) {
+    this.log = { task: t, epochs: [], bestEpoch: 0, trainSeconds: 0 };
+    this.rng = new Rng(`shuffle/${seed}/${t}`);
+    this.order = Int32Array.from({ length: train.n }, (_, i) => i);
+    this.batches = Math.ceil(train.n / opts.batchSize);
+  }
+
+  /** One epoch at learning rate lr; `best` marks the log entry (decided by the caller's schedule). */
+  epoch(lr: number, label: Partial<Pick<EpochLog, 'path' | 'generation'>> = {}): EpochLog {
+    const { approach, train, opts, t, tasks } = this;
     const epochStart = performance.now();
-    rng.shuffle(order);
-    progress.startEpoch({ task: t, tasks: tasks.length, taskName: tasks[t].name, epoch, maxEpochs: opts.nepochs, batches, lr });
+    const epoch = this.log.epochs.length + 1;
+    this.rng.shuffle(this.order);
+    this.progress.startEpoch({ task: t, tasks: tasks.length, taskName: tasks[t].name, epoch, maxEpochs: opts.nepochs, batches: this.batches, lr });
     let lossSum = tf.scalar(0);
     for (let b = 0, start = 0; start < train.n; b++, start += opts.batchSize) {
       const end = Math.min(train.n, start + opts.batchSize);
-      const batch = train.batch(order, start, end);
+      const batch = train.batch(this.order, start, end);
       const loss = approach.trainBatch(batch, lr, start / train.n);
       const previous = lossSum;
       lossSum = tf.tidy(() => tf.add(previous, tf.mul(loss, batch.size)) as tf.Scalar);
       previous.dispose();
-      progress.batch(b + 1, progress.wantsLoss() ? loss.dataSync()[0] : undefined);
+      this.progress.batch(b + 1, this.progress.wantsLoss() ? loss.dataSync()[0] : undefined);
       tf.dispose([loss, batch.x, batch.y]);
     }
     const trainLoss = lossSum.dataSync()[0] / train.n;
     lossSum.dispose();
     if (!Number.isFinite(trainLoss)) {
-      tf.dispose(best);
       throw new NonFiniteLossError(
         `the training loss of task ${t + 1} (${tasks[t].name}) became ${trainLoss} in epoch ${epoch} (lr ${lr}). ` +
           'Lower the learning rate (--lr) or the gradient clip (--parameter clipNorm=...), or check the input data.',
       );
     }
-    const validLoss = approach.validationLoss(valid);
-    const improved = validLoss < bestLoss;
-    if (improved) {
-      bestLoss = validLoss;
-      tf.dispose(best);
-      best = approach.snapshot();
-      patience = opts.patience;
-      log.bestEpoch = epoch;
-    }
-    const entry: EpochLog = { epoch, lr, trainLoss, validLoss, best: improved, seconds: (performance.now() - epochStart) / 1000 };
-    log.epochs.push(entry);
-    progress.endEpoch({ trainLoss, validLoss, best: improved, seconds: entry.seconds });
-    onEpoch?.(t, entry);
-    if (!improved) {
-      patience--;
-      if (patience <= 0) {
-        lr /= opts.lrFactor;
-        if (lr < opts.lrMin) break;
-        patience = opts.patience;
-      }
-    }
+    const validLoss = approach.validationLoss(this.valid);
+    const entry: EpochLog = { epoch, lr, trainLoss, validLoss, best: false, seconds: (performance.now() - epochStart) / 1000, ...label };
+    this.log.epochs.push(entry);
+    return entry;
   }
-  approach.restore(best);
-  tf.dispose(best);
+
+  /** Reports a finished epoch (after the caller set `best`). */
+  finish(entry: EpochLog): void {
+    if (entry.best) this.log.bestEpoch = entry.epoch;
+    this.progress.endEpoch({ trainLoss: entry.trainLoss, validLoss: entry.validLoss, best: entry.best, seconds: entry.seconds });
+    this.onEpoch?.(this.t, entry);
+  }
+}
+
+/** The standard loop (spec §4): epochs until lr < lrMin or nepochs, then restore the best snapshot. */
+function standardLoop(runner: EpochRunner): void {
+  const { approach, opts } = runner;
+  const schedule = new LrSchedule(opts);
+  let best = approach.snapshot();
+  try {
+    for (let e = 1; e <= opts.nepochs && !schedule.done; e++) {
+      const entry = runner.epoch(schedule.lr);
+      entry.best = schedule.update(entry.validLoss);
+      if (entry.best) {
+        tf.dispose(best);
+        best = approach.snapshot();
+      }
+      runner.finish(entry);
+    }
+    approach.restore(best);
+  } finally {
+    tf.dispose(best);
+  }
+}
+
+/** Learns task t with `approach`; returns the epoch log. Batch shuffling is seeded by (seed, t). */
+export function trainTask(approach: Approach, t: number, tasks: Task[], opts: TrainOptions, seed: number, progress: ProgressReporter = createProgress('quiet'), onEpoch?: EpochHook): TaskLog {
+  const started = performance.now();
+  const { train, valid } = approach.sources(t, tasks);
+  approach.beginTask(t, tasks);
+  const runner = new EpochRunner(approach, t, tasks, opts, seed, train, valid, progress, onEpoch);
+  if (!approach.trains) return runner.log;
+  approach.model?.reseedDropout(`${seed}/${t}`);
+  approach.setBatchesPerEpoch?.(runner.batches);
+  if (approach.learnTask) approach.learnTask(runner);
+  else standardLoop(runner);
   approach.endTask(t, tasks);
-  log.trainSeconds = (performance.now() - started) / 1000;
-  return log;
+  runner.log.trainSeconds = (performance.now() - started) / 1000;
+  return runner.log;
 }

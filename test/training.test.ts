@@ -26,7 +26,7 @@ test('no tensor leak: tf.memory().numTensors is flat across epochs and tasks ret
     const { approach: a } = await runExperiment(small(tmp(), { approach, onEpoch: (t) => (counts[t] ??= []).push(tf.memory().numTensors) }));
     for (const perTask of counts) assert.ok(perTask.every((c) => c === perTask[0]), `${approach}: tensors per epoch ${JSON.stringify(counts)}`);
     const before = tf.memory().numTensors;
-    const held = a.net!.variables().length;
+    const held = a.model!.variables().length;
     a.dispose();
     assert.ok(tf.memory().numTensors <= before - held, `${approach}: disposing frees its variables`);
   }

@@ -9,7 +9,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Batch, SampleSource, Task } from '../data/experiments';
-import { Network } from '../nets/network';
+import { Model, Network } from '../nets/network';
+import type { EpochRunner } from '../train';
 
 export type HyperValue = number | string | boolean;
 export type Hyper = Record<string, HyperValue>;
@@ -26,10 +27,16 @@ export interface Approach {
   readonly hyper: Hyper;
   /** Whether the approach trains at all (`random` does not). */
   readonly trains: boolean;
-  readonly net: Network | null;
+  /** The approach's trainable model (a Network, PathNet's modules, PNN's columns), null for `random`. */
+  readonly model: Model | null;
   /** Samples to train and validate on while learning task t (joint: the union of tasks 0..t). */
   sources(t: number, tasks: Task[]): { train: SampleSource; valid: SampleSource };
   beginTask(t: number, tasks: Task[]): void;
+  /**
+   * Own task-level loop (PathNet's path evolution), using the runner's epochs; without it the standard
+   * loop of spec §4 runs. Must leave the model in the state to keep for the task.
+   */
+  learnTask?(runner: EpochRunner): void;
   /** Told the number of batches of an epoch before it starts (HAT's paper-form s schedule needs it). */
   setBatchesPerEpoch?(batches: number): void;
   /**
@@ -47,9 +54,15 @@ export interface Approach {
   /** Approach-specific summary for the result file (e.g. HAT's mask statistics). */
   summary(): Record<string, unknown>;
   /** Everything a checkpoint needs to resume after a finished task (network variables included). */
-  checkpointState(): { tensors: Record<string, tf.Tensor>; json: unknown };
-  loadCheckpointState(state: { tensors: Record<string, tf.Tensor>; json: unknown }): void;
+  checkpointState(): ApproachState;
+  loadCheckpointState(state: ApproachState): void;
   dispose(): void;
+}
+
+/** Tensors (saved as float32) and JSON that describe an approach between tasks. */
+export interface ApproachState {
+  tensors: Record<string, tf.Tensor>;
+  json: unknown;
 }
 
 export const EVAL_BATCH = 512;
@@ -71,8 +84,12 @@ export interface NetworkApproachOptions {
   clipNorm?: number;
 }
 
-/** An approach that trains a multi-head network with plain SGD. Subclasses change the hooks. */
-export abstract class NetworkApproach implements Approach {
+/**
+ * An approach trained with plain SGD on some model: owns the generic step (gradients of the objective
+ * w.r.t. the trainable variables, conditioning, global-norm clipping, update), validation, evaluation,
+ * snapshots and checkpoints. Subclasses say what trains, what the objective is and how a task is predicted.
+ */
+export abstract class SgdApproach<M extends Model = Model> implements Approach {
   abstract readonly id: string;
   readonly trains = true;
   readonly clipNorm: number;
@@ -80,7 +97,7 @@ export abstract class NetworkApproach implements Approach {
   /** The task being learnt. */
   protected task = 0;
 
-  constructor(readonly net: Network, opts: NetworkApproachOptions = {}) {
+  constructor(readonly model: M, opts: NetworkApproachOptions = {}) {
     this.clipNorm = opts.clipNorm ?? 10000;
   }
 
@@ -94,33 +111,11 @@ export abstract class NetworkApproach implements Approach {
   endTask(_t: number, _tasks: Task[]): void {}
 
   /** Variables the optimiser updates while learning the current task. */
-  protected trainableVariables(batch: Batch): tf.Variable[] {
-    return [...this.net.trunkVariables(), ...this.headsOf(batch).flatMap((t) => [this.net.heads[t].weight, this.net.heads[t].bias])];
-  }
-
-  protected headsOf(batch: Batch): number[] {
-    return batch.task >= 0 ? [batch.task] : [...new Set(batch.tasks)].sort((a, b) => a - b);
-  }
-
-  /** Cross-entropy of every sample on its own task's head (batch mean). */
-  protected taskLoss(h: tf.Tensor2D, batch: Batch): tf.Scalar {
-    if (batch.task >= 0) return crossEntropy(this.net.logits(h, batch.task), batch.y);
-    // Mixed batch (joint training): each sample's CE on its own head, averaged over the whole batch.
-    const parts: tf.Scalar[] = [];
-    for (const t of this.headsOf(batch)) {
-      const rows: number[] = [];
-      batch.tasks.forEach((u, i) => u === t && rows.push(i));
-      const idx = tf.tensor1d(rows, 'int32');
-      parts.push(tf.mul(crossEntropy(this.net.logits(tf.gather(h, idx), t), tf.gather(batch.y, idx) as tf.Tensor1D), rows.length / batch.size));
-    }
-    return tf.addN(parts) as tf.Scalar;
-  }
-
-  /** Training objective of a batch (CE plus the approach's regulariser). */
-  protected objective(batch: Batch, training: boolean): tf.Scalar {
-    const { h } = this.net.features(batch.x, { training });
-    return this.taskLoss(h, batch);
-  }
+  protected abstract trainableVariables(batch: Batch): tf.Variable[];
+  /** Training objective of a batch (CE plus the approach's regulariser); `training` = dropout on. */
+  protected abstract objective(batch: Batch, training: boolean): tf.Scalar;
+  /** Logits of task `task` for inputs x, in eval mode. */
+  protected abstract evalLogits(x: tf.Tensor, task: number): tf.Tensor2D;
 
   /** Change gradients before clipping (HAT masks them); default: unchanged. */
   protected conditionGradients(grads: tf.NamedTensorMap, _progress: number): tf.NamedTensorMap {
@@ -153,17 +148,12 @@ export abstract class NetworkApproach implements Approach {
     return total / source.n;
   }
 
-  /** Trunk features for evaluation of `task` (HAT applies the task's gates at s = smax). */
-  protected evalFeatures(x: tf.Tensor, _task: number): tf.Tensor2D {
-    return this.net.features(x, { training: false }).h;
-  }
-
   evaluate(source: SampleSource, task: number): Evaluation {
     let correct = 0;
     let loss = 0;
     for (const batch of source.batches(EVAL_BATCH)) {
       const [c, l] = tf.tidy(() => {
-        const logits = this.net.logits(this.evalFeatures(batch.x, task), task);
+        const logits = this.evalLogits(batch.x, task);
         const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.y), 'int32'));
         return [hits, tf.mul(crossEntropy(logits, batch.y), batch.size)];
       });
@@ -175,31 +165,90 @@ export abstract class NetworkApproach implements Approach {
   }
 
   snapshot(): tf.Tensor[] {
-    return this.net.snapshot();
+    return this.model.variables().map((v) => tf.clone(v));
   }
   restore(snapshot: tf.Tensor[]): void {
-    this.net.restore(snapshot);
+    this.model.variables().forEach((v, i) => v.assign(snapshot[i]));
   }
   summary(): Record<string, unknown> {
     return {};
   }
-  checkpointState(): { tensors: Record<string, tf.Tensor>; json: unknown } {
-    const tensors: Record<string, tf.Tensor> = {};
-    for (const v of this.net.variables()) tensors[this.localName(v)] = v;
-    return { tensors, json: null };
+
+  /** State beyond the model's variables (frozen copies, Fisher diagonals, paths...) for checkpoints. */
+  protected extraState(): ApproachState {
+    return { tensors: {}, json: null };
   }
-  loadCheckpointState(state: { tensors: Record<string, tf.Tensor>; json: unknown }): void {
-    for (const v of this.net.variables()) {
+  protected loadExtraState(_state: ApproachState): void {}
+
+  checkpointState(): ApproachState {
+    const tensors: Record<string, tf.Tensor> = {};
+    for (const v of this.model.variables()) tensors[this.localName(v)] = v;
+    const extra = this.extraState();
+    for (const [k, t] of Object.entries(extra.tensors)) tensors[`state/${k}`] = t;
+    return { tensors, json: extra.json };
+  }
+  loadCheckpointState(state: ApproachState): void {
+    for (const v of this.model.variables()) {
       const t = state.tensors[this.localName(v)];
       if (!t) throw new Error(`checkpoint has no value for ${this.localName(v)}`);
       v.assign(t);
     }
+    const extra: Record<string, tf.Tensor> = {};
+    for (const [k, t] of Object.entries(state.tensors)) if (k.startsWith('state/')) extra[k.slice(6)] = t;
+    this.loadExtraState({ tensors: extra, json: state.json });
   }
-  /** Variable name without the network's unique prefix. */
+  /** Variable name without the model's unique prefix. */
   protected localName(v: tf.Variable): string {
-    return v.name.slice(this.net.prefix.length + 1);
+    return v.name.slice(this.model.prefix.length + 1);
   }
   dispose(): void {
-    this.net.dispose();
+    this.model.dispose();
+  }
+}
+
+/** An approach that trains a multi-head `Network` (spec §3.1/3.2) with plain SGD. Subclasses change the hooks. */
+export abstract class NetworkApproach extends SgdApproach<Network> {
+  constructor(net: Network, opts: NetworkApproachOptions = {}) {
+    super(net, opts);
+  }
+
+  get net(): Network {
+    return this.model;
+  }
+
+  protected trainableVariables(batch: Batch): tf.Variable[] {
+    return [...this.net.trunkVariables(), ...this.headsOf(batch).flatMap((t) => [this.net.heads[t].weight, this.net.heads[t].bias])];
+  }
+
+  protected headsOf(batch: Batch): number[] {
+    return batch.task >= 0 ? [batch.task] : [...new Set(batch.tasks)].sort((a, b) => a - b);
+  }
+
+  /** Cross-entropy of every sample on its own task's head (batch mean). */
+  protected taskLoss(h: tf.Tensor2D, batch: Batch): tf.Scalar {
+    if (batch.task >= 0) return crossEntropy(this.net.logits(h, batch.task), batch.y);
+    // Mixed batch (joint training): each sample's CE on its own head, averaged over the whole batch.
+    const parts: tf.Scalar[] = [];
+    for (const t of this.headsOf(batch)) {
+      const rows: number[] = [];
+      batch.tasks.forEach((u, i) => u === t && rows.push(i));
+      const idx = tf.tensor1d(rows, 'int32');
+      parts.push(tf.mul(crossEntropy(this.net.logits(tf.gather(h, idx), t), tf.gather(batch.y, idx) as tf.Tensor1D), rows.length / batch.size));
+    }
+    return tf.addN(parts) as tf.Scalar;
+  }
+
+  protected objective(batch: Batch, training: boolean): tf.Scalar {
+    const { h } = this.net.features(batch.x, { training });
+    return this.taskLoss(h, batch);
+  }
+
+  /** Trunk features for evaluation of `task` (HAT applies the task's gates at s = smax). */
+  protected evalFeatures(x: tf.Tensor, _task: number): tf.Tensor2D {
+    return this.net.features(x, { training: false }).h;
+  }
+
+  protected evalLogits(x: tf.Tensor, task: number): tf.Tensor2D {
+    return this.net.logits(this.evalFeatures(x, task), task);
   }
 }

@@ -10,7 +10,7 @@ import { Approach, Evaluation } from './approach';
 export class RandomGuess implements Approach {
   readonly id = 'random';
   readonly trains = false;
-  readonly net = null;
+  readonly model = null;
   readonly hyper = {};
   /** Training-label distribution per task. */
   private readonly priors: number[][] = [];

@@ -11,6 +11,52 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DropoutMasks, Rng } from '../rng';
 
 export type InitScheme = 'pytorch' | 'xavier';
+
+/** What an approach trains: a set of named variables with its own dropout stream. */
+export interface Model {
+  /** Unique prefix of the variable names ("net3"); checkpoints store names without it. */
+  readonly prefix: string;
+  variables(): tf.Variable[];
+  /** Weights and biases that make predictions (the paper's parameter count; HAT embeddings excluded). */
+  parameterCount(): number;
+  /** Restart the dropout stream from a key (the loop reseeds per task, so a resumed run draws the same masks). */
+  reseedDropout(key: string): void;
+  /** For the result file. */
+  describe(): ModelDescription;
+  dispose(): void;
+}
+
+export interface ModelDescription {
+  parameters: number;
+  embeddings: number;
+  layers: { name: string; kind: string; units: number }[];
+  [detail: string]: unknown;
+}
+
+let modelCounter = 0;
+/** A fresh unique variable-name prefix for a model. */
+export function nextModelPrefix(kind = 'net'): string {
+  return `${kind}${modelCounter++}`;
+}
+
+/** A variable initialised from `value`, which it takes over (tf.variable copies and leaves the original). */
+export function ownedVariable(value: tf.Tensor, name: string): tf.Variable {
+  const v = tf.variable(value, true, name);
+  value.dispose();
+  return v;
+}
+
+/** PyTorch 0.2 default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) or Xavier uniform U(-sqrt(6/(fan_in+fan_out)), +). */
+export function initWeights(rng: Rng, scheme: InitScheme, shape: number[], fanIn: number, fanOut: number): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const bound = scheme === 'pytorch' ? 1 / Math.sqrt(fanIn) : Math.sqrt(6 / (fanIn + fanOut));
+  return tf.tensor(rng.uniformArray(n, -bound, bound), shape);
+}
+
+/** Bias init: the same uniform as the weights under the PyTorch scheme, zeros under Xavier. */
+export function initBias(rng: Rng, scheme: InitScheme, units: number, fanIn: number): tf.Tensor {
+  return scheme === 'pytorch' ? initWeights(rng, 'pytorch', [units], fanIn, units) : tf.zeros([units]);
+}
 export type EmbeddingInit = 'normal' | 'uniform';
 
 export interface LayerSpec {
@@ -85,21 +131,6 @@ export function alexnetConfig(opts: { heads: number[]; hat: boolean; size?: numb
   };
 }
 
-let networkCounter = 0;
-
-/** A variable initialised from `value`, which it takes over (tf.variable copies and leaves the original). */
-function ownedVariable(value: tf.Tensor, name: string): tf.Variable {
-  const v = tf.variable(value, true, name);
-  value.dispose();
-  return v;
-}
-
-function initWeights(rng: Rng, scheme: InitScheme, shape: number[], fanIn: number, fanOut: number): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  // PyTorch 0.2: U(-1/sqrt(fan_in), 1/sqrt(fan_in)); Xavier: U(-sqrt(6/(fan_in+fan_out)), +)
-  const bound = scheme === 'pytorch' ? 1 / Math.sqrt(fanIn) : Math.sqrt(6 / (fanIn + fanOut));
-  return tf.tensor(rng.uniformArray(n, -bound, bound), shape);
-}
 
 /** One hidden layer: op -> ReLU -> dropout -> (pool) -> (HAT gate). */
 export class HiddenLayer {
@@ -118,7 +149,7 @@ export class HiddenLayer {
     const fanIn = kind === 'conv' ? inputs * kernel * kernel : inputs;
     const fanOut = kind === 'conv' ? units * kernel * kernel : units;
     const shape = kind === 'conv' ? [kernel, kernel, inputs, units] : [inputs, units];
-    const bias = config.init === 'pytorch' ? initWeights(rng, 'pytorch', [units], fanIn, fanOut) : tf.zeros([units]);
+    const bias = initBias(rng, config.init, units, fanIn);
     this.weight = ownedVariable(initWeights(rng, config.init, shape, fanIn, fanOut), `${prefix}/${spec.name}/weight`);
     this.bias = ownedVariable(bias, `${prefix}/${spec.name}/bias`);
     if (config.hat) {
@@ -167,14 +198,14 @@ export interface ForwardOptions {
   s?: number | tf.Scalar;
 }
 
-export class Network {
+export class Network implements Model {
   readonly layers: HiddenLayer[] = [];
   readonly heads: { weight: tf.Variable; bias: tf.Variable }[] = [];
   readonly prefix: string;
   private readonly dropout: DropoutMasks;
 
   constructor(readonly config: NetworkConfig, seed: number | string) {
-    this.prefix = `net${networkCounter++}`;
+    this.prefix = nextModelPrefix('net');
     const rng = new Rng(`init/${seed}`);
     this.dropout = new DropoutMasks(new Rng(`dropout/${seed}`).int32());
     let previous: HiddenLayer | null = null;
@@ -185,8 +216,7 @@ export class Network {
     }
     const last = config.layers[config.layers.length - 1].units;
     config.heads.forEach((n, t) => {
-      const bound = 1 / Math.sqrt(last);
-      const bias = config.init === 'pytorch' ? tf.tensor(rng.uniformArray(n, -bound, bound)) : tf.zeros([n]);
+      const bias = initBias(rng, config.init, n, last);
       this.heads.push({
         weight: ownedVariable(initWeights(rng, config.init, [last, n], last, n), `${this.prefix}/head${t}/weight`),
         bias: ownedVariable(bias, `${this.prefix}/head${t}/bias`),
@@ -238,6 +268,21 @@ export class Network {
   /** Weights and biases of trunk and heads (the paper's parameter count; embeddings excluded). */
   parameterCount(): number {
     return [...this.trunkVariables(), ...this.headVariables()].reduce((n, v) => n + v.size, 0);
+  }
+
+  describe(): ModelDescription {
+    return {
+      parameters: this.parameterCount(),
+      embeddings: this.embeddingVariables().reduce((n, v) => n + v.size, 0),
+      layers: this.layers.map((l) => ({ name: l.name, kind: l.spec.kind, units: l.units })),
+    };
+  }
+
+  /** A copy with the same config and current values (LwF's and LFL's frozen "old" model). */
+  copy(): Network {
+    const twin = new Network(this.config, `${this.prefix}/copy`);
+    twin.variables().forEach((v, i) => v.assign(this.variables()[i]));
+    return twin;
   }
 
   /** Copies of all variables (early stopping keeps the best epoch's). */

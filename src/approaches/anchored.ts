@@ -1,0 +1,72 @@
+/**
+ * Approaches that anchor the parameters to their values after the previous task with a quadratic penalty
+ * (spec §5): EWC (weighted by the Fisher diagonal) and IMM's L2-transfer (unweighted). The penalty covers
+ * every weight and bias of trunk and heads, as the reference's loop over `named_parameters()` does.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Batch } from '../data/experiments';
+import { Network } from '../nets/network';
+import { ApproachState, NetworkApproach, NetworkApproachOptions } from './approach';
+import { quadraticAnchor } from './fisher';
+
+export abstract class AnchoredApproach extends NetworkApproach {
+  /** θ_prev: parameter values the penalty pulls towards (null while learning the first task). */
+  protected anchor: tf.Tensor[] | null = null;
+  /** Per-parameter weights of the penalty (EWC: Fisher); null = 1. */
+  protected anchorWeights: tf.Tensor[] | null = null;
+
+  constructor(net: Network, readonly strength: number, opts: NetworkApproachOptions) {
+    super(net, opts);
+    if (!(strength >= 0)) throw new Error(`the penalty strength must be >= 0, got ${strength}`);
+  }
+
+  /** The parameters under the penalty: all weights and biases. */
+  protected anchoredVariables(): tf.Variable[] {
+    return [...this.net.trunkVariables(), ...this.net.headVariables()];
+  }
+
+  /** strength · ½ Σ w (θ_prev − θ)², or 0 before the first anchor. */
+  penalty(): tf.Scalar {
+    if (!this.anchor) return tf.scalar(0);
+    const anchor = this.anchor;
+    return tf.tidy(() => tf.mul(quadraticAnchor(this.anchoredVariables(), anchor, this.anchorWeights ?? undefined), this.strength) as tf.Scalar);
+  }
+
+  protected override objective(batch: Batch, training: boolean): tf.Scalar {
+    const ce = super.objective(batch, training);
+    return this.anchor ? (tf.add(ce, this.penalty()) as tf.Scalar) : ce;
+  }
+
+  /** Make the current parameters the new anchor. */
+  protected setAnchorToCurrent(): void {
+    if (this.anchor) tf.dispose(this.anchor);
+    this.anchor = this.anchoredVariables().map((v) => tf.clone(v));
+  }
+
+  protected override extraState(): ApproachState {
+    const tensors: Record<string, tf.Tensor> = {};
+    this.anchor?.forEach((a, i) => (tensors[`anchor/${i}`] = a));
+    this.anchorWeights?.forEach((w, i) => (tensors[`weights/${i}`] = w));
+    return { tensors, json: { anchor: !!this.anchor, weights: !!this.anchorWeights } };
+  }
+
+  protected override loadExtraState(state: ApproachState): void {
+    const flags = state.json as { anchor: boolean; weights: boolean };
+    const n = this.anchoredVariables().length;
+    const take = (kind: string) => Array.from({ length: n }, (_, i) => {
+      const t = state.tensors[`${kind}/${i}`];
+      if (!t) throw new Error(`checkpoint has no ${kind} tensor ${i}`);
+      return tf.clone(t);
+    });
+    if (this.anchor) tf.dispose(this.anchor);
+    if (this.anchorWeights) tf.dispose(this.anchorWeights);
+    this.anchor = flags.anchor ? take('anchor') : null;
+    this.anchorWeights = flags.weights ? take('weights') : null;
+  }
+
+  override dispose(): void {
+    if (this.anchor) tf.dispose(this.anchor);
+    if (this.anchorWeights) tf.dispose(this.anchorWeights);
+    super.dispose();
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * EWC, elastic weight consolidation (spec §5): loss = CE_t + λ·½·Σ F ⊙ (θ_prev − θ)². After each task the
+ * diagonal Fisher of that task (fisher.ts) is merged into a running average over tasks,
+ * F ← (F_new + t·F_old)/(t+1), and θ_prev becomes the task's final weights.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { SampleSource, Task } from '../data/experiments';
+import { Network } from '../nets/network';
+import { AnchoredApproach } from './anchored';
+import { fisherDiagonal } from './fisher';
+
+export class Ewc extends AnchoredApproach {
+  readonly id = 'ewc';
+
+  constructor(net: Network, opts: { lambda?: number; clipNorm?: number } = {}) {
+    super(net, opts.lambda ?? 5000, { clipNorm: opts.clipNorm ?? 100 });
+    this.hyper = { lambda: this.strength, clipNorm: this.clipNorm };
+  }
+
+  /** The Fisher diagonal of task t's training set at the current weights (dropout on, as the reference). */
+  taskFisher(t: number, tasks: Task[]): tf.Tensor[] {
+    return fisherDiagonal(this.anchoredVariables(), SampleSource.of(tasks[t].train, t), (batch) => this.taskLoss(this.net.features(batch.x, { training: true }).h, batch));
+  }
+
+  /** Current Fisher diagonal (running average over tasks), aligned with the anchored variables. */
+  get fisher(): tf.Tensor[] | null {
+    return this.anchorWeights;
+  }
+
+  override endTask(t: number, tasks: Task[]): void {
+    super.endTask(t, tasks);
+    this.setAnchorToCurrent();
+    const fresh = this.taskFisher(t, tasks);
+    const old = this.anchorWeights;
+    this.anchorWeights = old ? tf.tidy(() => fresh.map((f, i) => tf.div(tf.add(f, tf.mul(old[i], t)), t + 1))) : fresh;
+    if (old) tf.dispose([...old, ...fresh]);
+  }
+}

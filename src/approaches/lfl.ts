@@ -1,0 +1,56 @@
+/**
+ * LFL, less-forgetting learning (spec §5): loss = CE_t + λ·½·Σ_batch Σ_units (h_old − h)², where h is the
+ * last hidden layer's activation (fc2 of the LFL trunk, which has no dropout there) and h_old that of a
+ * frozen copy of the network after the previous task. A sum over the batch, not a mean, as the reference.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Batch, Task } from '../data/experiments';
+import { Network } from '../nets/network';
+import { ApproachState, NetworkApproach } from './approach';
+import { FrozenCopy } from './frozen-copy';
+
+export class Lfl extends NetworkApproach {
+  readonly id = 'lfl';
+  readonly lambda: number;
+  readonly old = new FrozenCopy();
+
+  constructor(net: Network, opts: { lambda?: number; clipNorm?: number } = {}) {
+    super(net, { clipNorm: opts.clipNorm ?? 200 });
+    this.lambda = opts.lambda ?? 0.05;
+    const last = net.config.layers[net.config.layers.length - 1];
+    if (last.dropout !== 0) throw new Error(`LFL needs its trunk variant without dropout on the last hidden layer (${last.name} has ${last.dropout})`);
+    this.hyper = { lambda: this.lambda, clipNorm: this.clipNorm };
+  }
+
+  /** ½ Σ (h_old − h)² over batch and units. */
+  static featureDistance(h: tf.Tensor2D, hOld: tf.Tensor2D): tf.Scalar {
+    return tf.tidy(() => tf.mul(tf.sum(tf.square(tf.sub(hOld, h))), 0.5) as tf.Scalar);
+  }
+
+  protected override objective(batch: Batch, training: boolean): tf.Scalar {
+    const { h } = this.net.features(batch.x, { training });
+    const ce = this.taskLoss(h, batch);
+    const old = this.old.model;
+    if (!old) return ce;
+    const hOld = old.features(batch.x, { training: false }).h;
+    return tf.add(ce, tf.mul(Lfl.featureDistance(h, hOld), this.lambda)) as tf.Scalar;
+  }
+
+  override endTask(t: number, tasks: Task[]): void {
+    super.endTask(t, tasks);
+    this.old.take(this.net);
+  }
+
+  protected override extraState(): ApproachState {
+    const state: ApproachState = { tensors: {}, json: null };
+    this.old.state(state);
+    return state;
+  }
+  protected override loadExtraState(state: ApproachState): void {
+    this.old.load(this.net, state);
+  }
+  override dispose(): void {
+    this.old.dispose();
+    super.dispose();
+  }
+}
