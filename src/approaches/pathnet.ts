@@ -42,8 +42,8 @@ export class PathNet extends SgdApproach<PathNetModel> {
   readonly paths: number;
   /** Each finished task's winning path (used to evaluate it). */
   readonly bestPaths: Path[] = [];
-  /** The path being trained or validated. */
-  private current: Path | null = null;
+  /** The candidate path being trained or validated (null between tasks). */
+  candidate: Path | null = null;
   /** Modules kept by earlier tasks: frozen. */
   private frozen = new Set<string>();
   private readonly initial: tf.Tensor[];
@@ -59,7 +59,7 @@ export class PathNet extends SgdApproach<PathNetModel> {
 
   private pathFor(task: number): Path {
     if (task < this.bestPaths.length) return this.bestPaths[task];
-    if (task === this.task && this.current) return this.current;
+    if (task === this.task && this.candidate) return this.candidate;
     throw new Error(`pathnet has no path for task ${task + 1} yet`);
   }
 
@@ -116,7 +116,7 @@ export class PathNet extends SgdApproach<PathNetModel> {
       for (let g = 0; g < generations && !schedules.every((s) => s.done); g++) {
         paths.forEach((path, p) => {
           const schedule = schedules[p];
-          this.current = path;
+          this.candidate = path;
           for (let e = 0; e < epochsPerGeneration && !schedule.done; e++) {
             const entry = runner.epoch(schedule.lr, { path: p, generation: g });
             if (entry.validLoss < bestOverall) {
@@ -141,7 +141,7 @@ export class PathNet extends SgdApproach<PathNetModel> {
     } finally {
       tf.dispose(best);
     }
-    this.current = null;
+    this.candidate = null;
     this.bestPaths[t] = paths[winner].map((layer) => [...layer]);
     this.bestPaths[t].forEach((ms, l) => ms.forEach((m) => this.frozen.add(`${l}/${m}`)));
   }
