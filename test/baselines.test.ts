@@ -163,7 +163,7 @@ test('EWC: Fisher = Σ_batches 20·g²/N, checked against a hand-written backwar
   const j = values(F[2]).findIndex((v) => v > 0);
   const delta = 0.01;
   const w = net.heads[0].weight;
-  const moved = tf.tidy(() => tf.add(w, tf.mul(tf.oneHot(tf.tensor1d([j], 'int32'), w.size).reshape(w.shape), delta)));
+  const moved = tf.tidy(() => tf.add(w, tf.mul(tf.reshape(tf.oneHot(tf.tensor1d([j], "int32"), w.size), w.shape), delta)));
   w.assign(moved);
   moved.dispose();
   const p = ewc.penalty().dataSync()[0];
