@@ -3,9 +3,9 @@
  * (no dropout) and never trained (its variables are never passed to the optimiser). One copy is kept: the
  * newest replaces the previous one, as in the reference.
  */
-
+import { Task } from '../data/experiments';
 import { Network } from '../nets/network';
-import { ApproachState } from './approach';
+import { ApproachState, NetworkApproach } from './approach';
 
 export class FrozenCopy {
   model: Network | null = null;
@@ -43,3 +43,24 @@ export class FrozenCopy {
   }
 }
 
+/** An approach that keeps a frozen copy of its network from the end of the previous task (LwF, LFL). */
+export abstract class FrozenCopyApproach extends NetworkApproach {
+  readonly old = new FrozenCopy();
+
+  override endTask(t: number, tasks: Task[]): void {
+    super.endTask(t, tasks);
+    this.old.take(this.net);
+  }
+  protected override extraState(): ApproachState {
+    const state: ApproachState = { tensors: {}, json: null };
+    this.old.state(state);
+    return state;
+  }
+  protected override loadExtraState(state: ApproachState): void {
+    this.old.load(this.net, state);
+  }
+  override dispose(): void {
+    this.old.dispose();
+    super.dispose();
+  }
+}

@@ -4,15 +4,13 @@
  * frozen copy of the network after the previous task. A sum over the batch, not a mean, as the reference.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Batch, Task } from '../data/experiments';
+import { Batch } from '../data/experiments';
 import { Network } from '../nets/network';
-import { ApproachState, NetworkApproach } from './approach';
-import { FrozenCopy } from './frozen-copy';
+import { FrozenCopyApproach } from './frozen-copy';
 
-export class Lfl extends NetworkApproach {
+export class Lfl extends FrozenCopyApproach {
   readonly id = 'lfl';
   readonly lambda: number;
-  readonly old = new FrozenCopy();
 
   constructor(net: Network, opts: { lambda?: number; clipNorm?: number } = {}) {
     super(net, { clipNorm: opts.clipNorm ?? 200 });
@@ -34,23 +32,5 @@ export class Lfl extends NetworkApproach {
     if (!old) return ce;
     const hOld = old.features(batch.x, { training: false }).h;
     return tf.add(ce, tf.mul(Lfl.featureDistance(h, hOld), this.lambda)) as tf.Scalar;
-  }
-
-  override endTask(t: number, tasks: Task[]): void {
-    super.endTask(t, tasks);
-    this.old.take(this.net);
-  }
-
-  protected override extraState(): ApproachState {
-    const state: ApproachState = { tensors: {}, json: null };
-    this.old.state(state);
-    return state;
-  }
-  protected override loadExtraState(state: ApproachState): void {
-    this.old.load(this.net, state);
-  }
-  override dispose(): void {
-    this.old.dispose();
-    super.dispose();
   }
 }

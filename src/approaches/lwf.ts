@@ -4,10 +4,10 @@
  * cross-entropy between the old model's softened softmax (target) and the new one's (smoothed by 1e-5/n).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Batch, Task } from '../data/experiments';
+import { Batch } from '../data/experiments';
 import { Network } from '../nets/network';
-import { ApproachState, NetworkApproach, crossEntropy } from './approach';
-import { FrozenCopy } from './frozen-copy';
+import { crossEntropy } from './approach';
+import { FrozenCopyApproach } from './frozen-copy';
 
 /** softmax(logits) raised to the power `exp` and renormalised (the softened distribution at T = 1/exp). */
 export function softened(logits: tf.Tensor2D, exp: number): tf.Tensor2D {
@@ -30,11 +30,10 @@ export function distillationLoss(newLogits: tf.Tensor2D, oldLogits: tf.Tensor2D,
   });
 }
 
-export class Lwf extends NetworkApproach {
+export class Lwf extends FrozenCopyApproach {
   readonly id = 'lwf';
   readonly lambda: number;
   readonly T: number;
-  readonly old = new FrozenCopy();
 
   constructor(net: Network, opts: { lambda?: number; T?: number; clipNorm?: number } = {}) {
     super(net, { clipNorm: opts.clipNorm ?? 100 });
@@ -45,7 +44,7 @@ export class Lwf extends NetworkApproach {
   }
 
   /** Trunk, the current head and the earlier heads (the distillation term trains those too). */
-  protected override trainableVariables(batch: Batch): tf.Variable[] {
+  protected override trainableVariables(_batch: Batch): tf.Variable[] {
     return [...this.net.trunkVariables(), ...this.net.heads.slice(0, this.task + 1).flatMap((h) => [h.weight, h.bias])];
   }
 
@@ -65,23 +64,5 @@ export class Lwf extends NetworkApproach {
     const terms: tf.Scalar[] = [];
     for (let tau = 0; tau < batch.task; tau++) terms.push(distillationLoss(this.net.logits(h, tau), old.logits(hOld, tau), 1 / this.T));
     return tf.add(ce, tf.mul(tf.addN(terms), this.lambda)) as tf.Scalar;
-  }
-
-  override endTask(t: number, tasks: Task[]): void {
-    super.endTask(t, tasks);
-    this.old.take(this.net);
-  }
-
-  protected override extraState(): ApproachState {
-    const state: ApproachState = { tensors: {}, json: null };
-    this.old.state(state);
-    return state;
-  }
-  protected override loadExtraState(state: ApproachState): void {
-    this.old.load(this.net, state);
-  }
-  override dispose(): void {
-    this.old.dispose();
-    super.dispose();
   }
 }
