@@ -45,8 +45,9 @@ export class PathNet extends SgdApproach<PathNetModel> {
   /** The candidate path being trained or validated (null between tasks). */
   candidate: Path | null = null;
   /** Modules kept by earlier tasks: frozen. */
-  private frozen = new Set<string>();
-  private readonly initial: tf.Tensor[];
+  private readonly frozen = new Set<string>();
+  /** Initial values of the modules no task has kept yet ("l/m" -> [weight, bias]); dropped once a module is frozen. */
+  private readonly initial = new Map<string, tf.Tensor[]>();
 
   constructor(model: PathNetModel, private readonly seed: number, opts: Partial<PathNetHyper> = {}) {
     super(model, { clipNorm: opts.clipNorm ?? 1000 });
@@ -54,7 +55,7 @@ export class PathNet extends SgdApproach<PathNetModel> {
     this.paths = opts.paths ?? 2;
     if (!(this.generations >= 1) || !(this.paths >= 1)) throw new Error('pathnet needs generations >= 1 and paths >= 1');
     this.hyper = { generations: this.generations, paths: this.paths, modules: model.options.modules, active: model.options.active, widthFactor: model.options.widthFactor, clipNorm: this.clipNorm };
-    this.initial = model.variables().map((v) => tf.clone(v));
+    model.layers.forEach((layer, l) => layer.modules.forEach((_, m) => this.initial.set(`${l}/${m}`, model.moduleVariables(l, m).map((v) => tf.clone(v)))));
   }
 
   private pathFor(task: number): Path {
@@ -90,13 +91,10 @@ export class PathNet extends SgdApproach<PathNetModel> {
     super.beginTask(t, tasks);
     if (t === 0) return;
     // modules that no earlier task kept go back to their initial weights
-    const all = this.model.variables();
-    this.model.layers.forEach((layer, l) =>
-      layer.modules.forEach((_, m) => {
-        if (this.frozen.has(`${l}/${m}`)) return;
-        for (const v of this.model.moduleVariables(l, m)) v.assign(this.initial[all.indexOf(v)]);
-      }),
-    );
+    for (const [key, values] of this.initial) {
+      const [l, m] = key.split('/').map(Number);
+      this.model.moduleVariables(l, m).forEach((v, i) => v.assign(values[i]));
+    }
   }
 
   /** Path evolution for one task (spec §5, PathNet steps 2-6). */
@@ -143,7 +141,20 @@ export class PathNet extends SgdApproach<PathNetModel> {
     }
     this.candidate = null;
     this.bestPaths[t] = paths[winner].map((layer) => [...layer]);
-    this.bestPaths[t].forEach((ms, l) => ms.forEach((m) => this.frozen.add(`${l}/${m}`)));
+    this.freeze(this.bestPaths[t]);
+  }
+
+  /** Modules on a kept path never train again; their initial values are no longer needed. */
+  private freeze(path: Path): void {
+    path.forEach((ms, l) =>
+      ms.forEach((m) => {
+        const key = `${l}/${m}`;
+        this.frozen.add(key);
+        const initial = this.initial.get(key);
+        if (initial) tf.dispose(initial);
+        this.initial.delete(key);
+      }),
+    );
   }
 
   override summary(): Record<string, unknown> {
@@ -156,11 +167,11 @@ export class PathNet extends SgdApproach<PathNetModel> {
   protected override loadExtraState(state: ApproachState): void {
     const { bestPaths } = state.json as { bestPaths: Path[] };
     this.bestPaths.splice(0, this.bestPaths.length, ...bestPaths);
-    this.frozen = new Set(bestPaths.flatMap((path) => path.flatMap((ms, l) => ms.map((m) => `${l}/${m}`))));
+    bestPaths.forEach((path) => this.freeze(path));
   }
 
   override dispose(): void {
-    tf.dispose(this.initial);
+    for (const values of this.initial.values()) tf.dispose(values);
     super.dispose();
   }
 }
