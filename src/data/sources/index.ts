@@ -37,6 +37,11 @@ export interface GetOptions {
   /** Keep the downloaded archives in DIR/downloads/NAME (default: deleted after a successful conversion). */
   keepDownloads?: boolean;
   progress?: TransferProgress;
+  /**
+   * Imports: check files that carry a published file name against the published checksum (default true);
+   * false accepts re-packed copies and records them as unverified.
+   */
+  verify?: boolean;
 }
 
 function variantOf(source: DatasetSource, id?: string): SourceVariant {
@@ -55,7 +60,7 @@ export function mnistPackageFolder(): string | undefined {
   }
 }
 
-async function importRecords(inputs: Inputs, source: DatasetSource): Promise<InputRecord[]> {
+async function importRecords(inputs: Inputs, source: DatasetSource, verify: boolean): Promise<InputRecord[]> {
   const known = new Map(source.variants.flatMap((v) => v.files).map((f) => [f.name, f]));
   const origins = [...new Set(inputs.entries.map((e) => e.origin))].sort();
   const records: InputRecord[] = [];
@@ -65,8 +70,12 @@ async function importRecords(inputs: Inputs, source: DatasetSource): Promise<Inp
     let verification = 'imported; no published checksum for this file name';
     if (remote && (remote.md5 || remote.sha256)) {
       const bad = (remote.md5 && remote.md5 !== sums.md5) || (remote.sha256 && remote.sha256 !== sums.sha256);
+      if (bad && !verify) {
+        records.push({ name: path.basename(o), bytes: sums.bytes, sha256: sums.sha256, md5: sums.md5, verification: `NOT the published file (checksum differs from ${remote.checksumSource ?? 'the published one'}); imported with --no-verify` });
+        continue;
+      }
       if (bad) {
-        throw new DataFileError(o, `checksum mismatch (md5 ${sums.md5}${remote.md5 ? `, expected ${remote.md5}` : ''}; sha256 ${sums.sha256}${remote.sha256 ? `, expected ${remote.sha256}` : ''})`, `The file is corrupt or not the published ${remote.name}: download it again from ${remote.urls[0]}.`);
+        throw new DataFileError(o, `checksum mismatch (md5 ${sums.md5}${remote.md5 ? `, expected ${remote.md5}` : ''}; sha256 ${sums.sha256}${remote.sha256 ? `, expected ${remote.sha256}` : ''})`, `The file is corrupt or not the published ${remote.name}: download it again from ${remote.urls[0]} (or pass --no-verify to import a re-packed copy on purpose).`);
       }
       verification = `${remote.sha256 ? 'sha256' : 'md5'} verified (${remote.checksumSource ?? 'published by the source'})`;
     }
@@ -90,7 +99,7 @@ export async function getDataset(name: string, opts: GetOptions): Promise<Manife
     how = 'import';
     inputs = await Inputs.open(opts.from, source.want);
     if (!inputs.entries.length) throw new DataFileError(opts.from.join(', '), 'holds no files', `Pass ${source.accepts}.`);
-    records = await importRecords(inputs, source);
+    records = await importRecords(inputs, source, opts.verify ?? true);
     description = `imported from local files (${source.variants.map((v) => v.description).join(' | ')})`;
   } else {
     how = 'download';
