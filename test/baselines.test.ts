@@ -364,3 +364,17 @@ test('every baseline: flat tensor count across epochs, and an interrupted run re
     assert.deepEqual(resumed.result.accuracy, whole.result.accuracy, `${id}: resumed run differs`);
   }
 });
+
+test('baseline hyperparameters: the spec\'s defaults, typed parsing of -p name=value, clear errors', () => {
+  assert.deepEqual(parseParameters('lwf', []), { lambda: 2, T: 1, clipNorm: 100 });
+  assert.deepEqual(parseParameters('lfl', []), { lambda: 0.05, clipNorm: 200 });
+  assert.deepEqual(parseParameters('ewc', ['lambda=1e3']), { lambda: 1000, clipNorm: 100 });
+  assert.deepEqual(parseParameters('imm-mean', []), { r: 1e-4, clipNorm: 10000 });
+  assert.deepEqual(parseParameters('imm-mode', ['merge=false']), { lambda: 0.01, merge: false, clipNorm: 1000 });
+  assert.deepEqual(parseParameters('pathnet', ['generations=5']), { generations: 5, paths: 2, modules: 16, active: 3, widthFactor: 0.258, clipNorm: 1000 });
+  assert.deepEqual(parseParameters('progressive', []), { widthFactor: 1.117, fullRecursion: false, headLateral: true, clipNorm: 10000 });
+  assert.throws(() => parseParameters('imm-mode', ['merge=maybe']), /merge must be true or false/);
+  assert.throws(() => parseParameters('ewc', ['lamda=3']), /no parameter 'lamda'; its parameters: lambda, clipNorm/);
+  assert.throws(() => parseParameters('lwf', ['T=']), /T must be a number/);
+  for (const id of Object.keys(APPROACHES)) for (const [k, p] of Object.entries(APPROACHES[id].parameters)) if (p.grid) assert.ok(p.grid.includes(p.default), `${id}.${k}: default in its grid`);
+});
