@@ -155,7 +155,7 @@ export function buildProgram(): Command {
       .addOption(new Option('-e, --experiment <name>', 'experiment').choices(['pmnist', 'mnist2']).default('pmnist'))
       .addOption(new Option('-s, --seed <n>', 'run seed').argParser(int('--seed')).default(0))
       .option('--approaches <ids>', 'comma-separated approaches', QUICK_APPROACHES.join(',')),
-    { nepochs: 5, resDir: path.join('res', 'quick'), tasks: 4, maxTrain: 10000 },
+    { nepochs: 20, resDir: path.join('res', 'quick'), tasks: 4, maxTrain: 2500 },
   ).action(async (o: CommonOpts & { experiment: ExperimentName; seed: number; approaches: string }) => {
     const ids = o.approaches.split(',').map((s) => s.trim());
     for (const id of ids) if (!APPROACHES[id]) throw new OptionError(`unknown approach '${id}' in --approaches`);
