@@ -89,6 +89,7 @@ describe('browser', { skip: missing ? `${missing} not available (bash scripts/se
     fixtures = path.join(tmp, 'res');
     await makeNotebookFixtures(fixtures);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
+    for (const f of fs.readdirSync(ARTIFACTS)) if (f.endsWith('-failure.png')) fs.rmSync(path.join(ARTIFACTS, f));
     browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: launchArgs });
   });
 
@@ -105,11 +106,12 @@ describe('browser', { skip: missing ? `${missing} not available (bash scripts/se
   });
 
   test('JupyterLab runs a notebook in the tslab kernel and shows a Plotly chart and a results table', async () => {
-    // a work folder with a copy of the notebook (JupyterLab may autosave it) and the links notebooks/ has
+    // a work folder with a copy of the notebook (JupyterLab may autosave it)
     const work = path.join(tmp, 'lab');
     fs.mkdirSync(work);
     fs.copyFileSync(path.join(ROOT, 'notebooks', NOTEBOOK), path.join(work, NOTEBOOK));
-    for (const link of ['src', 'package.json']) fs.symlinkSync(path.join(ROOT, link), path.join(work, link));
+    // the links notebooks/ has, and node_modules: tslab resolves packages from the (linked) source paths
+    for (const link of ['src', 'package.json', 'node_modules']) fs.symlinkSync(path.join(ROOT, link), path.join(work, link));
     const port = await freePort();
     const token = crypto.randomBytes(16).toString('hex');
     const env = {
@@ -118,8 +120,9 @@ describe('browser', { skip: missing ? `${missing} not available (bash scripts/se
       PATH: `${path.join(ROOT, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH}`,
     };
     lab = spawn(path.join(LAB_ENV, 'bin', 'jupyter'), [
-      'lab', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, `--ServerApp.token=${token}`, `--ServerApp.root_dir=${work}`,
+      'lab', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, `--IdentityProvider.token=${token}`, `--ServerApp.root_dir=${work}`,
       '--LabApp.expose_app_in_browser=True', '--ServerApp.open_browser=False',
+      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
     ], { cwd: work, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     lab.stdout?.on('data', (d: Buffer) => (labLog += d.toString()));
     lab.stderr?.on('data', (d: Buffer) => (labLog += d.toString()));
