@@ -39,6 +39,15 @@ export interface RunConfig {
   dataDir?: string;
 }
 
+/** A cached dataset's origin, copied from its manifest (src/data/manifest.ts). */
+export interface CacheProvenance {
+  variant: string;
+  how: 'download' | 'import';
+  inputs: { name: string; url?: string; sha256: string; verification: string }[];
+  /** sha256 of each cache file. */
+  files: Record<string, string>;
+}
+
 export interface RunResult {
   format: typeof RESULT_FORMAT;
   status: 'running' | 'complete';
@@ -53,7 +62,7 @@ export interface RunResult {
     hatTs: string;
     gitCommit?: string;
   };
-  data: { order: number[]; missing: string[]; tasks: { name: string; classes: number; train: number; valid: number | 'train'; test: number; source: string }[] };
+  data: { order: number[]; missing: string[]; tasks: { name: string; classes: number; train: number; valid: number | 'train'; test: number; source: string; cache?: CacheProvenance }[] };
   /** The trained model: parameter count, layers, and approach-specific structure (PathNet modules, PNN columns). */
   network: ModelDescription | null;
   timings: { started: string; finished?: string; seconds: number; perTask: number[] };

