@@ -96,6 +96,8 @@ export class EpochRunner {
   private readonly rng: Rng;
   private readonly order: Int32Array;
   readonly batches: number;
+  /** Most epochs the task can take (progress ETA); an approach with its own loop may raise it. */
+  maxEpochs: number;
 
   constructor(
     readonly approach: Approach,
@@ -112,6 +114,7 @@ export class EpochRunner {
     this.rng = new Rng(`shuffle/${seed}/${t}`);
     this.order = Int32Array.from({ length: train.n }, (_, i) => i);
     this.batches = Math.ceil(train.n / opts.batchSize);
+    this.maxEpochs = opts.nepochs;
   }
 
   /** One epoch at learning rate lr; `best` marks the log entry (decided by the caller's schedule). */
@@ -120,7 +123,7 @@ export class EpochRunner {
     const epochStart = performance.now();
     const epoch = this.log.epochs.length + 1;
     this.rng.shuffle(this.order);
-    this.progress.startEpoch({ task: t, tasks: tasks.length, taskName: tasks[t].name, epoch, maxEpochs: opts.nepochs, batches: this.batches, lr });
+    this.progress.startEpoch({ task: t, tasks: tasks.length, taskName: tasks[t].name, epoch, maxEpochs: this.maxEpochs, batches: this.batches, lr });
     let lossSum = tf.scalar(0);
     for (let b = 0, start = 0; start < train.n; b++, start += opts.batchSize) {
       const end = Math.min(train.n, start + opts.batchSize);

@@ -107,6 +107,7 @@ export class PathNet extends SgdApproach<PathNetModel> {
     const schedules = paths.map(() => new LrSchedule(opts));
     const epochsPerGeneration = Math.max(1, Math.floor(opts.nepochs / this.generations));
     const generations = Math.min(this.generations, Math.ceil(opts.nepochs / epochsPerGeneration));
+    runner.maxEpochs = generations * epochsPerGeneration * this.paths;
     let winner = 0;
     let bestOverall = Infinity;
     let best = this.snapshot();
