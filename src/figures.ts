@@ -341,7 +341,7 @@ export function hyperGrid(results: RunResult[]): HyperGrid {
 export function hyperGridFigure(g: HyperGrid): PlotlyFigure {
   const label = g.metric === 'rho' ? `forgetting ratio rho<=${g.tasks}` : `average accuracy A<=${g.tasks} (%)`;
   const fig = heatmapFigure(g.z, `HAT robustness to smax and c: ${label} (paper Fig. 4)`, {
-    x: g.smax.map(String), y: g.c.map(String), xTitle: 'smax (stability)', yTitle: 'c (compressibility)', text: true, colorscale: 'RdYlGn',
+    x: g.smax.map(String), y: g.c.map(String), xTitle: 'smax (stability)', yTitle: 'c (compressibility)', text: true, colorscale: 'Viridis',
   });
   (fig.data[0] as Record<string, unknown>).colorbar = { title: { text: g.metric === 'rho' ? 'rho' : 'A %' } };
   (fig.layout.yaxis as Record<string, unknown>).autorange = true;

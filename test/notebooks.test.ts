@@ -13,6 +13,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeNotebookFixtures } from '../scripts/notebook-fixtures';
+import { gradientAnnealingCurves, reuseMatrix, stat, sigmoidPrime, usagePerTaskRows } from '../src/figures';
+import { decodeGates, encodeGates } from '../src/monitor';
+import { figureHtml } from '../src/notebook';
+import { LayerSpec } from '../src/nets/network';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const LAB_ENV = process.env.HAT_LAB_ENV ?? path.join(ROOT, '.venv-lab');
@@ -39,6 +43,62 @@ interface Nb {
   cells: { cell_type: string; source: string | string[]; outputs?: NbOutput[] }[];
 }
 const joined = (s: string | string[] | undefined): string => (Array.isArray(s) ? s.join('') : s ?? '');
+
+describe('figure and table helpers', () => {
+  const layers: LayerSpec[] = [
+    { name: 'fc1', kind: 'dense', inputs: 3, units: 4, dropout: 0, pool: false },
+    { name: 'fc2', kind: 'dense', inputs: 4, units: 2, dropout: 0, pool: false },
+  ];
+  const gates = [
+    [[0.9, 0.8, 0.1, 0], [1, 0]],
+    [[1, 0.2, 0.7, 0], [0.6, 0.9]],
+  ];
+
+  test('weight reuse counts the weights both tasks use, relative to the earlier task (Fig. 6)', () => {
+    // task 1: fc1 2 units x 3 inputs + fc2 1 unit x 2 inputs = 8 weights; shared: fc1 1 x 3 + fc2 1 x 1 = 4
+    const m = reuseMatrix(layers, gates);
+    assert.equal(m[0][1], 50);
+    assert.equal(m[1][0], null);
+    assert.equal(m[0][0], null);
+  });
+
+  test('capacity table: cumulative usage per layer after each task', () => {
+    const rows = usagePerTaskRows(layers, gates, ['a', 'b']);
+    assert.equal(rows[0]['fc1 %'], 50); // 2 of 4 units x 3 inputs
+    assert.equal(rows[1]['fc1 %'], 75); // units 0, 1, 2
+    assert.equal(rows[1]['fc2 %'], 75); // 2 units x 3 active inputs of 4
+  });
+
+  test('Fig. 2 curves: s = smax is narrow, compensation is wide and as high as s = smax at 0', () => {
+    const c = gradientAnnealingCurves(6, 100);
+    const zero = c.e.findIndex((e) => Math.abs(e) < 1e-9);
+    const two = c.e.findIndex((e) => Math.abs(e - 2) < 1e-9);
+    assert.ok(Math.abs(c.constantOne[zero] - 25) < 1e-9);
+    assert.ok(Math.abs(c.constantSmax[zero] - 150) < 1e-9);
+    assert.ok(Math.abs(c.compensated[two] - 600 * sigmoidPrime(2)) < 1e-9);
+    assert.ok(c.constantSmax[two] < c.constantOne[two] / 10, 'narrow');
+    assert.ok(c.annealed[zero] > c.constantOne[zero] && c.annealed[zero] < c.constantSmax[zero]);
+  });
+
+  test('statistics: t-based 95% confidence interval', () => {
+    const s = stat([1, 2, 3]);
+    assert.equal(s.mean, 2);
+    assert.equal(s.std, 1);
+    assert.ok(Math.abs(s.ci - 4.303 / Math.sqrt(3)) < 1e-9);
+    assert.equal(stat([5]).ci, 0);
+  });
+
+  test('gate logs round-trip through their byte encoding within 1/510', () => {
+    const g = [0, 0.25, 0.5, 0.999, 1];
+    decodeGates(encodeGates(g)).forEach((v, i) => assert.ok(Math.abs(v - g[i]) <= 1 / 510 + 1e-12));
+  });
+
+  test('figure html: non-finite numbers become null and no script end tag leaks from the data', () => {
+    const html = figureHtml({ data: [{ type: 'scatter', x: [1, 2], y: [NaN, Infinity], name: '</script><b>' }], layout: {} }, 'fig-x');
+    assert.match(html, /"y":\[null,null\]/);
+    assert.equal(html.match(/<\/script>/g)?.length, 1);
+  });
+});
 
 describe('notebooks', { skip: ready ? false : `no notebook environment in ${LAB_ENV} (run bash scripts/setup-lab.sh)` }, () => {
   let tmp = '';
