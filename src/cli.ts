@@ -1,6 +1,6 @@
 /**
- * The `hat` command line: run one experiment, run the quick reproduction, summarise result files, list
- * datasets and backends. `hat --help` and `hat COMMAND --help` describe every option.
+ * The `hat` command line: run one experiment, run the quick reproduction, summarise result files, HAT
+ * monitoring runs for the figures, datasets and backends. `hat --help` and `hat COMMAND --help` describe every option.
  */
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -10,7 +10,8 @@ import { DATASETS, dataDirs, datasetListing, findDataset } from './data/datasets
 import { DataFileError } from './data/idx';
 import { TransferMode, createTransferProgress } from './data/download';
 import { SOURCES, getDataset } from './data/sources/index';
-import { EXPERIMENTS, ExperimentName } from './data/experiments';
+import { EXPERIMENTS, ExperimentName, buildExperiment } from './data/experiments';
+import { compressionFile, monitorFile, runCapacityMonitor, runCompression } from './monitor';
 import { ProgressMode, createProgress } from './progress';
 import { attachForgetting, runExperiment } from './run';
 import { listResults, RunResult } from './results';
@@ -182,6 +183,49 @@ export function buildProgram(): Command {
       results.forEach((r) => attachForgetting(r, o.resDir));
       results.sort((a, b) => a.config.protocol.experiment.localeCompare(b.config.protocol.experiment) || a.config.protocol.seed - b.config.protocol.seed || a.config.tag.localeCompare(b.config.tag));
       console.log(summaryTable(results));
+    });
+
+  const monitor = program.command('monitor').description('HAT monitoring runs behind the capacity, reuse and compression figures (notebooks 04 and 05)');
+  const monitorOptions = (cmd: Command): Command =>
+    cmd
+      .addOption(new Option('-s, --seed <n>', 'seed (task order, splits, initial weights)').argParser(int('--seed')).default(0))
+      .addOption(new Option('--nepochs <n>', 'max epochs per task').argParser(int('--nepochs', 1)).default(TRAIN_DEFAULTS.nepochs))
+      .addOption(new Option('--max-train <n>', 'cap on training samples per task').argParser(int('--max-train', 1)))
+      .addOption(new Option('--max-test <n>', 'cap on test samples per task').argParser(int('--max-test', 1)))
+      .addOption(new Option('--hidden <widths>', 'MLP hidden widths (MNIST setups)').argParser(widths))
+      .addOption(new Option('--smax <x>', 'HAT smax').argParser(positive('--smax')).default(400))
+      .option('--data-dir <dirs>', 'dataset folders (default: $HAT_DATA_DIR or dat)')
+      .option('--res-dir <dir>', 'results folder', 'res')
+      .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_CHOICES]))
+      .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'lines', 'quiet']).default('auto'));
+  interface MonitorOpts { seed: number; nepochs: number; maxTrain?: number; maxTest?: number; hidden?: number[]; smax: number; dataDir?: string; resDir: string; backend?: string; progress: ProgressMode }
+  monitorOptions(monitor.command('capacity').description('HAT on a task sequence with its gates and weight usage after every epoch (Figs. 5 and 6); writes RES_DIR/monitor/'))
+    .addOption(new Option('-e, --experiment <name>', 'experiment').choices([...EXPERIMENTS]).default('mixture'))
+    .addOption(new Option('--tasks <n>', 'only the first n tasks').argParser(int('--tasks', 1)))
+    .addOption(new Option('-c, --c <x>', 'HAT c').argParser(positive('-c')).default(0.75))
+    .action(async (o: MonitorOpts & { experiment: ExperimentName; tasks?: number; c: number }) => {
+      const file = monitorFile(o.resDir, o.experiment, o.seed);
+      const log = await runCapacityMonitor({
+        experiment: o.experiment, seed: o.seed, tasks: o.tasks, maxTrain: o.maxTrain, maxTest: o.maxTest, hidden: o.hidden, train: { nepochs: o.nepochs },
+        smax: o.smax, c: o.c, dataDir: o.dataDir, backend: o.backend, file, progress: createProgress(o.progress),
+      });
+      console.log(`${log.tasks.length} tasks, ${log.epochs.length} epoch records, final usage ${(100 * log.epochs[log.epochs.length - 1].totalUsage).toFixed(2)}% of weights; wrote ${file}`);
+    });
+  monitorOptions(monitor.command('compression').description('single-task HAT with U(0,2) embeddings: weights kept vs validation accuracy per epoch (Fig. 7); writes RES_DIR/compression/'))
+    .addOption(new Option('-e, --experiment <name>', 'experiment whose tasks to compress').choices([...EXPERIMENTS]).default('mixture'))
+    .option('--tasks <names>', 'comma-separated task names (default: every task of the experiment)')
+    .addOption(new Option('-c, --c <x>', 'HAT c').argParser(positive('-c')).default(1.5))
+    .action(async (o: MonitorOpts & { experiment: ExperimentName; tasks?: string; c: number }) => {
+      const names = o.tasks ? o.tasks.split(',').map((s) => s.trim()) : buildExperiment(o.experiment, { seed: o.seed, dataDir: o.dataDir, maxTrain: 1, maxTest: 1 }).tasks.map((t) => t.name);
+      for (const task of names) {
+        const file = compressionFile(o.resDir, task, o.seed);
+        const log = await runCompression({
+          experiment: o.experiment, task, seed: o.seed, maxTrain: o.maxTrain, maxTest: o.maxTest, hidden: o.hidden, train: { nepochs: o.nepochs },
+          smax: o.smax, c: o.c, dataDir: o.dataDir, backend: o.backend, file, progress: createProgress(o.progress),
+        });
+        const sgd = log.sgdValidAccuracy === undefined ? '-' : (100 * log.sgdValidAccuracy).toFixed(1);
+        console.log(`${task}: ${log.final.compression.toFixed(2)}% of weights kept, valid acc ${(100 * log.final.validAccuracy).toFixed(1)}% (SGD ${sgd}%); wrote ${path.relative('.', file)}`);
+      }
     });
 
   const data = program.command('data').description('datasets: list the cache, download and convert (`hat data get`)');

@@ -10,7 +10,7 @@
  *   near-step gates (s = 10000 smax), plus a plain-SGD reference accuracy on the same task (spec §8.7).
  *
  * Both are built from the library's public pieces (experiment, network, Hat, trainTask), write one JSON log
- * per run, and are what `npm run monitor` and the notebooks call.
+ * per run, and are what `hat monitor` (`npm run monitor`) and the notebooks call.
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';

@@ -62,3 +62,15 @@ test('hat backend reports the backend; CI runs on native TensorFlow', () => {
   assert.equal(bad.code, 2);
   assert.match(bad.err, /unknown backend 'tpu'; choose one of auto, gpu, native, wasm, cpu/);
 });
+
+test('hat monitor capacity writes the per-epoch gate log the notebooks read; bad values are refused', () => {
+  const resDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-cli-monitor-'));
+  const r = hat(['monitor', 'capacity', '-e', 'mnist2', '--hidden', '32', '--max-train', '300', '--max-test', '100', '--nepochs', '2', '--res-dir', resDir, '--progress', 'quiet']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /2 tasks, 6 epoch records, final usage [\d.]+% of weights; wrote .*mnist2_hat-monitor_0\.json/);
+  const log = JSON.parse(fs.readFileSync(path.join(resDir, 'monitor', 'mnist2_hat-monitor_0.json'), 'utf8'));
+  assert.equal(log.epochs.length, 6, "per task: the gates before training (epoch -1) and after each of 2 epochs");
+  const bad = hat(['monitor', 'capacity', '--smax', '-1']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.err, /--smax must be a positive number/);
+});
