@@ -93,17 +93,28 @@ export function resultBase(resDir: string, protocol: Protocol, tag: string): str
 
 function gitCommit(): string | undefined {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: fs.realpathSync(__dirname), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
   } catch {
     return undefined;
   }
 }
 
+/** This package's version: the nearest package.json named hat-ts above this file (also when src/ is reached through a link, as from the notebooks). */
+function packageVersion(): string {
+  for (let dir = fs.realpathSync(__dirname); ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'hat-ts' && pkg.version) return pkg.version;
+    } catch {
+      // no package.json here: keep walking up
+    }
+    if (path.dirname(dir) === dir) return 'unknown';
+  }
+}
+
 export function environment(backend: BackendInfo): RunResult['environment'] {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const pkg = require('../package.json') as { version: string };
   const cpus = os.cpus();
-  return { backend, node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: cpus[0]?.model ?? 'unknown', cores: cpus.length, hatTs: pkg.version, gitCommit: gitCommit() };
+  return { backend, node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: cpus[0]?.model ?? 'unknown', cores: cpus.length, hatTs: packageVersion(), gitCommit: gitCommit() };
 }
 
 /** The spec's T x T text matrix, 4 decimals. */

@@ -47,8 +47,8 @@ export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
 }
 
-/** Hook called after every epoch (monitoring: mask usage per epoch, etc.). */
-export type EpochHook = (task: number, log: EpochLog) => void;
+/** Hook called after every epoch, with the approach being trained (monitoring: mask usage per epoch, etc.). */
+export type EpochHook = (task: number, log: EpochLog, approach: Approach) => void;
 
 /**
  * Patience-based learning-rate schedule of one learner (spec §4.2): after `patience` epochs without a lower
@@ -153,7 +153,7 @@ export class EpochRunner {
   finish(entry: EpochLog): void {
     if (entry.best) this.log.bestEpoch = entry.epoch;
     this.progress.endEpoch({ trainLoss: entry.trainLoss, validLoss: entry.validLoss, best: entry.best, seconds: entry.seconds });
-    this.onEpoch?.(this.t, entry);
+    this.onEpoch?.(this.t, entry, this.approach);
   }
 }
 

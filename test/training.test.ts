@@ -23,7 +23,10 @@ test('no tensor leak: tf.memory().numTensors is flat across epochs and tasks ret
   await backend();
   for (const approach of ['hat', 'sgd', 'joint', 'sgd-frozen']) {
     const counts: number[][] = [];
-    const { approach: a } = await runExperiment(small(tmp(), { approach, onEpoch: (t) => (counts[t] ??= []).push(tf.memory().numTensors) }));
+    const { approach: a } = await runExperiment(small(tmp(), { approach, onEpoch: (t, _log, trained) => {
+      assert.equal(trained.id, approach, 'the hook is given the approach being trained');
+      (counts[t] ??= []).push(tf.memory().numTensors);
+    } }));
     for (const perTask of counts) assert.ok(perTask.every((c) => c === perTask[0]), `${approach}: tensors per epoch ${JSON.stringify(counts)}`);
     const before = tf.memory().numTensors;
     const held = a.model!.variables().length;
@@ -57,6 +60,7 @@ test('the result file is self-describing', async () => {
   assert.equal(r.config.approach, 'hat');
   assert.deepEqual(r.config.parameters, { smax: 400, c: 0.75, schedule: 'code', clipNorm: 10000 });
   assert.equal(r.config.protocol.train.lr, 0.05);
+  assert.equal(r.environment.hatTs, (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version);
   assert.ok(['tensorflow', 'wasm', 'cpu'].includes(r.environment.backend.name));
   assert.match(r.environment.node, /^v\d+/);
   assert.equal(r.data.tasks.length, 2);
