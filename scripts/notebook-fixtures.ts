@@ -6,6 +6,7 @@
  * in the data folders) with a tiny AlexNet budget.
  */
 import * as path from 'node:path';
+import { TABLE1_APPROACHES } from '../src/approaches/index';
 import { availableDatasets, dataDirs } from '../src/data/datasets';
 import { compressionFile, monitorFile, runCapacityMonitor, runCompression } from '../src/monitor';
 import { createProgress } from '../src/progress';
@@ -16,7 +17,7 @@ export async function makeNotebookFixtures(out: string): Promise<void> {
   const common = { experiment: 'pmnist' as const, tasks: 3, maxTrain: 300, maxTest: 200, hidden: [64, 64], train: { nepochs: 1 }, progress: quiet, resume: false };
   const runs = path.join(out, 'runs');
   for (const seed of [0, 1]) {
-    for (const approach of ['random', 'joint', 'sgd', 'sgd-frozen', 'hat']) {
+    for (const approach of TABLE1_APPROACHES) {
       (await runExperiment({ ...common, approach, seed, resDir: runs })).approach.dispose();
     }
   }

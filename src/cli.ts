@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES, initBackend } from './backend';
-import { APPROACHES, OptionError } from './approaches/index';
+import { APPROACHES, OptionError, TABLE1_APPROACHES } from './approaches/index';
 import { DATASETS, dataDirs, datasetListing, findDataset } from './data/datasets';
 import { DataFileError } from './data/idx';
 import { TransferMode, createTransferProgress } from './data/download';
@@ -89,8 +89,6 @@ const pct = (x: number | undefined, digits = 1): string => (x === undefined || !
 const num = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(3));
 
 /** Rows of a summary table: one per result, with average accuracy and forgetting ratios. */
-/** The approaches of the paper's Table 1 plus the two references of the forgetting ratio. */
-export const QUICK_APPROACHES = ['random', 'joint', 'sgd', 'sgd-frozen', 'lwf', 'lfl', 'ewc', 'imm-mean', 'imm-mode', 'pathnet', 'progressive', 'hat'];
 /** Table 1 (mixture) from the worst rho<=8 to the best (spec §8.1). */
 export const PAPER_TABLE1_ORDER = ['lfl', 'lwf', 'sgd', 'imm-mode', 'sgd-frozen', 'imm-mean', 'ewc', 'pathnet', 'progressive', 'hat'];
 
@@ -155,7 +153,7 @@ export function buildProgram(): Command {
       .description('quick reproduction on the embedded MNIST data: HAT and every baseline of the paper\'s Table 1, with the forgetting-ratio table')
       .addOption(new Option('-e, --experiment <name>', 'experiment').choices(['pmnist', 'mnist2']).default('pmnist'))
       .addOption(new Option('-s, --seed <n>', 'run seed').argParser(int('--seed')).default(0))
-      .option('--approaches <ids>', 'comma-separated approaches', QUICK_APPROACHES.join(',')),
+      .option('--approaches <ids>', 'comma-separated approaches', TABLE1_APPROACHES.join(',')),
     { nepochs: 20, resDir: path.join('res', 'quick'), tasks: 4, maxTrain: 2500 },
   ).action(async (o: CommonOpts & { experiment: ExperimentName; seed: number; approaches: string }) => {
     const ids = o.approaches.split(',').map((s) => s.trim());

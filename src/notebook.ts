@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as Danfo from 'danfojs/dist/danfojs-browser/src/index';
 import type * as Arquero from 'arquero';
+import { TABLE1_APPROACHES } from './approaches/index';
 import { ExperimentName } from './data/experiments';
 import { COMPRESSION_FORMAT, CompressionLog, MONITOR_FORMAT, MonitorLog, compressionFile, monitorFile, runCapacityMonitor, runCompression } from './monitor';
 import { PlotlyFigure, Row } from './figures';
@@ -250,8 +251,8 @@ function fallbackRun(runDir: string, approach: string, seed: number, parameters:
   });
 }
 
-/** random, joint, SGD, SGD-F and HAT for the fallback seeds (forgetting figure and table). */
-export async function fallbackForgetting(runDir: string, approaches = ['random', 'joint', 'sgd', 'sgd-frozen', 'hat']): Promise<RunResult[]> {
+/** Every approach of Table 1 and the references, for the fallback seeds (forgetting figure and table). */
+export async function fallbackForgetting(runDir: string, approaches = TABLE1_APPROACHES): Promise<RunResult[]> {
   const out: RunResult[] = [];
   for (const seed of FALLBACK.seeds) {
     for (const a of approaches) {

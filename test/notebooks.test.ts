@@ -143,7 +143,8 @@ describe('notebooks', { skip: ready ? false : `no notebook environment in ${LAB_
     const html = nb.cells.flatMap((c) => c.outputs ?? []).map((o) => joined(o.data?.['text/html']) + joined(o.data?.['text/markdown'])).join('\n');
     assert.match(html, /Table 1: mean \(std\) over seeds; ours: pmnist, 3 tasks; seeds 0,1/);
     assert.match(html, /paper rho&lt;=8|paper rho<=8/);
-    assert.match(html, /Using \*\*10 result files\*\*/, 'two seeds of random, joint, SGD, SGD-F and HAT');
+    assert.match(html, /Using \*\*24 result files\*\*/, 'two seeds of the 10 approaches of Table 1 and the 2 references');
+    for (const label of ['LFL', 'LWF', 'EWC', 'IMM-MODE', 'PATHNET', 'PNN']) assert.match(html, new RegExp(`<td[^>]*>${label}</td>`), `Table 1 has a measured ${label} row`);
   });
 
   test('a notebook without results runs a small live experiment instead and says so', () => {

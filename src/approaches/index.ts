@@ -163,6 +163,9 @@ export const APPROACHES: Record<string, ApproachDef> = {
   },
 };
 
+/** The approaches of the paper's Table 1 plus the two references of the forgetting ratio (random, joint). */
+export const TABLE1_APPROACHES = ['random', 'joint', 'sgd', 'sgd-frozen', 'lwf', 'lfl', 'ewc', 'imm-mean', 'imm-mode', 'pathnet', 'progressive', 'hat'];
+
 export class OptionError extends Error {
   override name = 'OptionError';
 }
