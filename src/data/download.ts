@@ -229,7 +229,7 @@ export async function download(remote: RemoteFile, dir: string, progress: Transf
       ({ resumed } = await fetchOnce(url, part, progress));
     } catch (e) {
       const err = e as Error & { cause?: { code?: string; message?: string } };
-      errors.push(`${url}: ${err.message}${err.cause ? ` (${err.cause.code ?? err.cause.message})` : ''}`);
+      errors.push(`${remote.urls.length > 1 ? `${url}: ` : ''}${err.message}${err.cause ? ` (${err.cause.code ?? err.cause.message})` : ''}`);
       continue;
     }
     const sums = await hashFile(part);
