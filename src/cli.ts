@@ -96,7 +96,8 @@ export const PAPER_TABLE1_ORDER = ['lfl', 'lwf', 'sgd', 'imm-mode', 'sgd-frozen'
 export function table1Order(results: RunResult[]): RunResult[] {
   const isReference = (r: RunResult) => r.config.approach === 'random' || r.config.approach === 'joint';
   const final = (r: RunResult) => r.forgetting?.meanUpTo[r.accuracy.length - 1] ?? -Infinity;
-  return [...results.filter(isReference), ...results.filter((r) => !isReference(r)).sort((a, b) => final(a) - final(b))];
+  const references = results.filter(isReference).sort((a, b) => b.config.approach.localeCompare(a.config.approach)); // random, then joint
+  return [...references, ...results.filter((r) => !isReference(r)).sort((a, b) => final(a) - final(b))];
 }
 
 export function summaryTable(results: RunResult[]): string {
@@ -179,7 +180,9 @@ export function buildProgram(): Command {
       const results = listResults(o.resDir).map((r) => r.result).filter((r) => !o.experiment || r.config.protocol.experiment === o.experiment);
       if (!results.length) throw new OptionError(`no complete result files in ${o.resDir}; run \`hat run\` or \`hat quick\` first`);
       results.forEach((r) => attachForgetting(r, o.resDir));
-      results.sort((a, b) => a.config.protocol.experiment.localeCompare(b.config.protocol.experiment) || a.config.protocol.seed - b.config.protocol.seed || a.config.tag.localeCompare(b.config.tag));
+      // grouped by experiment and seed; within a group references first, then as Table 1 (worst final rho first)
+      const rank = new Map(table1Order(results).map((r, i) => [r, i]));
+      results.sort((a, b) => a.config.protocol.experiment.localeCompare(b.config.protocol.experiment) || a.config.protocol.seed - b.config.protocol.seed || rank.get(a)! - rank.get(b)!);
       console.log(summaryTable(results));
     });
 
