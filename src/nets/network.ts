@@ -74,6 +74,54 @@ export interface LayerSpec {
   pool: boolean;
 }
 
+/** Weight shape ([k, k, in, out] or [in, out]) and fans of a layer (fan_in = in·k·k for a conv). */
+export function layerGeometry(spec: LayerSpec): { shape: number[]; fanIn: number; fanOut: number } {
+  const { kind, inputs, units, kernel = 1 } = spec;
+  return kind === 'conv'
+    ? { shape: [kernel, kernel, inputs, units], fanIn: inputs * kernel * kernel, fanOut: units * kernel * kernel }
+    : { shape: [inputs, units], fanIn: inputs, fanOut: units };
+}
+
+/** Every axis but the batch axis in one (a conv map read by a dense layer; NHWC, so channel-last). */
+export function flatten(x: tf.Tensor): tf.Tensor2D {
+  return (x.rank > 2 ? tf.reshape(x, [x.shape[0], -1]) : x) as tf.Tensor2D;
+}
+
+/** A layer's op plus bias: stride-1 valid convolution for a 4-D weight, otherwise dense on the flattened input. */
+export function linear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor): tf.Tensor {
+  if (weight.rank === 4) return tf.add(tf.conv2d(x as tf.Tensor4D, weight as tf.Tensor4D, 1, 'valid'), bias);
+  return tf.add(tf.matMul(flatten(x), weight as tf.Tensor2D), bias);
+}
+
+/** Inverted dropout with a mask from the model's seeded stream, in training only. */
+export function applyDropout(x: tf.Tensor, rate: number, training: boolean, masks: DropoutMasks): tf.Tensor {
+  return training && rate > 0 ? tf.mul(x, tf.tensor(masks.mask(x.size, rate), x.shape)) : x;
+}
+
+/** What every hidden layer of spec §3 does after its op: ReLU → dropout → (2×2 max-pool). */
+export function activate(spec: LayerSpec, pre: tf.Tensor, training: boolean, masks: DropoutMasks): tf.Tensor {
+  const h = applyDropout(tf.relu(pre), spec.dropout, training, masks);
+  return spec.pool ? tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid') : h;
+}
+
+/**
+ * The base network's layers with new widths (PathNet's modules, PNN's columns): each layer's inputs follow
+ * the new width of the layer below; a dense layer after a conv reads (spatial positions) × (channels).
+ */
+export function scaledLayerSpecs(base: NetworkConfig, width: (layer: LayerSpec) => number): LayerSpec[] {
+  const specs: LayerSpec[] = [];
+  base.layers.forEach((layer, l) => {
+    const units = Math.max(1, Math.floor(width(layer)));
+    let inputs = layer.inputs;
+    if (l > 0) {
+      const below = base.layers[l - 1];
+      inputs = layer.kind === 'dense' && below.kind === 'conv' ? (layer.inputs / below.units) * specs[l - 1].units : specs[l - 1].units;
+    }
+    specs.push({ ...layer, inputs, units });
+  });
+  return specs;
+}
+
 export interface NetworkConfig {
   kind: 'mlp' | 'alexnet';
   /** Per-sample input shape: [784] or [32, 32, 3]. */
@@ -145,10 +193,8 @@ export class HiddenLayer {
   readonly flattenChannels?: number;
 
   constructor(readonly spec: LayerSpec, readonly input: HiddenLayer | null, prefix: string, tasks: number, config: NetworkConfig, rng: Rng) {
-    const { kind, inputs, units, kernel = 1 } = spec;
-    const fanIn = kind === 'conv' ? inputs * kernel * kernel : inputs;
-    const fanOut = kind === 'conv' ? units * kernel * kernel : units;
-    const shape = kind === 'conv' ? [kernel, kernel, inputs, units] : [inputs, units];
+    const { kind, units } = spec;
+    const { shape, fanIn, fanOut } = layerGeometry(spec);
     const bias = initBias(rng, config.init, units, fanIn);
     this.weight = ownedVariable(initWeights(rng, config.init, shape, fanIn, fanOut), `${prefix}/${spec.name}/weight`);
     this.bias = ownedVariable(bias, `${prefix}/${spec.name}/bias`);
@@ -173,20 +219,9 @@ export class HiddenLayer {
     return tf.tidy(() => tf.sigmoid(tf.mul(tf.reshape(tf.slice(embedding, [task, 0], [1, this.units]), [this.units]), s)) as tf.Tensor1D);
   }
 
-  apply(x: tf.Tensor, training: boolean, dropout: DropoutMasks, gate?: tf.Tensor1D): tf.Tensor {
-    const { kind, dropout: rate, pool } = this.spec;
-    let h: tf.Tensor;
-    if (kind === 'conv') {
-      h = tf.add(tf.conv2d(x as tf.Tensor4D, this.weight as tf.Tensor4D, 1, 'valid'), this.bias);
-    } else {
-      const flat = x.rank > 2 ? tf.reshape(x, [x.shape[0], -1]) : x;
-      h = tf.add(tf.matMul(flat as tf.Tensor2D, this.weight as tf.Tensor2D), this.bias);
-    }
-    h = tf.relu(h);
-    if (training && rate > 0) h = tf.mul(h, tf.tensor(dropout.mask(h.size, rate), h.shape));
-    if (pool) h = tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid');
-    if (gate) h = tf.mul(h, gate); // one value per unit, broadcast over height and width
-    return h;
+  apply(x: tf.Tensor, training: boolean, masks: DropoutMasks, gate?: tf.Tensor1D): tf.Tensor {
+    const h = activate(this.spec, linear(x, this.weight, this.bias), training, masks);
+    return gate ? tf.mul(h, gate) : h; // one gate value per unit, broadcast over height and width
   }
 }
 
@@ -233,8 +268,7 @@ export class Network implements Model {
 
   /** Trunk output for a batch, and the gates applied (one per hidden layer, gated networks only). */
   features(x: tf.Tensor, opts: ForwardOptions): { h: tf.Tensor2D; gates: tf.Tensor1D[] } {
-    let h = x;
-    if (opts.training && this.config.inputDropout > 0) h = tf.mul(h, tf.tensor(this.dropout.mask(h.size, this.config.inputDropout), h.shape));
+    let h = applyDropout(x, this.config.inputDropout, opts.training, this.dropout);
     const gates: tf.Tensor1D[] = [];
     const gating = this.gated && opts.task !== undefined;
     if (gating && opts.s === undefined) throw new Error('a gated forward pass needs the gate scale s');
@@ -243,13 +277,13 @@ export class Network implements Model {
       if (gate) gates.push(gate);
       h = layer.apply(h, opts.training, this.dropout, gate);
     }
-    return { h: (h.rank > 2 ? tf.reshape(h, [h.shape[0], -1]) : h) as tf.Tensor2D, gates };
+    return { h: flatten(h), gates };
   }
 
   /** Logits of head `task`. */
   logits(h: tf.Tensor2D, task: number): tf.Tensor2D {
     const head = this.heads[task];
-    return tf.add(tf.matMul(h, head.weight as tf.Tensor2D), head.bias);
+    return linear(h, head.weight, head.bias) as tf.Tensor2D;
   }
 
   trunkVariables(): tf.Variable[] {

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DropoutMasks, Rng } from '../rng';
-import { LayerSpec, Model, ModelDescription, NetworkConfig, initBias, initWeights, nextModelPrefix, ownedVariable } from './network';
+import { LayerSpec, Model, ModelDescription, NetworkConfig, activate, applyDropout, flatten, initBias, initWeights, layerGeometry, linear, nextModelPrefix, ownedVariable, scaledLayerSpecs } from './network';
 
 export interface PathNetOptions {
   /** Modules per layer (16). */
@@ -35,19 +35,7 @@ export interface ModuleLayer {
 
 /** Module-sized layer specs derived from the base network's layers. */
 export function pathnetLayerSpecs(base: NetworkConfig, widthFactor: number): LayerSpec[] {
-  const specs: LayerSpec[] = [];
-  base.layers.forEach((layer, l) => {
-    const units = Math.max(1, Math.floor(widthFactor * layer.units));
-    let inputs = layer.inputs;
-    if (l > 0) {
-      const prevBase = base.layers[l - 1];
-      const prev = specs[l - 1];
-      // a dense layer after a conv reads the flattened map: (spatial positions) x (channels)
-      inputs = layer.kind === 'dense' && prevBase.kind === 'conv' ? (layer.inputs / prevBase.units) * prev.units : prev.units;
-    }
-    specs.push({ ...layer, inputs, units });
-  });
-  return specs;
+  return scaledLayerSpecs(base, (layer) => widthFactor * layer.units);
 }
 
 export class PathNetModel implements Model {
@@ -60,10 +48,7 @@ export class PathNetModel implements Model {
     const rng = new Rng(`init/pathnet/${seed}`);
     this.dropout = new DropoutMasks(new Rng(`dropout/${seed}`).int32());
     this.layers = pathnetLayerSpecs(base, options.widthFactor).map((spec) => {
-      const k = spec.kernel ?? 1;
-      const fanIn = spec.kind === 'conv' ? spec.inputs * k * k : spec.inputs;
-      const fanOut = spec.kind === 'conv' ? spec.units * k * k : spec.units;
-      const shape = spec.kind === 'conv' ? [k, k, spec.inputs, spec.units] : [spec.inputs, spec.units];
+      const { shape, fanIn, fanOut } = layerGeometry(spec);
       const modules = Array.from({ length: options.modules }, (_, m) => ({
         weight: ownedVariable(initWeights(rng, base.init, shape, fanIn, fanOut), `${this.prefix}/${spec.name}/m${m}/weight`),
         bias: ownedVariable(initBias(rng, base.init, spec.units, fanIn), `${this.prefix}/${spec.name}/m${m}/bias`),
@@ -79,36 +64,27 @@ export class PathNetModel implements Model {
 
   /** Trunk output along a path. */
   features(x: tf.Tensor, path: Path, training: boolean): tf.Tensor2D {
-    let h = x;
-    if (training && this.base.inputDropout > 0) h = tf.mul(h, tf.tensor(this.dropout.mask(h.size, this.base.inputDropout), h.shape));
+    let h = applyDropout(x, this.base.inputDropout, training, this.dropout);
     this.layers.forEach((layer, l) => {
-      const { kind, dropout, pool, units } = layer.spec;
+      const { kind, units } = layer.spec;
       const chosen = path[l].map((m) => layer.modules[m]);
       const n = chosen.length;
       const axis = kind === 'conv' ? 3 : 1;
       const weight = n === 1 ? chosen[0].weight : tf.concat(chosen.map((m) => m.weight), axis);
       const bias = n === 1 ? chosen[0].bias : tf.concat(chosen.map((m) => m.bias));
-      let y: tf.Tensor;
-      if (kind === 'conv') y = tf.add(tf.conv2d(h as tf.Tensor4D, weight as tf.Tensor4D, 1, 'valid'), bias);
-      else {
-        const flat = h.rank > 2 ? tf.reshape(h, [h.shape[0], -1]) : h;
-        y = tf.add(tf.matMul(flat as tf.Tensor2D, weight as tf.Tensor2D), bias);
-      }
-      y = tf.relu(y);
-      if (training && dropout > 0) y = tf.mul(y, tf.tensor(this.dropout.mask(y.size, dropout), y.shape));
-      if (pool) y = tf.maxPool(y as tf.Tensor4D, 2, 2, 'valid');
+      let y = activate(layer.spec, linear(h, weight, bias), training, this.dropout);
       if (n > 1) {
         // channel/feature index = module * units + unit: split the module axis out and sum over it
         y = tf.sum(tf.reshape(y, [...y.shape.slice(0, -1), n, units]), y.rank - 1);
       }
       h = y;
     });
-    return (h.rank > 2 ? tf.reshape(h, [h.shape[0], -1]) : h) as tf.Tensor2D;
+    return flatten(h);
   }
 
   logits(h: tf.Tensor2D, task: number): tf.Tensor2D {
     const head = this.heads[task];
-    return tf.add(tf.matMul(h, head.weight as tf.Tensor2D), head.bias);
+    return linear(h, head.weight, head.bias) as tf.Tensor2D;
   }
 
   moduleVariables(layer: number, module: number): tf.Variable[] {

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DropoutMasks, Rng } from '../rng';
-import { LayerSpec, Model, ModelDescription, NetworkConfig, initBias, initWeights, nextModelPrefix, ownedVariable } from './network';
+import { LayerSpec, Model, ModelDescription, NetworkConfig, activate, applyDropout, flatten, initBias, initWeights, layerGeometry, linear, nextModelPrefix, ownedVariable, scaledLayerSpecs } from './network';
 
 export interface ProgressiveOptions {
   /** Column width = ⌊widthFactor · units / T⌋ (1.117: parameter-matched AlexNet). */
@@ -48,19 +48,9 @@ export interface Column {
   headLateral: Lateral | null;
 }
 
+/** Column-sized layer specs: ⌊widthFactor · units / T⌋ per layer. */
 export function columnLayerSpecs(base: NetworkConfig, widthFactor: number): LayerSpec[] {
-  const T = base.heads.length;
-  const specs: LayerSpec[] = [];
-  base.layers.forEach((layer, l) => {
-    const units = Math.max(1, Math.floor((widthFactor * layer.units) / T));
-    let inputs = layer.inputs;
-    if (l > 0) {
-      const prevBase = base.layers[l - 1];
-      inputs = layer.kind === 'dense' && prevBase.kind === 'conv' ? (layer.inputs / prevBase.units) * specs[l - 1].units : specs[l - 1].units;
-    }
-    specs.push({ ...layer, inputs, units });
-  });
-  return specs;
+  return scaledLayerSpecs(base, (layer) => (widthFactor * layer.units) / base.heads.length);
 }
 
 export class ProgressiveModel implements Model {
@@ -78,9 +68,9 @@ export class ProgressiveModel implements Model {
       weight: ownedVariable(initWeights(rng, scheme, shape, fanIn, fanOut), `${name}/weight`),
       bias: ownedVariable(initBias(rng, scheme, shape[shape.length - 1], fanIn), `${name}/bias`),
     });
-    const layerOp = (name: string, spec: LayerSpec, inputs: number): Dense => {
-      const k = spec.kernel ?? 1;
-      return spec.kind === 'conv' ? dense(name, [k, k, inputs, spec.units], inputs * k * k, spec.units * k * k) : dense(name, [inputs, spec.units], inputs, spec.units);
+    const layerOp = (name: string, spec: LayerSpec): Dense => {
+      const { shape, fanIn, fanOut } = layerGeometry(spec);
+      return dense(name, shape, fanIn, fanOut);
     };
     const last = this.specs[this.specs.length - 1].units;
     base.heads.forEach((classes, t) => {
@@ -92,38 +82,20 @@ export class ProgressiveModel implements Model {
         relu,
         conv,
       });
-      const layers = this.specs.map((spec) => layerOp(`${p}/${spec.name}`, spec, spec.inputs));
+      const layers = this.specs.map((spec) => layerOp(`${p}/${spec.name}`, spec));
       const head = dense(`${p}/head`, [last, classes], last, classes);
-      const laterals = this.specs.map((spec, l) => (t > 0 && l > 0 ? lateral(`${p}/${spec.name}/lateral`, t, spec.inputs, spec.kind === 'conv', (n) => layerOp(n, spec, spec.inputs), true) : null));
+      const laterals = this.specs.map((spec, l) => (t > 0 && l > 0 ? lateral(`${p}/${spec.name}/lateral`, t, spec.inputs, spec.kind === 'conv', (n) => layerOp(n, spec), true) : null));
       const headLateral = t > 0 ? lateral(`${p}/head/lateral`, t, last, false, (n) => dense(n, [last, classes], last, classes), false) : null;
       this.columns.push({ layers, head, laterals, headLateral });
     });
   }
 
-  private op(spec: LayerSpec, p: Dense, x: tf.Tensor): tf.Tensor {
-    if (spec.kind === 'conv' || p.weight.rank === 4) return tf.add(tf.conv2d(x as tf.Tensor4D, p.weight as tf.Tensor4D, 1, 'valid'), p.bias);
-    const flat = x.rank > 2 ? tf.reshape(x, [x.shape[0], -1]) : x;
-    return tf.add(tf.matMul(flat as tf.Tensor2D, p.weight as tf.Tensor2D), p.bias);
-  }
-
   /** Σ_j α_j h_j concatenated → reduce → (ReLU) → map: the lateral contribution to a pre-activation. */
-  private lateral(lat: Lateral, spec: LayerSpec | null, sources: tf.Tensor[]): tf.Tensor {
-    const scaled = sources.map((h, j) => {
-      const flat = !lat.conv && h.rank > 2 ? tf.reshape(h, [h.shape[0], -1]) : h;
-      return tf.mul(flat, tf.reshape(tf.slice(lat.alpha, [j], [1]), []));
-    });
+  private lateral(lat: Lateral, sources: tf.Tensor[]): tf.Tensor {
+    const scaled = sources.map((h, j) => tf.mul(lat.conv ? h : flatten(h), tf.reshape(tf.slice(lat.alpha, [j], [1]), [])));
     const joined = scaled.length === 1 ? scaled[0] : tf.concat(scaled, lat.conv ? 3 : 1);
-    let z = lat.conv ? tf.add(tf.conv2d(joined as tf.Tensor4D, lat.reduce.weight as tf.Tensor4D, 1, 'valid'), lat.reduce.bias) : tf.add(tf.matMul(joined as tf.Tensor2D, lat.reduce.weight as tf.Tensor2D), lat.reduce.bias);
-    if (lat.relu) z = tf.relu(z);
-    if (spec) return this.op(spec, lat.map, z);
-    return tf.add(tf.matMul(z as tf.Tensor2D, lat.map.weight as tf.Tensor2D), lat.map.bias);
-  }
-
-  private activate(spec: LayerSpec, pre: tf.Tensor, training: boolean): tf.Tensor {
-    let h = tf.relu(pre);
-    if (training && spec.dropout > 0) h = tf.mul(h, tf.tensor(this.dropout.mask(h.size, spec.dropout), h.shape));
-    if (spec.pool) h = tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid');
-    return h;
+    const z = linear(joined, lat.reduce.weight, lat.reduce.bias);
+    return linear(lat.relu ? tf.relu(z) : z, lat.map.weight, lat.map.bias);
   }
 
   /**
@@ -135,24 +107,22 @@ export class ProgressiveModel implements Model {
     const outputs: tf.Tensor[] = [];
     let h = x;
     this.specs.forEach((spec, l) => {
-      let pre = this.op(spec, col.layers[l], h);
+      let pre = linear(h, col.layers[l].weight, col.layers[l].bias);
       const lat = col.laterals[l];
-      if (sources && lat) pre = tf.add(pre, this.lateral(lat, spec, sources.map((s) => s[l - 1])));
-      h = this.activate(spec, pre, training);
+      if (sources && lat) pre = tf.add(pre, this.lateral(lat, sources.map((s) => s[l - 1])));
+      h = activate(spec, pre, training, this.dropout);
       outputs.push(h);
     });
-    const flat = (h.rank > 2 ? tf.reshape(h, [h.shape[0], -1]) : h) as tf.Tensor2D;
-    let logits = tf.add(tf.matMul(flat, col.head.weight as tf.Tensor2D), col.head.bias) as tf.Tensor2D;
+    let logits = linear(h, col.head.weight, col.head.bias) as tf.Tensor2D;
     if (sources && col.headLateral && this.options.headLateral) {
-      logits = tf.add(logits, this.lateral(col.headLateral, null, sources.map((s) => s[s.length - 1]))) as tf.Tensor2D;
+      logits = tf.add(logits, this.lateral(col.headLateral, sources.map((s) => s[s.length - 1]))) as tf.Tensor2D;
     }
     return { outputs, logits };
   }
 
   /** Logits of task `task`, through its column with laterals from columns 0..task-1. */
   logits(x: tf.Tensor, task: number, training: boolean): tf.Tensor2D {
-    let input = x;
-    if (training && this.base.inputDropout > 0) input = tf.mul(x, tf.tensor(this.dropout.mask(x.size, this.base.inputDropout), x.shape));
+    const input = applyDropout(x, this.base.inputDropout, training, this.dropout);
     const sources: tf.Tensor[][] = [];
     for (let j = 0; j < task; j++) {
       // reference: sources are plain columns; full recursion: each with its own laterals
