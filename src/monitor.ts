@@ -15,6 +15,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, BackendInfo } from './backend';
+import { Evaluation, evaluateLogits } from './approaches/approach';
 import { APPROACHES, networkConfigFor } from './approaches/index';
 import { Hat, HAT_DEFAULTS } from './approaches/hat';
 import { Sgd } from './approaches/sgd';
@@ -23,6 +24,7 @@ import { writeFileAtomic } from './io';
 import { LayerUsage, cumulativeMax, totalUsage, weightUsage } from './metrics';
 import { EmbeddingInit, LayerSpec, Network } from './nets/network';
 import { createProgress, ProgressReporter } from './progress';
+import { testLearntTasks } from './run';
 import { TRAIN_DEFAULTS, TrainOptions, trainTask } from './train';
 
 export const MONITOR_FORMAT = 'hat-ts/monitor@1';
@@ -100,22 +102,8 @@ export interface MonitorOptions {
 }
 
 /** Accuracy and mean loss of a task's head with its gates at scale s (e.g. 10000 smax: practically steps). */
-export function evaluateWithGateScale(net: Network, source: SampleSource, task: number, s: number): { accuracy: number; loss: number } {
-  let correct = 0;
-  let loss = 0;
-  for (const batch of source.batches(512)) {
-    const [c, l] = tf.tidy(() => {
-      const { h } = net.features(batch.x, { training: false, task, s });
-      const logits = net.logits(h, task);
-      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.y), 'int32'));
-      const ce = tf.neg(tf.sum(tf.mul(tf.oneHot(batch.y, logits.shape[1]), tf.logSoftmax(logits))));
-      return [hits, ce];
-    });
-    correct += c.dataSync()[0];
-    loss += l.dataSync()[0];
-    tf.dispose([c, l, batch.x, batch.y]);
-  }
-  return { accuracy: correct / source.n, loss: loss / source.n };
+export function evaluateWithGateScale(net: Network, source: SampleSource, task: number, s: number): Evaluation {
+  return evaluateLogits(source, (x) => net.logits(net.features(x, { training: false, task, s }).h, task));
 }
 
 function gateArrays(hat: Hat, t: number): number[][] {
@@ -157,6 +145,7 @@ export async function runCapacityMonitor(opts: MonitorOptions): Promise<MonitorL
     protocol: { tasks: tasks.length, maxTrain: opts.maxTrain, maxTest: opts.maxTest, hidden: opts.hidden, train },
     tasks: tasks.map((t) => t.name), layers, epochs: [], cumulativeBefore: [], taskGates: [], accuracy: [], testLoss: [], seconds: 0,
   };
+  const tests = tasks.map((task, u) => SampleSource.of(task.test, u));
   try {
     for (let t = 0; t < tasks.length; t++) {
       const before = hat.cumulative ? hat.cumulative.map((a) => Array.from(a.dataSync())) : layers.map((l) => new Array<number>(l.units).fill(0));
@@ -173,15 +162,9 @@ export async function runCapacityMonitor(opts: MonitorOptions): Promise<MonitorL
       record(0, train.lr, NaN, hat.validationLoss(valid));
       trainTask(hat, t, tasks, train, seed, progress, (_task, e) => record(e.epoch, e.lr, e.trainLoss, e.validLoss));
       log.taskGates.push(hat.taskGates[t]);
-      const accRow = new Array<number>(tasks.length).fill(0);
-      const lossRow = new Array<number>(tasks.length).fill(0);
-      for (let u = 0; u <= t; u++) {
-        const e = hat.evaluate(SampleSource.of(tasks[u].test, u), u);
-        accRow[u] = e.accuracy;
-        lossRow[u] = e.loss;
-      }
-      log.accuracy.push(accRow);
-      log.testLoss.push(lossRow);
+      const row = testLearntTasks(hat, tests, t);
+      log.accuracy.push(row.accuracy);
+      log.testLoss.push(row.loss);
       log.seconds = (performance.now() - started) / 1000;
       if (opts.file) writeFileAtomic(opts.file, JSON.stringify(log));
     }

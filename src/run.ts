@@ -105,13 +105,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const tests = experiment.tasks.map((t, u) => SampleSource.of(t.test, u));
   for (let t = first; t < T; t++) {
     const log = trainTask(approach, t, experiment.tasks, train, opts.seed, progress, opts.onEpoch);
-    const accRow = new Array<number>(T).fill(0);
-    const lossRow = new Array<number>(T).fill(0);
-    for (let u = 0; u <= t; u++) {
-      const e = approach.evaluate(tests[u], u);
-      accRow[u] = e.accuracy;
-      lossRow[u] = e.loss;
-    }
+    const { accuracy: accRow, loss: lossRow } = testLearntTasks(approach, tests, t);
     result.accuracy[t] = accRow;
     result.loss[t] = lossRow;
     result.epochs[t] = log;
@@ -140,6 +134,18 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   removeCheckpoint(`${base}.ckpt`);
   progress.stop();
   return { result, file: `${base}.json`, experiment, approach, backend };
+}
+
+/** Test accuracy and loss of every task learnt so far (0..t) with its own head: row t of the matrices (0 above the diagonal). */
+export function testLearntTasks(approach: Approach, tests: SampleSource[], t: number): { accuracy: number[]; loss: number[] } {
+  const accuracy = new Array<number>(tests.length).fill(0);
+  const loss = new Array<number>(tests.length).fill(0);
+  for (let u = 0; u <= t; u++) {
+    const e = approach.evaluate(tests[u], u);
+    accuracy[u] = e.accuracy;
+    loss[u] = e.loss;
+  }
+  return { accuracy, loss };
 }
 
 /** Where a cached dataset came from (its manifest: source variant, inputs and their checksums, cache-file checksums). */

@@ -4,10 +4,10 @@
  * every weight and bias of trunk and heads, as the reference's loop over `named_parameters()` does.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Batch } from '../data/experiments';
+import { Batch, SampleSource, Task } from '../data/experiments';
 import { Network } from '../nets/network';
 import { ApproachState, NetworkApproach, NetworkApproachOptions } from './approach';
-import { quadraticAnchor } from './fisher';
+import { fisherDiagonal, quadraticAnchor } from './fisher';
 
 export abstract class AnchoredApproach extends NetworkApproach {
   /** θ_prev: parameter values the penalty pulls towards (null while learning the first task). */
@@ -23,6 +23,11 @@ export abstract class AnchoredApproach extends NetworkApproach {
   /** The parameters under the penalty: all weights and biases. */
   protected anchoredVariables(): tf.Variable[] {
     return [...this.net.trunkVariables(), ...this.net.headVariables()];
+  }
+
+  /** The Fisher diagonal of task t's training set at the current weights, over the anchored variables (dropout on, as the reference). */
+  taskFisher(t: number, tasks: Task[]): tf.Tensor[] {
+    return fisherDiagonal(this.anchoredVariables(), SampleSource.of(tasks[t].train, t), (batch) => this.taskLoss(this.net.features(batch.x, { training: true }).h, batch));
   }
 
   /** strength · ½ Σ w (θ_prev − θ)², or 0 before the first anchor. */

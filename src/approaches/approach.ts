@@ -72,6 +72,23 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
   return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(labels, logits.shape[1]), tf.logSoftmax(logits)), 1))) as tf.Scalar);
 }
 
+/** Accuracy and mean cross-entropy of the logits a model gives a sample source's inputs (in batches of EVAL_BATCH). */
+export function evaluateLogits(source: SampleSource, logitsOf: (x: tf.Tensor) => tf.Tensor2D): Evaluation {
+  let correct = 0;
+  let loss = 0;
+  for (const batch of source.batches(EVAL_BATCH)) {
+    const [c, l] = tf.tidy(() => {
+      const logits = logitsOf(batch.x);
+      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.y), 'int32'));
+      return [hits, tf.mul(crossEntropy(logits, batch.y), batch.size)];
+    });
+    correct += c.dataSync()[0];
+    loss += l.dataSync()[0];
+    tf.dispose([c, l, batch.x, batch.y]);
+  }
+  return { accuracy: correct / source.n, loss: loss / source.n };
+}
+
 /** Sum of squares of all gradients, square-rooted; scale them by max/(norm+1e-6) when above max (PyTorch clip_grad_norm). */
 export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): tf.Tensor[] {
   const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
@@ -149,19 +166,7 @@ export abstract class SgdApproach<M extends Model = Model> implements Approach {
   }
 
   evaluate(source: SampleSource, task: number): Evaluation {
-    let correct = 0;
-    let loss = 0;
-    for (const batch of source.batches(EVAL_BATCH)) {
-      const [c, l] = tf.tidy(() => {
-        const logits = this.evalLogits(batch.x, task);
-        const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.y), 'int32'));
-        return [hits, tf.mul(crossEntropy(logits, batch.y), batch.size)];
-      });
-      correct += c.dataSync()[0];
-      loss += l.dataSync()[0];
-      tf.dispose([c, l, batch.x, batch.y]);
-    }
-    return { accuracy: correct / source.n, loss: loss / source.n };
+    return evaluateLogits(source, (x) => this.evalLogits(x, task));
   }
 
   snapshot(): tf.Tensor[] {

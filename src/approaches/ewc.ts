@@ -4,10 +4,9 @@
  * F ← (F_new + t·F_old)/(t+1), and θ_prev becomes the task's final weights.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { SampleSource, Task } from '../data/experiments';
+import { Task } from '../data/experiments';
 import { Network } from '../nets/network';
 import { AnchoredApproach } from './anchored';
-import { fisherDiagonal } from './fisher';
 
 export class Ewc extends AnchoredApproach {
   readonly id = 'ewc';
@@ -15,11 +14,6 @@ export class Ewc extends AnchoredApproach {
   constructor(net: Network, opts: { lambda?: number; clipNorm?: number } = {}) {
     super(net, opts.lambda ?? 5000, { clipNorm: opts.clipNorm ?? 100 });
     this.hyper = { lambda: this.strength, clipNorm: this.clipNorm };
-  }
-
-  /** The Fisher diagonal of task t's training set at the current weights (dropout on, as the reference). */
-  taskFisher(t: number, tasks: Task[]): tf.Tensor[] {
-    return fisherDiagonal(this.anchoredVariables(), SampleSource.of(tasks[t].train, t), (batch) => this.taskLoss(this.net.features(batch.x, { training: true }).h, batch));
   }
 
   /** Current Fisher diagonal (running average over tasks), aligned with the anchored variables. */

@@ -7,11 +7,10 @@
  * never writes it back, so its published numbers are L2-transfer only: `merge=false` reproduces that.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { SampleSource, Task } from '../data/experiments';
+import { Task } from '../data/experiments';
 import { Network } from '../nets/network';
 import { ApproachState } from './approach';
 import { AnchoredApproach } from './anchored';
-import { fisherDiagonal } from './fisher';
 
 /** (F_new ⊙ θ + F_acc ⊙ θ_prev)/(F_new + F_acc), θ where both Fishers are 0. */
 export function modeMerge(theta: tf.Tensor, thetaPrev: tf.Tensor, fisherNew: tf.Tensor, fisherAcc: tf.Tensor): tf.Tensor {
@@ -38,7 +37,7 @@ export class ImmMode extends AnchoredApproach {
     super.endTask(t, tasks);
     if (this.merge) {
       const vars = this.anchoredVariables();
-      const fresh = fisherDiagonal(vars, SampleSource.of(tasks[t].train, t), (batch) => this.taskLoss(this.net.features(batch.x, { training: true }).h, batch));
+      const fresh = this.taskFisher(t, tasks);
       const acc = this.fisherAcc;
       const anchor = this.anchor;
       if (acc && anchor) {

@@ -315,7 +315,7 @@ export class Network implements Model {
   /** A copy with the same config and current values (LwF's and LFL's frozen "old" model). */
   copy(): Network {
     const twin = new Network(this.config, `${this.prefix}/copy`);
-    twin.variables().forEach((v, i) => v.assign(this.variables()[i]));
+    twin.restore(this.variables());
     return twin;
   }
 
