@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Batch, SampleSource, Task } from '../data/experiments';
-import { Model, Network } from '../nets/network';
+import { Model, Network, localName } from '../nets/network';
 import type { EpochRunner } from '../train';
 
 export type HyperValue = number | string | boolean;
@@ -204,7 +204,7 @@ export abstract class SgdApproach<M extends Model = Model> implements Approach {
   }
   /** Variable name without the model's unique prefix. */
   protected localName(v: tf.Variable): string {
-    return v.name.slice(this.model.prefix.length + 1);
+    return localName(this.model, v);
   }
   dispose(): void {
     this.model.dispose();

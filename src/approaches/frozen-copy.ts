@@ -4,7 +4,7 @@
  * newest replaces the previous one, as in the reference.
  */
 import { Task } from '../data/experiments';
-import { Network } from '../nets/network';
+import { Network, localName } from '../nets/network';
 import { ApproachState, NetworkApproach } from './approach';
 
 export class FrozenCopy {
@@ -18,8 +18,7 @@ export class FrozenCopy {
 
   state(into: ApproachState): void {
     if (!this.model) return;
-    const prefix = this.model.prefix.length + 1;
-    for (const v of this.model.variables()) into.tensors[`old/${v.name.slice(prefix)}`] = v;
+    for (const v of this.model.variables()) into.tensors[`old/${localName(this.model, v)}`] = v;
   }
 
   load(net: Network, state: ApproachState): void {
@@ -28,10 +27,9 @@ export class FrozenCopy {
     const keys = Object.keys(state.tensors).filter((k) => k.startsWith('old/'));
     if (keys.length === 0) return;
     const copy = net.copy();
-    const prefix = copy.prefix.length + 1;
     for (const v of copy.variables()) {
-      const t = state.tensors[`old/${v.name.slice(prefix)}`];
-      if (!t) throw new Error(`checkpoint has no value for the old model's ${v.name.slice(prefix)}`);
+      const t = state.tensors[`old/${localName(copy, v)}`];
+      if (!t) throw new Error(`checkpoint has no value for the old model's ${localName(copy, v)}`);
       v.assign(t);
     }
     this.model = copy;

@@ -33,6 +33,11 @@ export interface ModelDescription {
   [detail: string]: unknown;
 }
 
+/** A variable's name without its model's unique prefix (the name checkpoints store). */
+export function localName(model: Model, v: tf.Variable): string {
+  return v.name.slice(model.prefix.length + 1);
+}
+
 let modelCounter = 0;
 /** A fresh unique variable-name prefix for a model. */
 export function nextModelPrefix(kind = 'net'): string {
