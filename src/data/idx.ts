@@ -60,15 +60,19 @@ export function readIdx(file: string): IdxArray {
   } catch (e) {
     throw new DataFileError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? e})`, FIX);
   }
-  let bytes: Uint8Array = raw;
-  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
+  return parseIdx(gunzipIfNeeded(raw, file, FIX), file);
+}
+
+/** gzip'd bytes inflated (detected by the gzip magic, not the name), others as they are; damage is a DataFileError with `advice`. */
+export function gunzipIfNeeded(bytes: Buffer, file: string, advice: string): Buffer {
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
-      bytes = zlib.gunzipSync(raw);
+      return zlib.gunzipSync(bytes);
     } catch (e) {
-      throw new DataFileError(file, `corrupt or truncated gzip data (${(e as Error).message})`, FIX);
+      throw new DataFileError(file, `corrupt or truncated gzip data (${(e as Error).message})`, advice);
     }
   }
-  return parseIdx(bytes, file);
+  return bytes;
 }
 
 /** Write gzip'd IDX deterministically (level 9, no name, mtime 0), atomically. */

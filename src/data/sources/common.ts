@@ -8,10 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RemoteFile } from '../download';
 import { Inputs, InputEntry } from '../formats/archive';
-import { DataFileError, parseIdx, writeIdx } from '../idx';
+import { DataFileError, gunzipIfNeeded, parseIdx, writeIdx } from '../idx';
 import { DatasetInfo } from '../datasets';
 import { Image, ImageFormatError, decodeImage, resizeBilinear, toChannels } from '../formats/image';
-import * as zlib from 'node:zlib';
 import { arrayField, asUint8, unpickle, PickleError } from '../formats/pickle';
 import { Rng } from '../../rng';
 
@@ -126,21 +125,12 @@ export function writeDataset(dir: string, info: DatasetInfo, built: Built, sourc
 // ---------------------------------------------------------------------------------------------------------
 // helpers shared by the sources
 
-export function gunzipIfNeeded(bytes: Buffer, file: string): Buffer {
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      return zlib.gunzipSync(bytes);
-    } catch (e) {
-      throw new DataFileError(file, `corrupt or truncated gzip data (${(e as Error).message})`, 'The file is damaged: delete it and download it again, or pass a good copy with --from.');
-    }
-  }
-  return bytes;
-}
+const DAMAGED_INPUT = 'The file is damaged: delete it and download it again, or pass a good copy with --from.';
 
 /** An IDX image file (N,H,W) or (N,H,W,C) and its label file, as a split. */
 export function idxSplit(images: Buffer, labels: Buffer, imagesName: string, labelsName: string): { split: BuiltSplit; shape: [number, number, number] } {
-  const im = parseIdx(gunzipIfNeeded(images, imagesName), imagesName);
-  const lb = parseIdx(gunzipIfNeeded(labels, labelsName), labelsName);
+  const im = parseIdx(gunzipIfNeeded(images, imagesName, DAMAGED_INPUT), imagesName);
+  const lb = parseIdx(gunzipIfNeeded(labels, labelsName, DAMAGED_INPUT), labelsName);
   const shape = im.shape.length === 3 ? [...im.shape, 1] : im.shape;
   if (shape.length !== 4) throw new DataFileError(imagesName, `has shape (${im.shape}), not images`, ADVICE_SOURCE);
   if (lb.shape.length !== 1 || lb.shape[0] !== shape[0]) throw new DataFileError(labelsName, `has ${lb.shape[0]} labels for ${shape[0]} images in ${imagesName}`, ADVICE_SOURCE);
