@@ -106,19 +106,13 @@ export function evaluateWithGateScale(net: Network, source: SampleSource, task: 
   return evaluateLogits(source, (x) => net.logits(net.features(x, { training: false, task, s }).h, task));
 }
 
-function gateArrays(hat: Hat, t: number): number[][] {
-  const gates = hat.gates(t);
-  const out = gates.map((g) => Array.from(g.dataSync()));
-  tf.dispose(gates);
-  return out;
-}
-
-function regulariserAt(hat: Hat, t: number): number {
+/** Task t's gates at s = smax (as arrays) and the capacity regulariser they give, from one evaluation of the gates. */
+function gateState(hat: Hat, t: number): { gates: number[][]; regulariser: number } {
   const gates = hat.gates(t);
   const r = hat.regulariser(gates);
-  const v = r.dataSync()[0];
+  const state = { gates: gates.map((g) => Array.from(g.dataSync())), regulariser: r.dataSync()[0] };
   tf.dispose([...gates, r]);
-  return v;
+  return state;
 }
 
 function hatNetwork(tasks: Task[], kind: 'mlp' | 'alexnet', inputShape: number[], seed: number, hidden: number[] | undefined, embeddingInit: EmbeddingInit): Network {
@@ -152,10 +146,10 @@ export async function runCapacityMonitor(opts: MonitorOptions): Promise<MonitorL
       log.cumulativeBefore.push(before.map(encodeGates));
       const valid = SampleSource.of(tasks[t].valid, t);
       const record = (epoch: number, lr: number, trainLoss: number, validLoss: number) => {
-        const gates = gateArrays(hat, t);
+        const { gates, regulariser } = gateState(hat, t);
         const usage = weightUsage(layers, t === 0 ? gates : cumulativeMax([before, gates]));
         log.epochs.push({
-          task: t, epoch, lr, trainLoss, validLoss, validAccuracy: hat.evaluate(valid, t).accuracy, regulariser: regulariserAt(hat, t),
+          task: t, epoch, lr, trainLoss, validLoss, validAccuracy: hat.evaluate(valid, t).accuracy, regulariser,
           activeUnits: gates.map((g) => g.filter((v) => v > 0.5).length), usage, totalUsage: totalUsage(usage), gates: gates.map(encodeGates),
         });
       };
@@ -248,10 +242,10 @@ export async function runCompression(opts: CompressionOptions): Promise<Compress
   const started = performance.now();
   const epochs: CompressionEpoch[] = [];
   const record = (epoch: number, validLoss: number) => {
-    const gates = gateArrays(hat, 0);
+    const { gates, regulariser } = gateState(hat, 0);
     epochs.push({
       epoch, compression: 100 * totalUsage(weightUsage(layers, gates)), validAccuracy: evaluateWithGateScale(net, valid, 0, stepScale * smax).accuracy,
-      validLoss, regulariser: regulariserAt(hat, 0), activeUnits: gates.map((g) => g.filter((v) => v > 0.5).length),
+      validLoss, regulariser, activeUnits: gates.map((g) => g.filter((v) => v > 0.5).length),
     });
   };
   let final: CompressionLog['final'];
