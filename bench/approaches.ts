@@ -8,12 +8,14 @@
  * Prints samples/s (median over timed steps, batch 64) per approach, after two warm-up steps.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/backend';
-import { AnchoredApproach } from '../src/approaches/anchored';
-import { APPROACHES, networkConfigFor, parseParameters } from '../src/approaches/index';
+import { initBackend } from '../src/backend/index';
+import { AnchoredLearner } from '../src/approaches/anchored';
+import { createApproach, parseApproachParams } from '../src/approaches/index';
+import { APPROACH_IDS, isReference } from '../src/approaches/catalog';
+import { Learner } from '../src/training/types';
 import { PathNet, randomPath } from '../src/approaches/pathnet';
 import { Task } from '../src/data/experiments';
-import { Rng } from '../src/rng';
+import { Rng } from '../src/core/rng';
 
 const BATCH = 64;
 
@@ -27,7 +29,7 @@ function arg(name: string, fallback: string): string {
   const kind = arg('--net', 'alexnet') as 'alexnet' | 'mlp';
   const steps = Number(arg('--steps', '6'));
   const ids = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
-  const chosen = ids.length ? ids : Object.keys(APPROACHES).filter((id) => id !== 'random' && id !== 'joint' && id !== 'sgd-restart');
+  const chosen = ids.length ? ids : APPROACH_IDS.filter((id) => !isReference(id) && id !== 'sgd-restart');
   const heads = [100, 10, 100, 10, 10, 10, 43, 10];
   const inputShape = kind === 'alexnet' ? [32, 32, 3] : [784];
   const rng = new Rng('bench');
@@ -37,8 +39,7 @@ function arg(name: string, fallback: string): string {
   const tasks = heads.map((classes, index) => ({ index, name: `t${index}`, classes, train: { rows: new Int32Array(0) } }) as unknown as Task);
   console.log(`backend ${info.name}, ${kind}, batch ${BATCH}`);
   for (const id of chosen) {
-    const def = APPROACHES[id];
-    const a = def.create({ config: networkConfigFor(def, kind, inputShape, heads), hyper: parseParameters(id, []), seed: 0 });
+    const a = createApproach(id, { kind, inputShape, heads, params: parseApproachParams(id, []), seed: 0 }) as Learner;
     // reach task 2 without data
     a.beginTask(0, tasks);
     if (a instanceof PathNet) {
@@ -46,7 +47,7 @@ function arg(name: string, fallback: string): string {
       a.beginTask(1, tasks);
       a.candidate = randomPath(rng, a.model.layers.length, 16, 3);
     } else {
-      if (a instanceof AnchoredApproach) {
+      if (a instanceof AnchoredLearner) {
         // EWC/IMM need the training set for their Fisher: anchor and (EWC) weights set directly instead
         const anchored = a as unknown as { setAnchorToCurrent(): void; anchoredVariables(): tf.Variable[]; anchorWeights: tf.Tensor[] | null };
         anchored.setAnchorToCurrent();
@@ -57,14 +58,14 @@ function arg(name: string, fallback: string): string {
     const times: number[] = [];
     for (let s = 0; s < steps + 2; s++) {
       const t0 = performance.now();
-      const loss = a.trainBatch(batch, 0.01, s / (steps + 2));
+      const loss = a.trainBatch(batch, { epoch: 1, batch: s, batches: steps + 2, start: s * BATCH, samples: (steps + 2) * BATCH, lr: 0.01 });
       loss.dataSync();
       loss.dispose();
       if (s >= 2) times.push(performance.now() - t0);
     }
     times.sort((p, q) => p - q);
     const median = times[Math.floor(times.length / 2)];
-    console.log(`${id.padEnd(12)} ${((BATCH * 1000) / median).toFixed(0).padStart(6)} samples/s   (${a.model!.parameterCount().toLocaleString('en')} parameters)`);
+    console.log(`${id.padEnd(12)} ${((BATCH * 1000) / median).toFixed(0).padStart(6)} samples/s   (${a.model.parameterCount().toLocaleString('en')} parameters)`);
     a.dispose();
   }
   tf.dispose([x, y]);

@@ -13,8 +13,8 @@
  * --profile prints the wasm kernels taking the most time in one step of each model with all patches.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/backend';
-import { WASM_TRAINING_KERNELS, installWasmTrainingKernels, uninstallWasmTrainingKernels } from '../src/wasm-kernels';
+import { initBackend } from '../src/backend/index';
+import { WASM_TRAINING_KERNELS, installWasmTrainingKernels, uninstallWasmTrainingKernels } from '../src/backend/wasm-kernels';
 
 const BATCH = 64;
 

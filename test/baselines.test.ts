@@ -7,10 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { Approach, Hyper } from '../src/approaches/approach';
 import { Ewc } from '../src/approaches/ewc';
 import { fisherDiagonal } from '../src/approaches/fisher';
-import { APPROACHES, networkConfigFor, parseParameters } from '../src/approaches/index';
+import { APPROACHES, parseApproachParams } from '../src/approaches/index';
 import { ImmMean } from '../src/approaches/imm-mean';
 import { ImmMode, modeMerge } from '../src/approaches/imm-mode';
 import { Lfl } from '../src/approaches/lfl';
@@ -18,53 +17,59 @@ import { Lwf, distillationLoss, softened } from '../src/approaches/lwf';
 import { PathNet, mutatePath, randomPath } from '../src/approaches/pathnet';
 import { Progressive } from '../src/approaches/progressive';
 import { Experiment, SampleSource, Task, buildExperiment } from '../src/data/experiments';
-import { Network, NetworkConfig, mlpConfig } from '../src/nets/network';
-import { Rng } from '../src/rng';
-import { TRAIN_DEFAULTS, trainTask } from '../src/train';
-import { backend } from './helpers';
+import { Network } from '../src/nets/network';
+import { NetworkConfig, mlpConfig, networkConfigFor } from '../src/nets/config';
+import { Learner } from '../src/training/types';
+import { Rng } from '../src/core/rng';
+import { backend, learn as learnTask } from './helpers';
 
 function experiment(maxTrain = 300): Experiment {
   return buildExperiment('pmnist', { seed: 3, tasks: 2, maxTrain, maxTest: 200 });
 }
 
-function create(id: string, config: NetworkConfig, params: string[] = []): Approach {
-  const hyper: Hyper = parseParameters(id, params);
-  return APPROACHES[id].create({ config, hyper, seed: 3 });
+function create(id: string, config: NetworkConfig, params: string[] = []): Learner {
+  return APPROACHES[id].create({ config, params: parseApproachParams(id, params), seed: 3 }) as Learner;
 }
 
 function smallConfig(id: string, exp: Experiment, hidden = [32, 32]): NetworkConfig {
-  return networkConfigFor(APPROACHES[id], 'mlp', exp.inputShape, exp.tasks.map((t) => t.classes), { hidden });
+  const network = APPROACHES[id].network;
+  if (network === 'none') throw new Error(`${id} has no network`);
+  return networkConfigFor(network, 'mlp', exp.inputShape, exp.tasks.map((t) => t.classes), { hidden });
 }
 
-function learn(a: Approach, t: number, tasks: Task[], nepochs = 2): void {
-  trainTask(a, t, tasks, { ...TRAIN_DEFAULTS, nepochs }, 3);
+function learn(a: Learner, t: number, tasks: Task[], nepochs = 2): void {
+  learnTask(a, t, tasks, { nepochs });
 }
 
+/** The inputs of the first (up to) 512 test samples of a task (the caller disposes them). */
 function firstBatch(task: Task, u: number): tf.Tensor {
-  const b = SampleSource.of(task.test, u).batches(512).next().value!;
-  b.y.dispose();
-  return b.x;
+  const source = SampleSource.of(task.test, u);
+  let x: tf.Tensor | undefined;
+  source.forEachBatch(512, (b, start) => {
+    if (start === 0) x = tf.clone(b.x);
+  });
+  return x!;
 }
 
 const values = (t: tf.Tensor) => Array.from(t.dataSync());
 
 /** Learns task t for one epoch but skips its end-of-task step; returns copies of the weights reached. */
-function learnWithoutEnd(a: Approach, t: number, tasks: Task[]): tf.Tensor[] {
+function learnWithoutEnd(a: Learner, t: number, tasks: Task[]): tf.Tensor[] {
   const ownEnd = a.endTask;
   a.endTask = () => undefined;
   try {
-    trainTask(a, t, tasks, { ...TRAIN_DEFAULTS, nepochs: 1 }, 3);
+    learnTask(a, t, tasks, { nepochs: 1 });
   } finally {
     a.endTask = ownEnd;
   }
-  return a.model!.variables().map((v) => tf.clone(v));
+  return a.model.variables().map((v) => tf.clone(v));
 }
 
 test('PNN and PathNet: the outputs of task 1 are bit-identical after learning task 2 (SGD\'s are not)', async () => {
   await backend();
   const exp = experiment();
   const x = firstBatch(exp.tasks[0], 0);
-  const outputs: Record<string, (a: Approach) => tf.Tensor> = {
+  const outputs: Record<string, (a: Learner) => tf.Tensor> = {
     progressive: (a) => (a as Progressive).model.logits(x, 0, false),
     pathnet: (a) => { const p = a as PathNet; return p.model.logits(p.model.features(x, p.bestPaths[0], false), 0); },
     sgd: (a) => { const n = a.model as Network; return n.logits(n.features(x, { training: false }).h, 0); },
@@ -144,12 +149,11 @@ test('EWC: Fisher = Σ_batches 20·g²/N, checked against a hand-written backwar
   const [W2, b2] = [net.heads[0].weight, net.heads[0].bias].map(values);
   const expected = [new Array(W1.length).fill(0), new Array(b1.length).fill(0), new Array(W2.length).fill(0), new Array(b2.length).fill(0)];
   const source = SampleSource.of(exp.tasks[0].train, 0);
-  for (const batch of source.batches(20)) {
+  source.forEachBatch(20, (batch) => {
     const xs = batch.x.arraySync() as number[][];
     const ys = Array.from(batch.y.dataSync());
-    tf.dispose([batch.x, batch.y]);
     handGradients(W1, b1, W2, b2, xs, ys, 784, 5, 10).forEach((g, i) => g.forEach((v, j) => (expected[i][j] += (20 * v * v) / 50)));
-  }
+  });
   // anchored variables: trunk (W1, b1), then heads (head 0 W, b, head 1 W, b)
   [0, 1, 2, 3].forEach((i) => {
     const got = values(F[i]);
@@ -212,10 +216,14 @@ test('LwF: the distillation target is the frozen old model\'s softened softmax; 
   let after: tf.Tensor | null = null;
   let moved = 0;
   // checked after task 2's epoch, before its endTask replaces the old model with the new one
-  trainTask(lwf, 1, exp.tasks, { ...TRAIN_DEFAULTS, nepochs: 1 }, 3, undefined, () => {
-    after = lwf.targets(x, 0);
-    moved = tf.tidy(() => tf.max(tf.abs(tf.sub(net.logits(net.features(x, { training: false }).h, 0), logits))).dataSync()[0]);
-  });
+  learnTask(lwf, 1, exp.tasks, { nepochs: 1 }, [
+    {
+      onEpochEnd: () => {
+        after = lwf.targets(x, 0);
+        moved = tf.tidy(() => tf.max(tf.abs(tf.sub(net.logits(net.features(x, { training: false }).h, 0), logits))).dataSync()[0]);
+      },
+    },
+  ]);
   assert.deepEqual(values(after!), values(before), 'the old model is frozen while task 2 trains');
   assert.ok(moved > 0, 'the new model\'s head 1 did change');
 
@@ -310,7 +318,7 @@ test('PathNet and PNN on the AlexNet trunk: the spec\'s parameter counts, and a 
   const heads = [10, 100, 10, 100, 10, 10, 43, 10];
   const counts: Record<string, number> = {};
   for (const id of ['pathnet', 'progressive']) {
-    const config = networkConfigFor(APPROACHES[id], 'alexnet', [32, 32, 3], heads);
+    const config = networkConfigFor('baseline', 'alexnet', [32, 32, 3], heads);
     const a = create(id, config);
     counts[id] = a.model!.parameterCount();
     // one task-2 step on a fixed random batch, repeated: the loss goes down (gradients reach the trainable part)
@@ -325,7 +333,7 @@ test('PathNet and PNN on the AlexNet trunk: the spec\'s parameter counts, and a 
     if (a instanceof PathNet) a.candidate = randomPath(new Rng('p1'), 5, 16, 3);
     const losses: number[] = [];
     for (let i = 0; i < 4; i++) {
-      const l = a.trainBatch(batch, 0.01, 0);
+      const l = a.trainBatch(batch, { epoch: 1, batch: 0, batches: 1, start: 0, samples: 16, lr: 0.01 });
       losses.push(l.dataSync()[0]);
       l.dispose();
     }
@@ -339,8 +347,8 @@ test('PathNet and PNN on the AlexNet trunk: the spec\'s parameter counts, and a 
 
 test('every baseline: flat tensor count across epochs, and an interrupted run resumes to the same result', async () => {
   await backend();
-  const { runExperiment } = await import('../src/run');
-  const { createProgress } = await import('../src/progress');
+  const { runExperiment } = await import('../src/runs/run');
+  const { createProgress } = await import('../src/training/progress');
   const fs = await import('node:fs');
   const os = await import('node:os');
   const path = await import('node:path');
@@ -350,7 +358,10 @@ test('every baseline: flat tensor count across epochs, and an interrupted run re
   });
   for (const id of ['lwf', 'lfl', 'ewc', 'imm-mean', 'imm-mode', 'pathnet', 'progressive']) {
     const counts: number[][] = [];
-    const whole = await runExperiment({ ...options(id, fs.mkdtempSync(path.join(os.tmpdir(), 'hat-base-'))), onEpoch: (t) => (counts[t] ??= []).push(tf.memory().numTensors) });
+    const whole = await runExperiment({
+      ...options(id, fs.mkdtempSync(path.join(os.tmpdir(), 'hat-base-'))),
+      callbacks: [{ onEpochEnd: (e) => void (counts[e.t] ??= []).push(tf.memory().numTensors) }],
+    });
     whole.approach.dispose();
     for (const perTask of counts) assert.ok(perTask.every((c) => c === perTask[0]), `${id}: tensors per epoch ${JSON.stringify(counts)}`);
     assert.equal(whole.result.status, 'complete');
@@ -358,7 +369,12 @@ test('every baseline: flat tensor count across epochs, and an interrupted run re
     assert.ok(whole.result.accuracy[0][0] > 0.5 && whole.result.accuracy[1][1] > 0.3, `${id} learnt: ${JSON.stringify(whole.result.accuracy)}`);
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-base-'));
-    await assert.rejects(runExperiment({ ...options(id, dir), onEpoch: (t) => { if (t === 1) throw new Error('simulated interruption'); } }), /simulated interruption/);
+    const interrupt = {
+      onEpochEnd: (e: { t: number }) => {
+        if (e.t === 1) throw new Error('simulated interruption');
+      },
+    };
+    await assert.rejects(runExperiment({ ...options(id, dir), callbacks: [interrupt] }), /simulated interruption/);
     const resumed = await runExperiment(options(id, dir));
     resumed.approach.dispose();
     assert.deepEqual(resumed.result.accuracy, whole.result.accuracy, `${id}: resumed run differs`);
@@ -366,15 +382,21 @@ test('every baseline: flat tensor count across epochs, and an interrupted run re
 });
 
 test('baseline hyperparameters: the spec\'s defaults, typed parsing of -p name=value, clear errors', () => {
-  assert.deepEqual(parseParameters('lwf', []), { lambda: 2, T: 1, clipNorm: 100 });
-  assert.deepEqual(parseParameters('lfl', []), { lambda: 0.05, clipNorm: 200 });
-  assert.deepEqual(parseParameters('ewc', ['lambda=1e3']), { lambda: 1000, clipNorm: 100 });
-  assert.deepEqual(parseParameters('imm-mean', []), { r: 1e-4, clipNorm: 10000 });
-  assert.deepEqual(parseParameters('imm-mode', ['merge=false']), { lambda: 0.01, merge: false, clipNorm: 1000 });
-  assert.deepEqual(parseParameters('pathnet', ['generations=5']), { generations: 5, paths: 2, modules: 16, active: 3, widthFactor: 0.258, clipNorm: 1000 });
-  assert.deepEqual(parseParameters('progressive', []), { widthFactor: 1.117, fullRecursion: false, headLateral: true, clipNorm: 10000 });
-  assert.throws(() => parseParameters('imm-mode', ['merge=maybe']), /merge must be true or false/);
-  assert.throws(() => parseParameters('ewc', ['lamda=3']), /no parameter 'lamda'; its parameters: lambda, clipNorm/);
-  assert.throws(() => parseParameters('lwf', ['T=']), /T must be a number/);
-  for (const id of Object.keys(APPROACHES)) for (const [k, p] of Object.entries(APPROACHES[id].parameters)) if (p.grid) assert.ok(p.grid.includes(p.default), `${id}.${k}: default in its grid`);
+  const parse = parseApproachParams;
+  assert.deepEqual(parse('lwf', []), { lambda: 2, T: 1, clipNorm: 100 });
+  assert.deepEqual(parse('lfl', []), { lambda: 0.05, clipNorm: 200 });
+  assert.deepEqual(parse('ewc', ['lambda=1e3']), { lambda: 1000, clipNorm: 100 });
+  assert.deepEqual(parse('imm-mean', []), { r: 1e-4, clipNorm: 10000 });
+  assert.deepEqual(parse('imm-mode', ['merge=false']), { lambda: 0.01, merge: false, clipNorm: 1000 });
+  assert.deepEqual(parse('pathnet', ['generations=5']), { generations: 5, paths: 2, modules: 16, active: 3, widthFactor: 0.258, clipNorm: 1000 });
+  assert.deepEqual(parse('progressive', []), { widthFactor: 1.117, fullRecursion: false, headLateral: true, clipNorm: 10000 });
+  assert.throws(() => parse('imm-mode', ['merge=maybe']), /parameter merge of approach imm-mode \(-p merge=\.\.\.\) must be true or false, got 'maybe'/);
+  assert.throws(() => parse('ewc', ['lamda=3']), /approach ewc has no parameter 'lamda'; its parameters: lambda, clipNorm/);
+  assert.throws(() => parse('lwf', ['T=']), /parameter T of approach lwf \(-p T=\.\.\.\) must be a number > 0, got ''/);
+  assert.throws(() => parse('lwf', ['T=0']), /must be a number > 0, got '0'/);
+  assert.throws(() => parse('pathnet', ['paths=1.5']), /paths of approach pathnet .* must be an integer >= 1, got '1.5'/);
+  assert.throws(() => parse('hat', ['schedule=fast']), /schedule of approach hat .* must be code or paper, got 'fast'/);
+  for (const id of Object.keys(APPROACHES)) {
+    for (const [k, p] of Object.entries(APPROACHES[id].params)) if (p.type === 'number' && p.grid) assert.ok(p.grid.includes(p.default), `${id}.${k}: default in its grid`);
+  }
 });

@@ -17,10 +17,14 @@ test('unknown values stop with a clear message and a non-zero exit code', () => 
   assert.match(r.err, /argument 'nosuch' is invalid\. Allowed choices are mnist2, pmnist, cifar, mixture/);
   r = hat(['run', '-e', 'mnist2', '-a', 'hat', '-p', 'smox=3']);
   assert.equal(r.code, 2);
-  assert.match(r.err, /approach hat has no parameter 'smox'; its parameters: smax, c, schedule, clipNorm/);
+  assert.match(r.err, /approach hat has no parameter 'smox'; its parameters: smax, c, schedule, embeddingInit, evalScale, clipNorm/);
   r = hat(['run', '-e', 'mnist2', '-a', 'hat', '-p', 'smax=big']);
   assert.equal(r.code, 2);
-  assert.match(r.err, /parameter smax must be a number, got 'big'/);
+  assert.match(r.err, /parameter smax of approach hat \(-p smax=\.\.\.\) must be a number > 0, got 'big'/);
+  r = hat(['run', '-e', 'mnist2', '-a', 'hat', '-p', 'c=-1']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /parameter c of approach hat \(-p c=\.\.\.\) must be a number >= 0, got '-1'/);
+  assert.doesNotMatch(r.err, /    at /, 'no stack trace');
   r = hat(['run', '-e', 'mnist2', '-a', 'hat', '--nepochs', '0']);
   assert.notEqual(r.code, 0);
   assert.match(r.err, /--nepochs must be an integer >= 1/);
@@ -63,14 +67,18 @@ test('hat backend reports the backend; CI runs on native TensorFlow', () => {
   assert.match(bad.err, /unknown backend 'tpu'; choose one of auto, gpu, native, wasm, cpu/);
 });
 
-test('hat monitor capacity writes the per-epoch gate log the notebooks read; bad values are refused', () => {
+test('hat run --monitor gates writes the per-epoch gate log into the result file; --help lists every parameter with its range', () => {
   const resDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-cli-monitor-'));
-  const r = hat(['monitor', 'capacity', '-e', 'mnist2', '--hidden', '32', '--max-train', '300', '--max-test', '100', '--nepochs', '2', '--res-dir', resDir, '--progress', 'quiet']);
+  const r = hat(['run', '-e', 'mnist2', '-a', 'hat', '--hidden', '32', '--max-train', '300', '--max-test', '100', '--nepochs', '2', '--res-dir', resDir, '--progress', 'quiet', '--monitor', 'gates,compression']);
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /2 tasks, 6 epoch records, final usage [\d.]+% of weights; wrote .*mnist2_hat-monitor_0\.json/);
-  const log = JSON.parse(fs.readFileSync(path.join(resDir, 'monitor', 'mnist2_hat-monitor_0.json'), 'utf8'));
-  assert.equal(log.epochs.length, 6, "per task: the gates before training (epoch -1) and after each of 2 epochs");
-  const bad = hat(['monitor', 'capacity', '--smax', '-1']);
-  assert.notEqual(bad.code, 0);
-  assert.match(bad.err, /--smax must be a positive number/);
+  const result = JSON.parse(fs.readFileSync(path.join(resDir, 'mnist2_hat_0.json'), 'utf8'));
+  assert.equal(result.extras.gateLog.epochs.length, 6, 'per task: the gates before training (epoch 0) and after each of 2 epochs');
+  assert.equal(result.extras.compression.epochs.length, 6);
+  assert.equal(result.extras.gateLog.cumulativeBefore.length, 2);
+  const bad = hat(['run', '-e', 'mnist2', '-a', 'hat', '--monitor', 'weights']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--monitor: unknown log 'weights'; choose from gates, compression/);
+  const help = hat(['run', '--help']);
+  assert.match(help.out, /smax=400\s+stability: largest gate scale s \(a number > 0; spec grid 25, 50, 100, 200, 400, 800\)/);
+  assert.match(help.out, /merge=true\s+apply the Fisher-weighted merge/);
 });

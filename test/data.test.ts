@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { initBackend } from '../src/backend';
-import { Rng } from '../src/rng';
+import { initBackend } from '../src/backend/index';
+import { Rng } from '../src/core/rng';
 import { DataFileError, IdxArray, encodeIdx, parseIdx, readIdx, writeIdx } from '../src/data/idx';
 import { DATASETS, availableDatasets, dataDirs, findDataset, loadImageSet } from '../src/data/datasets';
 import { imagePreprocess } from '../src/data/preprocess';
@@ -355,8 +355,7 @@ test('pmnist: a batch is the normalised image permuted by the task permutation',
   const perm = pmnistPermutation(e.order[1]);
   const src = SampleSource.of(task.train, 1);
   const positions = [5, 0, 12345];
-  const batch = src.batch(positions, 0, positions.length);
-  try {
+  src.forEachBatch(positions.length, (batch) => {
     assert.deepEqual(batch.x.shape, [3, 784]);
     assert.equal(batch.y.dtype, 'int32');
     assert.equal(batch.task, 1);
@@ -377,17 +376,10 @@ test('pmnist: a batch is the normalised image permuted by the task permutation',
       assert.ok(same < 784);
     }
     // the two tasks see different inputs for the same image
-    const other = SampleSource.of({ ...e.tasks[0].train, rows: Int32Array.of(task.train.rows[0]) }, 0).batch([0], 0, 1);
-    try {
+    SampleSource.of({ ...e.tasks[0].train, rows: Int32Array.of(task.train.rows[0]) }, 0).forEachBatch(1, (other) => {
       assert.notDeepEqual(Array.from(other.x.dataSync()), Array.from(x.subarray(784, 2 * 784)));
-    } finally {
-      other.x.dispose();
-      other.y.dispose();
-    }
-  } finally {
-    batch.x.dispose();
-    batch.y.dispose();
-  }
+    });
+  }, positions);
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -460,8 +452,7 @@ test('mixture with the mirror: present datasets in the seed-0 order, 32x32x3 bat
     const train = new Set(task.train.rows);
     assert.ok(Array.from(task.valid.rows).every((r) => !train.has(r)), `${task.name}: valid/train disjoint`);
     for (const s of [task.train, task.valid, task.test]) assert.ok(Array.from(s.labels).every((l) => l >= 0 && l < task.classes));
-    const batch = SampleSource.of(task.test, task.index).batch(Int32Array.from({ length: 100 }, (_, i) => i), 10, 26);
-    try {
+    SampleSource.of(task.test, task.index).forEachBatch(16, (batch) => {
       assert.deepEqual(batch.x.shape, [16, 32, 32, 3]);
       assert.deepEqual(batch.y.shape, [16]);
       assert.equal(batch.task, task.index);
@@ -473,23 +464,16 @@ test('mixture with the mirror: present datasets in the seed-0 order, 32x32x3 bat
         assert.ok(Math.abs(x[0] - (0 - info.mean[0]) / info.std[0]) < 1e-6, `${task.name} padding`);
         for (let k = 0; k < x.length; k += 3) assert.ok(x[k] === x[k + 1] && x[k] === x[k + 2]);
       }
-    } finally {
-      batch.x.dispose();
-      batch.y.dispose();
-    }
+    }, Int32Array.from({ length: 16 }, (_, i) => 10 + i));
   }
   // joint training: one source over several tasks
   const joint = new SampleSource(e.tasks.slice(0, 2).map((task) => ({ split: task.train, task: task.index })));
   assert.equal(joint.n, 400);
-  const b = joint.batch([0, 399, 1], 0, 3);
-  try {
+  joint.forEachBatch(3, (b) => {
     assert.deepEqual(Array.from(b.tasks), [0, 1, 0]);
     assert.equal(b.task, -1);
     assert.deepEqual(b.x.shape, [3, 32, 32, 3]);
-  } finally {
-    b.x.dispose();
-    b.y.dispose();
-  }
+  }, [0, 399, 1]);
   // reproducible
   const again = buildExperiment('mixture', { seed: 0, dataDir, maxTrain: 200, maxTest: 100 });
   assert.deepEqual(again.tasks.map(rowsOf), e.tasks.map(rowsOf));

@@ -528,8 +528,8 @@ test('CLI: hat data get --from imports, then data list shows counts, size and so
 });
 
 test('a run on a cached dataset records the cache\'s provenance (manifest source and checksums) in its result file', async () => {
-  const { runExperiment } = await import('../src/run');
-  const { createProgress } = await import('../src/progress');
+  const { runExperiment } = await import('../src/runs/run');
+  const { createProgress } = await import('../src/training/progress');
   const src = tmp('prov-src');
   const { train, test: te } = svhnMats(40, 6, false);
   fs.writeFileSync(path.join(src, 'train_32x32.mat'), train);

@@ -4,14 +4,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Hat, compensation } from '../src/approaches/hat';
-import { crossEntropy } from '../src/approaches/approach';
-import { Batch } from '../src/data/experiments';
-import { Network, alexnetConfig, mlpConfig } from '../src/nets/network';
-import { createProgress } from '../src/progress';
-import { Rng } from '../src/rng';
-import { runExperiment } from '../src/run';
-import { backend } from './helpers';
+import { Hat } from '../src/approaches/hat/hat';
+import { compensation } from '../src/approaches/hat/masks';
+import { annealedS, epochPositions } from '../src/approaches/hat/schedule';
+import { crossEntropy } from '../src/approaches/base';
+import { Batch, buildExperiment } from '../src/data/experiments';
+import { Network } from '../src/nets/network';
+import { alexnetConfig, mlpConfig } from '../src/nets/config';
+import { createProgress } from '../src/training/progress';
+import { StepPosition } from '../src/training/types';
+import { Rng } from '../src/core/rng';
+import { runExperiment } from '../src/runs/run';
+import { backend, learn } from './helpers';
 
 function randomBatch(shape: number[], n: number, classes: number, task: number, seed: number): Batch {
   const rng = new Rng(seed);
@@ -56,17 +60,49 @@ test('compensated embedding gradient = smax * sigmoid\'(e), and 0 (not NaN) wher
   }
 });
 
-test('annealing of s: 1/smax at the first batch, towards smax at the last (code and paper forms)', async () => {
+test('annealing of s (spec §2.4): paper form by batch index, code form by first sample, with a short last batch', async () => {
+  const smax = 400;
+  const near = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} vs ${b}`);
+  // 130 samples in batches of 64: 3 batches starting at samples 0, 64, 128 (the last has 2 samples)
+  const positions = epochPositions(130, 64);
+  assert.deepEqual(
+    positions.map((p) => [p.batch, p.batches, p.start]),
+    [
+      [0, 3, 0],
+      [1, 3, 64],
+      [2, 3, 128],
+    ],
+  );
+  // paper: s_b = 1/smax + (smax - 1/smax) b/(B-1), b = 0, 1, 2 -> 1/smax, the midpoint, smax exactly
+  near(annealedS('paper', smax, positions[0]), 1 / smax);
+  near(annealedS('paper', smax, positions[1]), 1 / smax + (smax - 1 / smax) / 2);
+  near(annealedS('paper', smax, positions[2]), smax);
+  // code: by i/N = 0, 64/130, 128/130: the last batch gets a little less than smax
+  near(annealedS('code', smax, positions[1]), 1 / smax + ((smax - 1 / smax) * 64) / 130);
+  near(annealedS('code', smax, positions[2]), 1 / smax + ((smax - 1 / smax) * 128) / 130);
+  assert.equal(annealedS('paper', smax, epochPositions(10, 64)[0]), smax, 'one batch: smax');
+
+  // the trainer tells every step its position: a HAT learning an epoch of 130 samples sees exactly these
   await backend();
-  const net = new Network(mlpConfig({ heads: [2], hat: true, hidden: [3], inputSize: 2 }), 0);
-  const hat = new Hat(net, { smax: 400 });
-  assert.equal(hat.annealedS(0), 1 / 400);
-  assert.ok(Math.abs(hat.annealedS(0.5) - (1 / 400 + (400 - 1 / 400) / 2)) < 1e-9);
-  const paper = new Hat(new Network(mlpConfig({ heads: [2], hat: true, hidden: [3], inputSize: 2 }), 0), { smax: 400, schedule: 'paper' });
-  paper.setBatchesPerEpoch(11);
-  assert.equal(paper.annealedS(10 / 11), 400);
+  const exp = buildExperiment('mnist2', { seed: 0, tasks: 1, maxTrain: 130, maxTest: 10 });
+  const seen: StepPosition[] = [];
+  class Spy extends Hat {
+    protected override beforeStep(at: StepPosition): void {
+      seen.push(at);
+      super.beforeStep(at);
+    }
+  }
+  const hat = new Spy(new Network(mlpConfig({ heads: [5], hat: true, hidden: [8] }), 0), { schedule: 'paper' });
+  learn(hat, 0, exp.tasks, { nepochs: 1 });
+  assert.deepEqual(
+    seen.map((p) => [p.epoch, p.batch, p.batches, p.start, p.samples, p.lr]),
+    [
+      [1, 0, 3, 0, 130, 0.05],
+      [1, 1, 3, 64, 130, 0.05],
+      [1, 2, 3, 128, 130, 0.05],
+    ],
+  );
   hat.dispose();
-  paper.dispose();
 });
 
 test('regulariser: sum a(1-A)/sum(1-A), and sum a / sum N for the first task', async () => {
@@ -132,7 +168,7 @@ function stepWithAttention(net: Network, A: number[][], inputShape: number[]) {
     net.reseedDropout('mask-test');
     const batch = randomBatch(inputShape, 32, 3, 1, 5);
     // progress 0: s = 1/smax, every gate is about 0.5, so every free weight gets a gradient
-    tf.dispose(hat.trainBatch(batch, 0.05, 0));
+    tf.dispose(hat.trainBatch(batch, { epoch: 1, batch: 0, batches: 1, start: 0, samples: 32, lr: 0.05 }));
     tf.dispose([batch.x, batch.y]);
     return net.variables().map((v, i) => {
       const b = start[i].dataSync();

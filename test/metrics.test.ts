@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cumulativeMax, forgettingRatios, meanUpTo, std, totalUsage, weightUsage } from '../src/metrics';
-import { alexnetConfig, mlpConfig } from '../src/nets/network';
+import { forgettingRatios, meanUpTo, populationStd, std } from '../src/analysis/metrics';
+import { cumulativeMax, totalUsage, weightUsage } from '../src/analysis/usage';
+import { alexnetConfig, mlpConfig } from '../src/nets/config';
 
 test('forgetting ratio on a hand-made matrix', () => {
   const acc = [
@@ -27,9 +28,11 @@ test('forgetting ratio on a hand-made matrix', () => {
   assert.throws(() => forgettingRatios([[0.5, 0], [0.5, 0.5]], [0.1, 0.1], [[0.9]]), /no reference/);
 });
 
-test('standard deviation uses n-1', () => {
+test('standard deviations: sample (n-1) for CIs, population (n) as the paper\'s Table 1', () => {
   assert.ok(Math.abs(std([1, 2, 3, 4]) - Math.sqrt(5 / 3)) < 1e-12);
   assert.equal(std([3]), 0);
+  // numpy.std([1, 2, 3, 4]) = sqrt(1.25)
+  assert.ok(Math.abs(populationStd([1, 2, 3, 4]) - Math.sqrt(1.25)) < 1e-12);
 });
 
 test('weight usage counts weights whose two units are active (MLP)', () => {

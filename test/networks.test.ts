@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { Network, alexnetConfig, mlpConfig } from '../src/nets/network';
+import { Network } from '../src/nets/network';
+import { alexnetConfig, mlpConfig } from '../src/nets/config';
 import { backend } from './helpers';
 
 const MIXTURE_HEADS = [10, 100, 10, 10, 10, 43, 100, 10]; // sum 293

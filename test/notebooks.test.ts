@@ -14,9 +14,9 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeNotebookFixtures } from '../scripts/notebook-fixtures';
 import { gradientAnnealingCurves, reuseMatrix, stat, sigmoidPrime, usagePerTaskRows } from '../src/figures';
-import { decodeGates, encodeGates } from '../src/monitor';
+import { decodeGates, encodeGates } from '../src/analysis/usage';
 import { figureHtml } from '../src/notebook';
-import { LayerSpec } from '../src/nets/network';
+import { LayerSpec } from '../src/nets/geometry';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const LAB_ENV = process.env.HAT_LAB_ENV ?? path.join(ROOT, '.venv-lab');

@@ -4,10 +4,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { createProgress } from '../src/progress';
-import { readResult } from '../src/results';
-import { RunOptions, runExperiment } from '../src/run';
-import { NonFiniteLossError } from '../src/train';
+import { createProgress } from '../src/training/progress';
+import { RESULT_FORMAT, readResult } from '../src/runs/result-file';
+import { RunOptions, runExperiment } from '../src/runs/run';
+import { NonFiniteLossError } from '../src/training/trainer';
+import { isLearner } from '../src/training/types';
+import { MaskUsageExtras } from '../src/runs/monitors';
 import { backend } from './helpers';
 
 const quiet = createProgress('quiet');
@@ -23,13 +25,17 @@ test('no tensor leak: tf.memory().numTensors is flat across epochs and tasks ret
   await backend();
   for (const approach of ['hat', 'sgd', 'joint', 'sgd-frozen']) {
     const counts: number[][] = [];
-    const { approach: a } = await runExperiment(small(tmp(), { approach, onEpoch: (t, _log, trained) => {
-      assert.equal(trained.id, approach, 'the hook is given the approach being trained');
-      (counts[t] ??= []).push(tf.memory().numTensors);
-    } }));
+    const count = {
+      onEpochEnd: (e: { t: number; learner: { id: string } }) => {
+        assert.equal(e.learner.id, approach, 'the callback is given the approach being trained');
+        (counts[e.t] ??= []).push(tf.memory().numTensors);
+      },
+    };
+    const { approach: a } = await runExperiment(small(tmp(), { approach, callbacks: [count] }));
     for (const perTask of counts) assert.ok(perTask.every((c) => c === perTask[0]), `${approach}: tensors per epoch ${JSON.stringify(counts)}`);
     const before = tf.memory().numTensors;
-    const held = a.model!.variables().length;
+    assert.ok(isLearner(a));
+    const held = a.model.variables().length;
     a.dispose();
     assert.ok(tf.memory().numTensors <= before - held, `${approach}: disposing frees its variables`);
   }
@@ -58,7 +64,9 @@ test('the result file is self-describing', async () => {
   const r = readResult(file);
   assert.equal(r.status, 'complete');
   assert.equal(r.config.approach, 'hat');
-  assert.deepEqual(r.config.parameters, { smax: 400, c: 0.75, schedule: 'code', clipNorm: 10000 });
+  assert.equal(r.format, RESULT_FORMAT);
+  assert.deepEqual(r.config.parameters, { smax: 400, c: 0.75, schedule: 'code', embeddingInit: 'normal', evalScale: 1, clipNorm: 10000 });
+  assert.deepEqual(r.network!.layers.map((l) => [l.name, l.kind, l.inputs, l.units]), [['fc1', 'dense', 784, 64], ['fc2', 'dense', 64, 64]]);
   assert.equal(r.config.protocol.train.lr, 0.05);
   assert.equal(r.environment.hatTs, (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version);
   assert.ok(['tensorflow', 'wasm', 'cpu'].includes(r.environment.backend.name));
@@ -70,7 +78,8 @@ test('the result file is self-describing', async () => {
   assert.ok(r.timings.seconds > 0 && r.timings.perTask.length === 2);
   assert.ok(r.forgetting, 'forgetting ratios computed from the random and joint results');
   assert.equal(r.forgetting!.ratios[1].length, 2);
-  assert.ok(r.masks && r.masks.cumulative[1].length === 2 && r.masks.totalCumulative[1] >= r.masks.totalCumulative[0]);
+  const masks = r.extras.masks as MaskUsageExtras;
+  assert.ok(masks && masks.cumulative[1].length === 2 && masks.totalCumulative[1] >= masks.totalCumulative[0]);
   const txt = fs.readFileSync(file.replace(/\.json$/, '.txt'), 'utf8').trim().split('\n');
   assert.equal(txt.length, 2);
   assert.match(txt[0], /^\d\.\d{4}\t0\.0000$/);
@@ -84,11 +93,17 @@ test('an interrupted run resumes after its last finished task with the same resu
 
   const dir = tmp();
   await assert.rejects(
-    runExperiment(small(dir, {
-      onEpoch: (t, log) => {
-        if (t === 1 && log.epoch === 2) throw new Error('simulated interruption');
-      },
-    })),
+    runExperiment(
+      small(dir, {
+        callbacks: [
+          {
+            onEpochEnd: (e) => {
+              if (e.t === 1 && e.log.epoch === 2) throw new Error('simulated interruption');
+            },
+          },
+        ],
+      }),
+    ),
     /simulated interruption/,
   );
   const partial = readResult(path.join(dir, 'mnist2_hat_1.json'));

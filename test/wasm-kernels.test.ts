@@ -13,7 +13,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import {
   WASM_TRAINING_KERNELS, installWasmTrainingKernels, isWasmTrainingKernel, uninstallWasmTrainingKernels,
-} from '../src/wasm-kernels';
+} from '../src/backend/wasm-kernels';
 
 /** Deterministic values in [-1, 1) (a small LCG), different for each `seed`. */
 function values(n: number, seed: number): Float32Array {

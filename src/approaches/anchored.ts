@@ -6,18 +6,23 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Batch, SampleSource, Task } from '../data/experiments';
 import { Network } from '../nets/network';
-import { ApproachState, NetworkApproach, NetworkApproachOptions } from './approach';
+import type { LearnerState } from '../training/types';
+import { NetworkLearner } from './base';
 import { fisherDiagonal, quadraticAnchor } from './fisher';
 
-export abstract class AnchoredApproach extends NetworkApproach {
+export abstract class AnchoredLearner extends NetworkLearner {
   /** θ_prev: parameter values the penalty pulls towards (null while learning the first task). */
   protected anchor: tf.Tensor[] | null = null;
   /** Per-parameter weights of the penalty (EWC: Fisher); null = 1. */
   protected anchorWeights: tf.Tensor[] | null = null;
 
-  constructor(net: Network, readonly strength: number, opts: NetworkApproachOptions) {
-    super(net, opts);
-    if (!(strength >= 0)) throw new Error(`the penalty strength must be >= 0, got ${strength}`);
+  constructor(
+    net: Network,
+    /** Weight of the quadratic penalty (EWC's lambda, IMM's r or lambda). */
+    readonly strength: number,
+    clipNorm: number,
+  ) {
+    super(net, clipNorm);
   }
 
   /** The parameters under the penalty: all weights and biases. */
@@ -48,14 +53,14 @@ export abstract class AnchoredApproach extends NetworkApproach {
     this.anchor = this.anchoredVariables().map((v) => tf.clone(v));
   }
 
-  protected override extraState(): ApproachState {
+  protected override extraState(): LearnerState {
     const tensors: Record<string, tf.Tensor> = {};
     this.anchor?.forEach((a, i) => (tensors[`anchor/${i}`] = a));
     this.anchorWeights?.forEach((w, i) => (tensors[`weights/${i}`] = w));
     return { tensors, json: { anchor: !!this.anchor, weights: !!this.anchorWeights } };
   }
 
-  protected override loadExtraState(state: ApproachState): void {
+  protected override loadExtraState(state: LearnerState): void {
     const flags = state.json as { anchor: boolean; weights: boolean };
     const n = this.anchoredVariables().length;
     const take = (kind: string) => Array.from({ length: n }, (_, i) => {

@@ -5,15 +5,21 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Task } from '../data/experiments';
+import { ParamValues, withDefaults } from '../core/params';
 import { Network } from '../nets/network';
-import { AnchoredApproach } from './anchored';
+import { AnchoredLearner } from './anchored';
+import { EWC_PARAMS } from './catalog';
 
-export class Ewc extends AnchoredApproach {
+export type EwcParams = ParamValues<typeof EWC_PARAMS>;
+
+export class Ewc extends AnchoredLearner {
   readonly id = 'ewc';
+  readonly hyper: EwcParams;
 
-  constructor(net: Network, opts: { lambda?: number; clipNorm?: number } = {}) {
-    super(net, opts.lambda ?? 5000, { clipNorm: opts.clipNorm ?? 100 });
-    this.hyper = { lambda: this.strength, clipNorm: this.clipNorm };
+  constructor(net: Network, params: Partial<EwcParams> = {}) {
+    const hyper = withDefaults(EWC_PARAMS, params, 'approach ewc');
+    super(net, hyper.lambda, hyper.clipNorm);
+    this.hyper = hyper;
   }
 
   /** Current Fisher diagonal (running average over tasks), aligned with the anchored variables. */

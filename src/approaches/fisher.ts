@@ -11,15 +11,15 @@ export const FISHER_BATCH = 20;
 
 export function fisherDiagonal(vars: tf.Variable[], source: SampleSource, loss: (batch: Batch) => tf.Scalar, batchSize = FISHER_BATCH): tf.Tensor[] {
   let fisher: tf.Tensor[] = vars.map((v) => tf.zerosLike(v));
-  for (const batch of source.batches(batchSize)) {
+  source.forEachBatch(batchSize, (batch) => {
     const next = tf.tidy(() => {
       const { grads } = tf.variableGrads(() => loss(batch), vars);
       // the reference multiplies by the nominal batch size, also for the last, smaller batch
       return fisher.map((f, i) => (grads[vars[i].name] ? tf.add(f, tf.mul(tf.square(grads[vars[i].name]), batchSize)) : tf.clone(f)));
     });
-    tf.dispose([...fisher, batch.x, batch.y]);
+    tf.dispose(fisher);
     fisher = next;
-  }
+  });
   const scaled = tf.tidy(() => fisher.map((f) => tf.div(f, source.n)));
   tf.dispose(fisher);
   return scaled;

@@ -5,7 +5,8 @@
  */
 import { Task } from '../data/experiments';
 import { Network, localName } from '../nets/network';
-import { ApproachState, NetworkApproach } from './approach';
+import type { LearnerState } from '../training/types';
+import { NetworkLearner } from './base';
 
 export class FrozenCopy {
   model: Network | null = null;
@@ -16,12 +17,12 @@ export class FrozenCopy {
     this.model = net.copy();
   }
 
-  state(into: ApproachState): void {
+  state(into: LearnerState): void {
     if (!this.model) return;
     for (const v of this.model.variables()) into.tensors[`old/${localName(this.model, v)}`] = v;
   }
 
-  load(net: Network, state: ApproachState): void {
+  load(net: Network, state: LearnerState): void {
     this.model?.dispose();
     this.model = null;
     const keys = Object.keys(state.tensors).filter((k) => k.startsWith('old/'));
@@ -42,19 +43,19 @@ export class FrozenCopy {
 }
 
 /** An approach that keeps a frozen copy of its network from the end of the previous task (LwF, LFL). */
-export abstract class FrozenCopyApproach extends NetworkApproach {
+export abstract class FrozenCopyLearner extends NetworkLearner {
   readonly old = new FrozenCopy();
 
   override endTask(t: number, tasks: Task[]): void {
     super.endTask(t, tasks);
     this.old.take(this.net);
   }
-  protected override extraState(): ApproachState {
-    const state: ApproachState = { tensors: {}, json: null };
+  protected override extraState(): LearnerState {
+    const state: LearnerState = { tensors: {}, json: null };
     this.old.state(state);
     return state;
   }
-  protected override loadExtraState(state: ApproachState): void {
+  protected override loadExtraState(state: LearnerState): void {
     this.old.load(this.net, state);
   }
   override dispose(): void {

@@ -5,15 +5,21 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Task } from '../data/experiments';
+import { ParamValues, withDefaults } from '../core/params';
 import { Network } from '../nets/network';
-import { AnchoredApproach } from './anchored';
+import { AnchoredLearner } from './anchored';
+import { IMM_MEAN_PARAMS } from './catalog';
 
-export class ImmMean extends AnchoredApproach {
+export type ImmMeanParams = ParamValues<typeof IMM_MEAN_PARAMS>;
+
+export class ImmMean extends AnchoredLearner {
   readonly id = 'imm-mean';
+  readonly hyper: ImmMeanParams;
 
-  constructor(net: Network, opts: { r?: number; clipNorm?: number } = {}) {
-    super(net, opts.r ?? 1e-4, { clipNorm: opts.clipNorm ?? 10000 });
-    this.hyper = { r: this.strength, clipNorm: this.clipNorm };
+  constructor(net: Network, params: Partial<ImmMeanParams> = {}) {
+    const hyper = withDefaults(IMM_MEAN_PARAMS, params, 'approach imm-mean');
+    super(net, hyper.r, hyper.clipNorm);
+    this.hyper = hyper;
   }
 
   override endTask(t: number, tasks: Task[]): void {

@@ -8,9 +8,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Task } from '../data/experiments';
+import { ParamValues, withDefaults } from '../core/params';
 import { Network } from '../nets/network';
-import { ApproachState } from './approach';
-import { AnchoredApproach } from './anchored';
+import type { LearnerState } from '../training/types';
+import { AnchoredLearner } from './anchored';
+import { IMM_MODE_PARAMS } from './catalog';
+
+export type ImmModeParams = ParamValues<typeof IMM_MODE_PARAMS>;
 
 /** (F_new ⊙ θ + F_acc ⊙ θ_prev)/(F_new + F_acc), θ where both Fishers are 0. */
 export function modeMerge(theta: tf.Tensor, thetaPrev: tf.Tensor, fisherNew: tf.Tensor, fisherAcc: tf.Tensor): tf.Tensor {
@@ -21,16 +25,19 @@ export function modeMerge(theta: tf.Tensor, thetaPrev: tf.Tensor, fisherNew: tf.
   });
 }
 
-export class ImmMode extends AnchoredApproach {
+export class ImmMode extends AnchoredLearner {
   readonly id = 'imm-mode';
-  readonly merge: boolean;
+  readonly hyper: ImmModeParams;
   /** F_acc: sum of the Fisher diagonals of the tasks so far (merge=true only). */
   fisherAcc: tf.Tensor[] | null = null;
 
-  constructor(net: Network, opts: { lambda?: number; merge?: boolean; clipNorm?: number } = {}) {
-    super(net, opts.lambda ?? 0.01, { clipNorm: opts.clipNorm ?? 1000 });
-    this.merge = opts.merge ?? true;
-    this.hyper = { lambda: this.strength, merge: this.merge, clipNorm: this.clipNorm };
+  constructor(net: Network, params: Partial<ImmModeParams> = {}) {
+    const hyper = withDefaults(IMM_MODE_PARAMS, params, 'approach imm-mode');
+    super(net, hyper.lambda, hyper.clipNorm);
+    this.hyper = hyper;
+  }
+  get merge(): boolean {
+    return this.hyper.merge;
   }
 
   override endTask(t: number, tasks: Task[]): void {
@@ -56,13 +63,13 @@ export class ImmMode extends AnchoredApproach {
     this.setAnchorToCurrent();
   }
 
-  protected override extraState(): ApproachState {
+  protected override extraState(): LearnerState {
     const state = super.extraState();
     this.fisherAcc?.forEach((f, i) => (state.tensors[`fisherAcc/${i}`] = f));
     return { tensors: state.tensors, json: { ...(state.json as object), fisherAcc: !!this.fisherAcc } };
   }
 
-  protected override loadExtraState(state: ApproachState): void {
+  protected override loadExtraState(state: LearnerState): void {
     super.loadExtraState(state);
     if (this.fisherAcc) tf.dispose(this.fisherAcc);
     this.fisherAcc = (state.json as { fisherAcc: boolean }).fisherAcc ? this.anchoredVariables().map((_, i) => tf.clone(state.tensors[`fisherAcc/${i}`])) : null;

@@ -5,19 +5,26 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Batch } from '../data/experiments';
+import { ParamValues, withDefaults } from '../core/params';
 import { Network } from '../nets/network';
-import { FrozenCopyApproach } from './frozen-copy';
+import { LFL_PARAMS } from './catalog';
+import { FrozenCopyLearner } from './frozen-copy';
 
-export class Lfl extends FrozenCopyApproach {
+export type LflParams = ParamValues<typeof LFL_PARAMS>;
+
+export class Lfl extends FrozenCopyLearner {
   readonly id = 'lfl';
-  readonly lambda: number;
+  readonly hyper: LflParams;
 
-  constructor(net: Network, opts: { lambda?: number; clipNorm?: number } = {}) {
-    super(net, { clipNorm: opts.clipNorm ?? 200 });
-    this.lambda = opts.lambda ?? 0.05;
+  constructor(net: Network, params: Partial<LflParams> = {}) {
+    const hyper = withDefaults(LFL_PARAMS, params, 'approach lfl');
+    super(net, hyper.clipNorm);
+    this.hyper = hyper;
     const last = net.config.layers[net.config.layers.length - 1];
     if (last.dropout !== 0) throw new Error(`LFL needs its trunk variant without dropout on the last hidden layer (${last.name} has ${last.dropout})`);
-    this.hyper = { lambda: this.lambda, clipNorm: this.clipNorm };
+  }
+  get lambda(): number {
+    return this.hyper.lambda;
   }
 
   /** ½ Σ (h_old − h)² over batch and units. */

@@ -5,9 +5,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Batch } from '../data/experiments';
+import { ParamValues, withDefaults } from '../core/params';
 import { Network } from '../nets/network';
-import { crossEntropy } from './approach';
-import { FrozenCopyApproach } from './frozen-copy';
+import { crossEntropy } from './base';
+import { LWF_PARAMS } from './catalog';
+import { FrozenCopyLearner } from './frozen-copy';
+
+export type LwfParams = ParamValues<typeof LWF_PARAMS>;
 
 /** softmax(logits) raised to the power `exp` and renormalised (the softened distribution at T = 1/exp). */
 export function softened(logits: tf.Tensor2D, exp: number): tf.Tensor2D {
@@ -30,17 +34,20 @@ export function distillationLoss(newLogits: tf.Tensor2D, oldLogits: tf.Tensor2D,
   });
 }
 
-export class Lwf extends FrozenCopyApproach {
+export class Lwf extends FrozenCopyLearner {
   readonly id = 'lwf';
-  readonly lambda: number;
-  readonly T: number;
+  readonly hyper: LwfParams;
 
-  constructor(net: Network, opts: { lambda?: number; T?: number; clipNorm?: number } = {}) {
-    super(net, { clipNorm: opts.clipNorm ?? 100 });
-    this.lambda = opts.lambda ?? 2;
-    this.T = opts.T ?? 1;
-    if (!(this.T > 0)) throw new Error(`the temperature T must be > 0, got ${this.T}`);
-    this.hyper = { lambda: this.lambda, T: this.T, clipNorm: this.clipNorm };
+  constructor(net: Network, params: Partial<LwfParams> = {}) {
+    const hyper = withDefaults(LWF_PARAMS, params, 'approach lwf');
+    super(net, hyper.clipNorm);
+    this.hyper = hyper;
+  }
+  get lambda(): number {
+    return this.hyper.lambda;
+  }
+  get T(): number {
+    return this.hyper.T;
   }
 
   /** Trunk, the current head and the earlier heads (the distillation term trains those too). */

@@ -6,17 +6,16 @@
  * exactly their outputs; modules no earlier task kept are reset to their initial weights before a task.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ParamValues } from '../core/params';
+import { Rng } from '../core/rng';
 import { Batch, Task } from '../data/experiments';
 import { Path, PathNetModel } from '../nets/pathnet';
-import { Rng } from '../rng';
-import { EpochRunner, LrSchedule } from '../train';
-import { ApproachState, SgdApproach, crossEntropy } from './approach';
+import { BestSnapshot, LrSchedule, Trainer } from '../training/trainer';
+import type { LearnerState, TaskContext, TaskFitter } from '../training/types';
+import { SgdLearner, crossEntropy } from './base';
+import { PATHNET_PARAMS } from './catalog';
 
-export interface PathNetHyper {
-  generations: number;
-  paths: number;
-  clipNorm: number;
-}
+export type PathNetParams = ParamValues<typeof PATHNET_PARAMS>;
 
 /** N distinct modules out of M for each of L layers. */
 export function randomPath(rng: Rng, layers: number, modules: number, active: number): Path {
@@ -36,10 +35,9 @@ export function mutatePath(rng: Rng, path: Path, modules: number): Path {
   );
 }
 
-export class PathNet extends SgdApproach<PathNetModel> {
+export class PathNet extends SgdLearner<PathNetModel> {
   readonly id = 'pathnet';
-  readonly generations: number;
-  readonly paths: number;
+  readonly hyper: PathNetParams;
   /** Each finished task's winning path (used to evaluate it). */
   readonly bestPaths: Path[] = [];
   /** The candidate path being trained or validated (null between tasks). */
@@ -49,13 +47,27 @@ export class PathNet extends SgdApproach<PathNetModel> {
   /** Initial values of the modules no task has kept yet ("l/m" -> [weight, bias]); dropped once a module is frozen. */
   private readonly initial = new Map<string, tf.Tensor[]>();
 
-  constructor(model: PathNetModel, private readonly seed: number, opts: Partial<PathNetHyper> = {}) {
-    super(model, { clipNorm: opts.clipNorm ?? 1000 });
-    this.generations = opts.generations ?? 20;
-    this.paths = opts.paths ?? 2;
-    if (!(this.generations >= 1) || !(this.paths >= 1)) throw new Error('pathnet needs generations >= 1 and paths >= 1');
-    this.hyper = { generations: this.generations, paths: this.paths, modules: model.options.modules, active: model.options.active, widthFactor: model.options.widthFactor, clipNorm: this.clipNorm };
+  /** The model carries the module parameters (modules, active, widthFactor); the rest are the evolution's. */
+  constructor(
+    model: PathNetModel,
+    readonly seed: number,
+    params: Pick<PathNetParams, 'generations' | 'paths' | 'clipNorm'>,
+  ) {
+    super(model, params.clipNorm);
+    this.hyper = { ...params, ...model.options };
     model.layers.forEach((layer, l) => layer.modules.forEach((_, m) => this.initial.set(`${l}/${m}`, model.moduleVariables(l, m).map((v) => tf.clone(v)))));
+  }
+
+  get generations(): number {
+    return this.hyper.generations;
+  }
+  get paths(): number {
+    return this.hyper.paths;
+  }
+
+  /** Path evolution for the task (spec §5, PathNet steps 2-6). */
+  override trainer(ctx: TaskContext): TaskFitter {
+    return new EvolutionTrainer(this, ctx);
   }
 
   private pathFor(task: number): Path {
@@ -97,51 +109,10 @@ export class PathNet extends SgdApproach<PathNetModel> {
     }
   }
 
-  /** Path evolution for one task (spec §5, PathNet steps 2-6). */
-  learnTask(runner: EpochRunner): void {
-    const { opts, t } = runner;
-    const { modules, active } = this.model.options;
-    const L = this.model.layers.length;
-    const rng = new Rng(`pathnet/${this.seed}/${t}`);
-    const paths = Array.from({ length: this.paths }, () => randomPath(rng, L, modules, active));
-    const schedules = paths.map(() => new LrSchedule(opts));
-    const epochsPerGeneration = Math.max(1, Math.floor(opts.nepochs / this.generations));
-    const generations = Math.min(this.generations, Math.ceil(opts.nepochs / epochsPerGeneration));
-    runner.maxEpochs = generations * epochsPerGeneration * this.paths;
-    let winner = 0;
-    let bestOverall = Infinity;
-    let best = this.snapshot();
-    try {
-      for (let g = 0; g < generations && !schedules.every((s) => s.done); g++) {
-        paths.forEach((path, p) => {
-          const schedule = schedules[p];
-          this.candidate = path;
-          for (let e = 0; e < epochsPerGeneration && !schedule.done; e++) {
-            const entry = runner.epoch(schedule.lr, { path: p, generation: g });
-            if (entry.validLoss < bestOverall) {
-              bestOverall = entry.validLoss;
-              tf.dispose(best);
-              best = this.snapshot();
-              winner = p;
-              entry.best = true;
-            }
-            schedule.update(entry.validLoss);
-            runner.finish(entry);
-          }
-        });
-        this.restore(best);
-        paths.forEach((_, p) => {
-          if (p === winner) return;
-          paths[p] = mutatePath(rng, paths[winner], modules);
-          schedules[p].reset(schedules[winner].lr);
-        });
-      }
-      this.restore(best);
-    } finally {
-      tf.dispose(best);
-    }
+  /** The winner of task t's evolution: kept for evaluating it, and its modules frozen. */
+  keepPath(t: number, path: Path): void {
     this.candidate = null;
-    this.bestPaths[t] = paths[winner].map((layer) => [...layer]);
+    this.bestPaths[t] = path.map((layer) => [...layer]);
     this.freeze(this.bestPaths[t]);
   }
 
@@ -162,10 +133,10 @@ export class PathNet extends SgdApproach<PathNetModel> {
     return { bestPaths: this.bestPaths };
   }
 
-  protected override extraState(): ApproachState {
+  protected override extraState(): LearnerState {
     return { tensors: {}, json: { bestPaths: this.bestPaths } };
   }
-  protected override loadExtraState(state: ApproachState): void {
+  protected override loadExtraState(state: LearnerState): void {
     const { bestPaths } = state.json as { bestPaths: Path[] };
     this.bestPaths.splice(0, this.bestPaths.length, ...bestPaths);
     bestPaths.forEach((path) => this.freeze(path));
@@ -174,5 +145,54 @@ export class PathNet extends SgdApproach<PathNetModel> {
   override dispose(): void {
     for (const values of this.initial.values()) tf.dispose(values);
     super.dispose();
+  }
+}
+
+/**
+ * PathNet's loop for one task (spec §5): P candidate paths train in turns, each with its own learning-rate
+ * schedule, for G generations of ⌊nepochs/G⌋ epochs; whenever a validation loss beats the best over all
+ * paths the model is kept (the trainer's best snapshot); after every generation the best model is restored
+ * and the losing paths become mutated copies of the winner.
+ */
+export class EvolutionTrainer extends Trainer {
+  constructor(
+    readonly pathnet: PathNet,
+    ctx: TaskContext,
+  ) {
+    super(pathnet, ctx);
+  }
+
+  protected override loop(best: BestSnapshot): void {
+    const { pathnet, ctx } = this;
+    const { opts, t } = ctx;
+    const { modules, active } = pathnet.model.options;
+    const L = pathnet.model.layers.length;
+    const rng = new Rng(`pathnet/${pathnet.seed}/${t}`);
+    const paths = Array.from({ length: pathnet.paths }, () => randomPath(rng, L, modules, active));
+    const schedules = paths.map(() => new LrSchedule(opts));
+    const epochsPerGeneration = Math.max(1, Math.floor(opts.nepochs / pathnet.generations));
+    const generations = Math.min(pathnet.generations, Math.ceil(opts.nepochs / epochsPerGeneration));
+    this.maxEpochs = generations * epochsPerGeneration * pathnet.paths;
+    let winner = 0;
+    for (let g = 0; g < generations && !schedules.every((s) => s.done); g++) {
+      paths.forEach((path, p) => {
+        const schedule = schedules[p];
+        pathnet.candidate = path;
+        for (let e = 0; e < epochsPerGeneration && !schedule.done; e++) {
+          const entry = this.epoch(schedule.lr, { path: p, generation: g });
+          entry.best = best.offer(entry.validLoss);
+          if (entry.best) winner = p;
+          schedule.update(entry.validLoss);
+          this.finish(entry);
+        }
+      });
+      best.restore();
+      paths.forEach((_, p) => {
+        if (p === winner) return;
+        paths[p] = mutatePath(rng, paths[winner], modules);
+        schedules[p].reset(schedules[winner].lr);
+      });
+    }
+    pathnet.keepPath(t, paths[winner]);
   }
 }

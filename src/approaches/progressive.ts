@@ -4,15 +4,21 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Batch } from '../data/experiments';
+import { ParamValues } from '../core/params';
 import { ProgressiveModel } from '../nets/progressive';
-import { SgdApproach, crossEntropy } from './approach';
+import { SgdLearner, crossEntropy } from './base';
+import { PROGRESSIVE_PARAMS } from './catalog';
 
-export class Progressive extends SgdApproach<ProgressiveModel> {
+export type ProgressiveParams = ParamValues<typeof PROGRESSIVE_PARAMS>;
+
+export class Progressive extends SgdLearner<ProgressiveModel> {
   readonly id = 'progressive';
+  readonly hyper: ProgressiveParams;
 
-  constructor(model: ProgressiveModel, opts: { clipNorm?: number } = {}) {
-    super(model, { clipNorm: opts.clipNorm ?? 10000 });
-    this.hyper = { ...model.options, clipNorm: this.clipNorm };
+  /** The model carries the column parameters (widthFactor, fullRecursion, headLateral). */
+  constructor(model: ProgressiveModel, params: Pick<ProgressiveParams, 'clipNorm'>) {
+    super(model, params.clipNorm);
+    this.hyper = { ...model.options, clipNorm: params.clipNorm };
   }
 
   protected trainableVariables(batch: Batch): tf.Variable[] {

@@ -1,16 +1,13 @@
 /**
  * Random reference: predicts labels drawn from the task's training-label distribution (stratified random,
- * spec §5). Its accuracy A_R is the floor of the forgetting ratio.
+ * spec §5). Its accuracy A_R is the floor of the forgetting ratio. A predictor: it never trains.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { Batch, SampleSource, Task } from '../data/experiments';
-import { Rng } from '../rng';
-import { Approach, Evaluation } from './approach';
+import { Rng } from '../core/rng';
+import { SampleSource, Task } from '../data/experiments';
+import type { Evaluation, LearnerState, Predictor } from '../training/types';
 
-export class RandomGuess implements Approach {
+export class RandomGuess implements Predictor {
   readonly id = 'random';
-  readonly trains = false;
-  readonly model = null;
   readonly hyper = {};
   /** Training-label distribution per task. */
   private readonly priors: number[][] = [];
@@ -20,28 +17,18 @@ export class RandomGuess implements Approach {
     this.rng = new Rng(`random-guess/${seed}`);
   }
 
-  sources(t: number, tasks: Task[]): { train: SampleSource; valid: SampleSource } {
-    return { train: SampleSource.of(tasks[t].train, t), valid: SampleSource.of(tasks[t].valid, t) };
-  }
-
   beginTask(t: number, tasks: Task[]): void {
     const { labels } = tasks[t].train;
     const counts = new Array<number>(tasks[t].classes).fill(0);
     for (const l of labels) counts[l]++;
     this.priors[t] = counts.map((c) => c / labels.length);
   }
-
-  trainBatch(_batch: Batch, _lr: number, _progress: number): tf.Scalar {
-    throw new Error('the random reference does not train');
-  }
-  validationLoss(): number {
-    return NaN;
-  }
   endTask(): void {}
 
   evaluate(source: SampleSource, task: number): Evaluation {
     const prior = this.priors[task];
-    const cdf = prior.map(((sum) => (p: number) => (sum += p))(0));
+    let sum = 0;
+    const cdf = prior.map((p) => (sum += p));
     const rng = this.rng.fork(`evaluate/${task}`);
     let correct = 0;
     let loss = 0;
@@ -57,17 +44,16 @@ export class RandomGuess implements Approach {
     return { accuracy: correct / source.n, loss: loss / source.n };
   }
 
-  snapshot(): tf.Tensor[] {
-    return [];
+  describe(): null {
+    return null;
   }
-  restore(): void {}
   summary(): Record<string, unknown> {
     return { priors: this.priors };
   }
-  checkpointState(): { tensors: Record<string, tf.Tensor>; json: unknown } {
+  state(): LearnerState {
     return { tensors: {}, json: { priors: this.priors } };
   }
-  loadCheckpointState(state: { json: unknown }): void {
+  loadState(state: LearnerState): void {
     this.priors.splice(0, this.priors.length, ...(state.json as { priors: number[][] }).priors);
   }
   dispose(): void {}

@@ -1,10 +1,10 @@
 /** SGD-F: train everything on the first task; from then on only the heads learn (spec §5). */
 import * as tf from '@tensorflow/tfjs-core';
 import { Batch } from '../data/experiments';
-import { NetworkApproach } from './approach';
+import { Sgd } from './sgd';
 
-export class SgdFrozen extends NetworkApproach {
-  readonly id = 'sgd-frozen';
+export class SgdFrozen extends Sgd {
+  override readonly id = 'sgd-frozen';
   protected override trainableVariables(batch: Batch): tf.Variable[] {
     const all = super.trainableVariables(batch);
     if (this.task === 0) return all;

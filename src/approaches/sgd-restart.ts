@@ -2,13 +2,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Task } from '../data/experiments';
 import { Network } from '../nets/network';
-import { NetworkApproach, NetworkApproachOptions } from './approach';
+import { Sgd, SgdParams } from './sgd';
 
-export class SgdRestart extends NetworkApproach {
-  readonly id: string = 'sgd-restart';
+export class SgdRestart extends Sgd {
+  override readonly id: string = 'sgd-restart';
   private readonly initial: tf.Tensor[];
-  constructor(net: Network, opts?: NetworkApproachOptions) {
-    super(net, opts);
+  constructor(net: Network, params: Partial<SgdParams> = {}) {
+    super(net, params);
     this.initial = net.snapshot();
   }
   override beginTask(t: number, tasks: Task[]): void {

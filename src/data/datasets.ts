@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataFileError, readIdx, readIdxShape } from './idx';
 import { CACHE_FILES, readManifest } from './manifest';
+import { OptionError } from '../core/errors';
 
 export interface DatasetInfo {
   /** Dataset id of the spec's mixture table (and of its task orders). */
@@ -39,7 +40,7 @@ export const DATASETS: readonly DatasetInfo[] = [
 
 export function datasetByName(name: string): DatasetInfo {
   const d = DATASETS.find((x) => x.name === name);
-  if (!d) throw new Error(`unknown dataset '${name}'; known: ${DATASETS.map((x) => x.name).join(', ')}`);
+  if (!d) throw new OptionError(`unknown dataset '${name}'; known: ${DATASETS.map((x) => x.name).join(', ')}`);
   return d;
 }
 

@@ -3,13 +3,17 @@
  * splits, built reproducibly from the run seed: task order, validation split and permutations.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../rng';
+import { Rng } from '../core/rng';
+import { NetworkKind } from '../nets/config';
 import { DATASETS, DatasetInfo, ImageSet, availableDatasets, datasetByName, dataDirs, loadImageSet } from './datasets';
+import { DataFileError } from './idx';
 import { Preprocess, flatPreprocess, imagePreprocess } from './preprocess';
 
 export const EXPERIMENTS = ['mnist2', 'pmnist', 'cifar', 'mixture'] as const;
 export type ExperimentName = (typeof EXPERIMENTS)[number];
-export type NetworkKind = 'mlp' | 'alexnet';
+
+/** The network each setup trains (spec §6.1): the MLPs for the MNIST setups, the AlexNet-like trunk otherwise. */
+export const EXPERIMENT_NETWORK: Readonly<Record<ExperimentName, NetworkKind>> = { mnist2: 'mlp', pmnist: 'mlp', cifar: 'alexnet', mixture: 'alexnet' };
 
 /** Some rows of a stored image set, with their (task-local) labels and how to turn them into inputs. */
 export interface Split {
@@ -51,6 +55,8 @@ export interface ExperimentOptions {
   dataDir?: string;
   /** Use only the first n tasks of the sequence. */
   tasks?: number;
+  /** Mixture: only these datasets (names as in `hat data list`), in the seed's order. */
+  datasets?: string[];
   /** Validation fraction; default per setup (15% mixture, 10% cifar, the training set for MNIST setups). */
   validation?: number;
   /** Cap on training samples per task (quick runs); the validation split shrinks in proportion. */
@@ -162,11 +168,10 @@ export function buildExperiment(name: ExperimentName, opts: ExperimentOptions): 
   let order = taskOrder(name, opts.seed);
   let specs: TaskSpec[];
   let validation: number | 'train';
-  let network: NetworkKind = 'alexnet';
+  const network = EXPERIMENT_NETWORK[name];
   let missing: string[] = [];
 
   if (name === 'mnist2' || name === 'pmnist') {
-    network = 'mlp';
     validation = opts.validation ?? 'train';
     const train = loadImageSet('mnist', 'train', dirs);
     const test = loadImageSet('mnist', 'test', dirs);
@@ -199,6 +204,12 @@ export function buildExperiment(name: ExperimentName, opts: ExperimentOptions): 
     const { present } = availableDatasets(dirs);
     const ids = new Set(present.map((d) => d.id));
     missing = DATASETS.filter((d) => !ids.has(d.id)).map((d) => d.name);
+    if (opts.datasets) {
+      const wanted = opts.datasets.map((n) => datasetByName(n).id);
+      const absent = wanted.filter((id) => !ids.has(id)).map((id) => DATASETS[id].name);
+      if (absent.length) throw new DataFileError(dirs.join(', '), `--datasets asks for ${absent.join(', ')}, not found there`, 'Fetch them with `hat data get NAME`, or point --data-dir at them.');
+      order = order.filter((id) => wanted.includes(id));
+    }
     order = order.filter((id) => ids.has(id));
     specs = order.map((id) => imageTask(DATASETS[id], dirs));
   }
@@ -245,8 +256,8 @@ export class SampleSource {
     return new SampleSource([{ split, task }]);
   }
 
-  /** Batch of the samples at positions order[start..end). */
-  batch(order: ArrayLike<number>, start: number, end: number): Batch {
+  /** Batch of the samples at positions order[start..end); the caller owns (and disposes) its tensors. */
+  private batch(order: ArrayLike<number>, start: number, end: number): Batch {
     const size = end - start;
     const pre = this.parts[0].split.preprocess;
     const x = new Float32Array(size * pre.size);
@@ -268,10 +279,24 @@ export class SampleSource {
     return { x: tf.tensor(x, [size, ...pre.outShape]), y: tf.tensor1d(y, 'int32'), tasks, task, size };
   }
 
-  /** Batches over all samples in order (for evaluation). */
-  *batches(batchSize: number): Generator<Batch> {
-    this.inOrder ??= Int32Array.from({ length: this.n }, (_, i) => i);
-    for (let s = 0; s < this.n; s += batchSize) yield this.batch(this.inOrder, s, Math.min(this.n, s + batchSize));
+  /**
+   * Calls `fn` on consecutive mini-batches of the samples at positions `order` (default: all, in stored
+   * order), the last one smaller when the size does not divide. The source owns the batch tensors: they are
+   * disposed when `fn` returns, so `fn` keeps only what it computes (in a tf.tidy or disposed by itself).
+   */
+  forEachBatch(batchSize: number, fn: (batch: Batch, start: number) => void, order: ArrayLike<number> = this.storedOrder()): void {
+    for (let start = 0; start < order.length; start += batchSize) {
+      const batch = this.batch(order, start, Math.min(order.length, start + batchSize));
+      try {
+        fn(batch, start);
+      } finally {
+        tf.dispose([batch.x, batch.y]);
+      }
+    }
+  }
+
+  private storedOrder(): Int32Array {
+    return (this.inOrder ??= Int32Array.from({ length: this.n }, (_, i) => i));
   }
   private inOrder?: Int32Array;
 }

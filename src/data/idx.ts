@@ -4,15 +4,20 @@
  */
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { writeFileAtomic } from '../io';
+import { writeFileAtomic } from '../core/io';
+import { UserError } from '../core/errors';
 
 export interface IdxArray {
   shape: number[];
   data: Uint8Array;
 }
 
-export class DataFileError extends Error {
-  constructor(readonly file: string, problem: string, advice: string) {
+export class DataFileError extends UserError {
+  constructor(
+    readonly file: string,
+    problem: string,
+    advice: string,
+  ) {
     super(`${file}: ${problem}. ${advice}`);
     this.name = 'DataFileError';
   }

@@ -1,16 +1,16 @@
 /**
  * The paper's networks (spec §3) as plain tfjs variables: a trunk of hidden layers (conv or dense), one
  * linear head per task. With `hat: true` every hidden layer owns its task-embedding table and gates its
- * units with sigmoid(s * e_t) (spec §2.2): the layer both applies and reports its gate.
+ * units with sigmoid(s * e_t) (spec §2.2): the layer both applies and reports its gate. Configurations are in
+ * ./config.ts, how layers connect in ./geometry.ts.
  *
  * Layout is NHWC (tfjs' native layout), so conv weights are [kh, kw, in, out], dense weights [in, out], and
- * flattening a conv output is channel-last: input feature j of the first dense layer belongs to channel
- * j % C. The spec's channel-major flatten is the same network up to a permutation of fc1's inputs.
+ * flattening a conv output is channel-last (./geometry.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DropoutMasks, Rng } from '../rng';
-
-export type InitScheme = 'pytorch' | 'xavier';
+import { DropoutMasks, Rng } from '../core/rng';
+import { InitScheme, ModelDescription, NetworkConfig } from './config';
+import { LayerSpec, layerGeometry } from './geometry';
 
 /** What an approach trains: a set of named variables with its own dropout stream. */
 export interface Model {
@@ -24,13 +24,6 @@ export interface Model {
   /** For the result file. */
   describe(): ModelDescription;
   dispose(): void;
-}
-
-export interface ModelDescription {
-  parameters: number;
-  embeddings: number;
-  layers: { name: string; kind: string; units: number }[];
-  [detail: string]: unknown;
 }
 
 /** A variable's name without its model's unique prefix (the name checkpoints store). */
@@ -62,31 +55,6 @@ export function initWeights(rng: Rng, scheme: InitScheme, shape: number[], fanIn
 export function initBias(rng: Rng, scheme: InitScheme, units: number, fanIn: number): tf.Tensor {
   return scheme === 'pytorch' ? initWeights(rng, 'pytorch', [units], fanIn, units) : tf.zeros([units]);
 }
-export type EmbeddingInit = 'normal' | 'uniform';
-
-export interface LayerSpec {
-  name: string;
-  kind: 'conv' | 'dense';
-  /** Input features (dense) or input channels (conv). */
-  inputs: number;
-  /** Output neurons or channels. */
-  units: number;
-  /** Square kernel size (conv). */
-  kernel?: number;
-  /** Dropout rate after the ReLU (0 = none). */
-  dropout: number;
-  /** 2x2 max-pool after dropout (conv). */
-  pool: boolean;
-}
-
-/** Weight shape ([k, k, in, out] or [in, out]) and fans of a layer (fan_in = in·k·k for a conv). */
-export function layerGeometry(spec: LayerSpec): { shape: number[]; fanIn: number; fanOut: number } {
-  const { kind, inputs, units, kernel = 1 } = spec;
-  return kind === 'conv'
-    ? { shape: [kernel, kernel, inputs, units], fanIn: inputs * kernel * kernel, fanOut: units * kernel * kernel }
-    : { shape: [inputs, units], fanIn: inputs, fanOut: units };
-}
-
 /** Every axis but the batch axis in one (a conv map read by a dense layer; NHWC, so channel-last). */
 export function flatten(x: tf.Tensor): tf.Tensor2D {
   return (x.rank > 2 ? tf.reshape(x, [x.shape[0], -1]) : x) as tf.Tensor2D;
@@ -109,96 +77,15 @@ export function activate(spec: LayerSpec, pre: tf.Tensor, training: boolean, mas
   return spec.pool ? tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid') : h;
 }
 
-/**
- * The base network's layers with new widths (PathNet's modules, PNN's columns): each layer's inputs follow
- * the new width of the layer below; a dense layer after a conv reads (spatial positions) × (channels).
- */
-export function scaledLayerSpecs(base: NetworkConfig, width: (layer: LayerSpec) => number): LayerSpec[] {
-  const specs: LayerSpec[] = [];
-  base.layers.forEach((layer, l) => {
-    const units = Math.max(1, Math.floor(width(layer)));
-    let inputs = layer.inputs;
-    if (l > 0) {
-      const below = base.layers[l - 1];
-      inputs = layer.kind === 'dense' && below.kind === 'conv' ? (layer.inputs / below.units) * specs[l - 1].units : specs[l - 1].units;
-    }
-    specs.push({ ...layer, inputs, units });
-  });
-  return specs;
-}
-
-export interface NetworkConfig {
-  kind: 'mlp' | 'alexnet';
-  /** Per-sample input shape: [784] or [32, 32, 3]. */
-  inputShape: number[];
-  /** Dropout on the raw input (HAT's MLP: 0.2). */
-  inputDropout: number;
-  layers: LayerSpec[];
-  /** Number of classes of every task's head. */
-  heads: number[];
-  /** Give every hidden layer HAT task embeddings and gates. */
-  hat: boolean;
-  /** N(0,1) (HAT) or U(0,2) (compression variant, spec §9). */
-  embeddingInit: EmbeddingInit;
-  /** PyTorch-0.2 uniform (reference code, default) or Xavier uniform (paper text). */
-  init: InitScheme;
-}
-
-/** MLP of spec §3.2. HAT: 784-2000-2000, input dropout 0.2; baselines: 784-800-800-800. */
-export function mlpConfig(opts: { heads: number[]; hat: boolean; hidden?: number[]; inputDropout?: number; dropout?: number; inputSize?: number; init?: InitScheme; embeddingInit?: EmbeddingInit }): NetworkConfig {
-  const hidden = opts.hidden ?? (opts.hat ? [2000, 2000] : [800, 800, 800]);
-  if (hidden.length < 1) throw new Error('an MLP needs at least one hidden layer');
-  const inputSize = opts.inputSize ?? 784;
-  return {
-    kind: 'mlp',
-    inputShape: [inputSize],
-    inputDropout: opts.inputDropout ?? (opts.hat ? 0.2 : 0),
-    layers: hidden.map((units, i) => ({ name: `fc${i + 1}`, kind: 'dense', inputs: i === 0 ? inputSize : hidden[i - 1], units, dropout: opts.dropout ?? 0.5, pool: false })),
-    heads: opts.heads,
-    hat: opts.hat,
-    embeddingInit: opts.embeddingInit ?? 'normal',
-    init: opts.init ?? 'pytorch',
-  };
-}
-
-/** AlexNet-like trunk of spec §3.1 for size x size x channels inputs. */
-export function alexnetConfig(opts: { heads: number[]; hat: boolean; size?: number; channels?: number; width?: number; fc2Dropout?: number; init?: InitScheme; embeddingInit?: EmbeddingInit }): NetworkConfig {
-  const size = opts.size ?? 32;
-  const channels = opts.channels ?? 3;
-  const w = opts.width ?? 1;
-  const k = [Math.floor(size / 8), Math.floor(size / 10), 2];
-  const convs = [64, 128, 256].map((c) => Math.floor(c * w));
-  const fcs = [2048, 2048].map((c) => Math.floor(c * w));
-  let side = size;
-  for (const kk of k) side = Math.floor((side - kk + 1) / 2);
-  const layers: LayerSpec[] = [
-    { name: 'conv1', kind: 'conv', inputs: channels, units: convs[0], kernel: k[0], dropout: 0.2, pool: true },
-    { name: 'conv2', kind: 'conv', inputs: convs[0], units: convs[1], kernel: k[1], dropout: 0.2, pool: true },
-    { name: 'conv3', kind: 'conv', inputs: convs[1], units: convs[2], kernel: k[2], dropout: 0.5, pool: true },
-    { name: 'fc1', kind: 'dense', inputs: convs[2] * side * side, units: fcs[0], dropout: 0.5, pool: false },
-    { name: 'fc2', kind: 'dense', inputs: fcs[0], units: fcs[1], dropout: opts.fc2Dropout ?? 0.5, pool: false },
-  ];
-  return {
-    kind: 'alexnet', inputShape: [size, size, channels], inputDropout: 0, layers, heads: opts.heads, hat: opts.hat,
-    embeddingInit: opts.embeddingInit ?? 'normal', init: opts.init ?? 'pytorch',
-  };
-}
-
-
 /** One hidden layer: op -> ReLU -> dropout -> (pool) -> (HAT gate). */
 export class HiddenLayer {
   readonly weight: tf.Variable;
   readonly bias: tf.Variable;
   /** HAT task embeddings [tasks, units], when the network is gated. */
   readonly embedding?: tf.Variable;
-  /**
-   * For a dense layer reading a flattened conv output: number of channels of that output (feature j belongs
-   * to channel j % flattenChannels). Used to build gradient masks and weight-usage statistics.
-   */
-  readonly flattenChannels?: number;
 
-  constructor(readonly spec: LayerSpec, readonly input: HiddenLayer | null, prefix: string, tasks: number, config: NetworkConfig, rng: Rng) {
-    const { kind, units } = spec;
+  constructor(readonly spec: LayerSpec, prefix: string, tasks: number, config: NetworkConfig, rng: Rng) {
+    const { units } = spec;
     const { shape, fanIn, fanOut } = layerGeometry(spec);
     const bias = initBias(rng, config.init, units, fanIn);
     this.weight = ownedVariable(initWeights(rng, config.init, shape, fanIn, fanOut), `${prefix}/${spec.name}/weight`);
@@ -207,7 +94,6 @@ export class HiddenLayer {
       const values = config.embeddingInit === 'normal' ? rng.normalArray(tasks * units) : rng.uniformArray(tasks * units, 0, 2);
       this.embedding = ownedVariable(tf.tensor2d(values, [tasks, units]), `${prefix}/${spec.name}/embedding`);
     }
-    if (kind === 'dense' && input?.spec.kind === 'conv') this.flattenChannels = input.spec.units;
   }
 
   get name(): string {
@@ -248,12 +134,7 @@ export class Network implements Model {
     this.prefix = nextModelPrefix('net');
     const rng = new Rng(`init/${seed}`);
     this.dropout = new DropoutMasks(new Rng(`dropout/${seed}`).int32());
-    let previous: HiddenLayer | null = null;
-    for (const spec of config.layers) {
-      const layer: HiddenLayer = new HiddenLayer(spec, previous, this.prefix, config.heads.length, config, rng);
-      this.layers.push(layer);
-      previous = layer;
-    }
+    for (const spec of config.layers) this.layers.push(new HiddenLayer(spec, this.prefix, config.heads.length, config, rng));
     const last = config.layers[config.layers.length - 1].units;
     config.heads.forEach((n, t) => {
       const bias = initBias(rng, config.init, n, last);
@@ -313,7 +194,7 @@ export class Network implements Model {
     return {
       parameters: this.parameterCount(),
       embeddings: this.embeddingVariables().reduce((n, v) => n + v.size, 0),
-      layers: this.layers.map((l) => ({ name: l.name, kind: l.spec.kind, units: l.units })),
+      layers: this.layers.map((l) => l.spec),
     };
   }
 

@@ -8,8 +8,10 @@
  * per-module outputs are summed after ReLU/dropout/pool (which act per unit, so this is exact).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DropoutMasks, Rng } from '../rng';
-import { LayerSpec, Model, ModelDescription, NetworkConfig, activate, applyDropout, flatten, initBias, initWeights, layerGeometry, linear, nextModelPrefix, ownedVariable, scaledLayerSpecs } from './network';
+import { DropoutMasks, Rng } from '../core/rng';
+import { ModelDescription, NetworkConfig, scaledLayerSpecs } from './config';
+import { LayerSpec, layerGeometry } from './geometry';
+import { Model, activate, applyDropout, flatten, initBias, initWeights, linear, nextModelPrefix, ownedVariable } from './network';
 
 export interface PathNetOptions {
   /** Modules per layer (16). */
@@ -107,7 +109,7 @@ export class PathNetModel implements Model {
     return {
       parameters: this.parameterCount(),
       embeddings: 0,
-      layers: this.layers.map((l) => ({ name: l.spec.name, kind: l.spec.kind, units: l.spec.units })),
+      layers: this.layers.map((l) => l.spec),
       modules: this.options.modules,
       active: this.options.active,
       widthFactor: this.options.widthFactor,

@@ -11,8 +11,10 @@
  * without their own laterals; `fullRecursion` computes them with their laterals instead.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DropoutMasks, Rng } from '../rng';
-import { LayerSpec, Model, ModelDescription, NetworkConfig, activate, applyDropout, flatten, initBias, initWeights, layerGeometry, linear, nextModelPrefix, ownedVariable, scaledLayerSpecs } from './network';
+import { DropoutMasks, Rng } from '../core/rng';
+import { ModelDescription, NetworkConfig, scaledLayerSpecs } from './config';
+import { LayerSpec, layerGeometry } from './geometry';
+import { Model, activate, applyDropout, flatten, initBias, initWeights, linear, nextModelPrefix, ownedVariable } from './network';
 
 export interface ProgressiveOptions {
   /** Column width = ⌊widthFactor · units / T⌋ (1.117: parameter-matched AlexNet). */
@@ -152,7 +154,7 @@ export class ProgressiveModel implements Model {
     return {
       parameters: this.parameterCount(),
       embeddings: 0,
-      layers: this.specs.map((s) => ({ name: s.name, kind: s.kind, units: s.units })),
+      layers: this.specs,
       columns: this.columns.length,
       perColumn: this.columns.map((_, t) => this.columnVariables(t).reduce((n, v) => n + v.size, 0)),
       ...this.options,

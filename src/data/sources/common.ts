@@ -12,7 +12,7 @@ import { DataFileError, gunzipIfNeeded, parseIdx, writeIdx } from '../idx';
 import { DatasetInfo } from '../datasets';
 import { Image, ImageFormatError, decodeImage, resizeBilinear, toChannels } from '../formats/image';
 import { arrayField, asUint8, unpickle, PickleError } from '../formats/pickle';
-import { Rng } from '../../rng';
+import { Rng } from '../../core/rng';
 
 export interface BuiltSplit {
   n: number;

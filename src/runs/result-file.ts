@@ -1,25 +1,32 @@
 /**
  * Result files: one self-describing JSON per run (config, environment, data, timings, accuracy and loss
- * matrices, epoch logs, forgetting ratios, HAT mask statistics), rewritten atomically after every task,
- * plus the spec's plain-text accuracy matrix.
+ * matrices, epoch logs, forgetting ratios, and each callback's extras: HAT's mask usage, the monitoring logs),
+ * rewritten atomically after every task, plus the spec's plain-text accuracy matrix. One format, versioned;
+ * the reader refuses other versions with a message saying what to do. No TensorFlow.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { BackendInfo } from './backend';
-import { writeFileAtomic } from './io';
-import { TaskLog, TrainOptions } from './train';
-import { Hyper } from './approaches/approach';
-import { LayerUsage } from './metrics';
-import { ModelDescription } from './nets/network';
+import type { BackendInfo } from '../backend/index';
+import { UserError } from '../core/errors';
+import { writeFileAtomic } from '../core/io';
+import type { Hyper } from '../core/params';
+import type { ModelDescription } from '../nets/config';
+import type { TaskLog, TrainOptions } from '../training/types';
 
-export const RESULT_FORMAT = 'hat-ts/run@1';
+export const RESULT_FORMAT = 'hat-ts/run@2';
+
+export class ResultFileError extends UserError {
+  override name = 'ResultFileError';
+}
 
 /** What defines a run's numbers: two runs with equal protocols are comparable (forgetting references). */
 export interface Protocol {
   experiment: string;
+  /** Mixture: only these datasets (in the seed's order). */
+  datasets?: string[];
   seed: number;
   tasks: number;
   train: TrainOptions;
@@ -73,9 +80,10 @@ export interface RunResult {
   /** Present when the random and joint references of the same protocol are in the results folder. */
   forgetting?: { ratios: number[][]; meanUpTo: number[]; references: { random: string; joint: string } };
   averageAccuracy: number[];
-  /** HAT: per-task weight usage of its own gates and of the cumulative attention. */
-  masks?: { perTask: LayerUsage[][]; cumulative: LayerUsage[][]; totalCumulative: number[] };
+  /** The approach's own summary (HAT: its task gates; PathNet: its paths...). */
   summary: Record<string, unknown>;
+  /** What the run's callbacks recorded, under each callback's key (runs/monitors.ts). */
+  extras: Record<string, unknown>;
 }
 
 export function hashConfig(config: RunConfig): string {
@@ -84,11 +92,12 @@ export function hashConfig(config: RunConfig): string {
 }
 
 export function protocolKey(p: Protocol): string {
-  return JSON.stringify([p.experiment, p.seed, p.tasks, p.train, p.maxTrain ?? null, p.maxTest ?? null, p.validation]);
+  return JSON.stringify([p.experiment, p.datasets ?? null, p.seed, p.tasks, p.train, p.maxTrain ?? null, p.maxTest ?? null, p.validation]);
 }
 
 export function resultBase(resDir: string, protocol: Protocol, tag: string): string {
-  return path.join(resDir, `${protocol.experiment}_${tag}_${protocol.seed}`);
+  const experiment = protocol.datasets ? `${protocol.experiment}-${protocol.datasets.join('+')}` : protocol.experiment;
+  return path.join(resDir, `${experiment}_${tag}_${protocol.seed}`);
 }
 
 function gitCommit(): string | undefined {
@@ -127,31 +136,28 @@ export function writeResult(base: string, result: RunResult): void {
   writeFileAtomic(`${base}.txt`, accuracyText(result.accuracy, result.data.tasks.length));
 }
 
+/** Reads a result file, refusing anything that is not this version's format with a message naming the file. */
 export function readResult(file: string): RunResult {
-  const r = JSON.parse(fs.readFileSync(file, 'utf8')) as RunResult;
-  if (r.format !== RESULT_FORMAT) throw new Error(`${file} is not a hat-ts result file (format ${String(r.format)})`);
-  return r;
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ResultFileError(`${file} is not a readable JSON result file: ${(e as Error).message.split('\n')[0]}`);
+  }
+  checkFormat(json, file);
+  return json as RunResult;
 }
 
-/** All complete result files in a folder. */
-export function listResults(resDir: string): { file: string; result: RunResult }[] {
-  if (!fs.existsSync(resDir)) return [];
-  return fs
-    .readdirSync(resDir)
-    .filter((f) => f.endsWith('.json'))
-    .flatMap((f) => {
-      try {
-        const result = readResult(path.join(resDir, f));
-        return result.status === 'complete' ? [{ file: path.join(resDir, f), result }] : [];
-      } catch {
-        return [];
-      }
-    });
+/** Throws a clear error unless `json` is a result file of this version. */
+export function checkFormat(json: unknown, file: string): void {
+  const format = (json as { format?: unknown } | null)?.format;
+  if (format === RESULT_FORMAT) return;
+  if (typeof format === 'string' && format.startsWith('hat-ts/run@')) {
+    throw new ResultFileError(
+      `${file} is a result file of another hat-ts version (format ${format}; this version reads ${RESULT_FORMAT}). ` +
+        'Re-run it with this version (the same `hat run` command), or read it with the version that wrote it.',
+    );
+  }
+  throw new ResultFileError(`${file} is not a hat-ts result file (format ${JSON.stringify(format)})`);
 }
 
-/** The random and joint results of the same protocol, if present. */
-export function findReferences(resDir: string, protocol: Protocol): { random?: { file: string; result: RunResult }; joint?: { file: string; result: RunResult } } {
-  const key = protocolKey(protocol);
-  const same = listResults(resDir).filter((r) => protocolKey(r.result.config.protocol) === key);
-  return { random: same.find((r) => r.result.config.approach === 'random'), joint: same.find((r) => r.result.config.approach === 'joint' && r.result.config.tag === 'joint') };
-}

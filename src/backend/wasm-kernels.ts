@@ -24,6 +24,7 @@
  * bench/wasm-kernels.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { registerGradients } from './gradients';
 
 const BACKEND = 'wasm';
 
@@ -339,7 +340,7 @@ export const WASM_TRAINING_KERNELS: readonly string[] = [...Object.keys(ADDED), 
  * Registers the training kernels above for the 'wasm' backend. Idempotent: kernels already installed (by
  * this or another copy of this module) are left alone. Loads @tensorflow/tfjs-backend-wasm if needed, so
  * that its own kernels are registered first and not re-registered over these later. Also makes sure
- * tfjs' gradient functions are registered (./backend registerGradients), without which nothing trains.
+ * tfjs' gradient functions are registered (./gradients.ts), without which nothing trains.
  * `only` restricts the installation to some of WASM_TRAINING_KERNELS (benchmarks compare them one by one).
  */
 export function installWasmTrainingKernels(only: readonly string[] = WASM_TRAINING_KERNELS): void {
@@ -347,8 +348,7 @@ export function installWasmTrainingKernels(only: readonly string[] = WASM_TRAINI
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('@tensorflow/tfjs-backend-wasm');
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  (require('./backend') as typeof import('./backend')).registerGradients();
+  registerGradients();
   for (const [name, fn] of Object.entries(ADDED)) {
     const existing = tf.getKernel(name, BACKEND);
     if (!existing && only.includes(name)) register(name, fn);

@@ -8,6 +8,10 @@
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../core/errors';
+import { registerGradients } from './gradients';
+
+export { registerGradients };
 
 export const BACKEND_CHOICES = ['auto', 'gpu', 'native', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -29,7 +33,7 @@ export interface BackendInfo {
 
 let current: BackendInfo | undefined;
 
-export class BackendError extends Error {
+export class BackendError extends UserError {
   override name = 'BackendError';
 }
 
@@ -60,18 +64,6 @@ async function activate(name: string): Promise<void> {
   const ok = await tf.setBackend(name);
   if (!ok) throw new BackendError(`backend ${name} failed to initialise`);
   await tf.ready();
-}
-
-/**
- * The @tensorflow/tfjs-core bundle registers no gradient functions; the union package @tensorflow/tfjs
- * does, into the same tfjs-core (a CommonJS bundle, so this also works outside tsx, e.g. in tslab).
- * tfjs-node loads it itself; wasm and cpu need it here.
- */
-export function registerGradients(): void {
-  if (tf.getGradient('Conv2D')) return;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require('@tensorflow/tfjs');
-  if (!tf.getGradient('Conv2D')) throw new BackendError('@tensorflow/tfjs did not register its gradients with this copy of @tensorflow/tfjs-core (two copies installed?)');
 }
 
 async function useWasm(): Promise<void> {

@@ -1,70 +1,18 @@
 /**
- * The interface every continual-learning approach implements, and the shared SGD machinery.
- *
- * The training loop (../train.ts) only talks to `Approach`: it asks for the samples of a task, runs
- * `trainBatch` over shuffled mini-batches, asks for the validation objective after each epoch, keeps the best
- * snapshot, and calls `endTask`. An approach built on a network extends `NetworkApproach` and overrides the
- * hooks it needs (its objective, which variables train, how gradients are conditioned, what happens
- * between tasks).
+ * The shared SGD machinery of the approaches that train (spec §4): the step (gradients of the objective
+ * w.r.t. the trainable variables, conditioning, global-norm clipping, update), validation, evaluation,
+ * snapshots and state. A subclass says what trains, what the objective is and how a task is predicted; an
+ * approach on the multi-head `Network` extends `NetworkLearner` and overrides the hooks it needs.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { Hyper } from '../core/params';
 import { Batch, SampleSource, Task } from '../data/experiments';
+import type { ModelDescription } from '../nets/config';
 import { Model, Network, localName } from '../nets/network';
-import type { EpochRunner } from '../train';
+import { Trainer } from '../training/trainer';
+import type { Evaluation, Learner, LearnerState, StepPosition, TaskContext, TaskFitter } from '../training/types';
 
-export type HyperValue = number | string | boolean;
-export type Hyper = Record<string, HyperValue>;
-
-export interface Evaluation {
-  accuracy: number;
-  /** Mean cross-entropy of the task's head. */
-  loss: number;
-}
-
-export interface Approach {
-  readonly id: string;
-  /** Hyperparameters in force (recorded in the result file). */
-  readonly hyper: Hyper;
-  /** Whether the approach trains at all (`random` does not). */
-  readonly trains: boolean;
-  /** The approach's trainable model (a Network, PathNet's modules, PNN's columns), null for `random`. */
-  readonly model: Model | null;
-  /** Samples to train and validate on while learning task t (joint: the union of tasks 0..t). */
-  sources(t: number, tasks: Task[]): { train: SampleSource; valid: SampleSource };
-  beginTask(t: number, tasks: Task[]): void;
-  /**
-   * Own task-level loop (PathNet's path evolution), using the runner's epochs; without it the standard
-   * loop of spec §4 runs. Must leave the model in the state to keep for the task.
-   */
-  learnTask?(runner: EpochRunner): void;
-  /** Told the number of batches of an epoch before it starts (HAT's paper-form s schedule needs it). */
-  setBatchesPerEpoch?(batches: number): void;
-  /**
-   * One optimisation step at learning rate `lr`; `progress` in [0,1) is the position of the batch's first
-   * sample within the epoch (HAT anneals s with it). Returns the batch's training objective.
-   */
-  trainBatch(batch: Batch, lr: number, progress: number): tf.Scalar;
-  /** The full training objective on a sample source in eval mode (early stopping uses it). */
-  validationLoss(source: SampleSource): number;
-  endTask(t: number, tasks: Task[]): void;
-  /** Accuracy and loss of head `task` on a task's test samples. */
-  evaluate(source: SampleSource, task: number): Evaluation;
-  snapshot(): tf.Tensor[];
-  restore(snapshot: tf.Tensor[]): void;
-  /** Approach-specific summary for the result file (e.g. HAT's mask statistics). */
-  summary(): Record<string, unknown>;
-  /** Everything a checkpoint needs to resume after a finished task (network variables included). */
-  checkpointState(): ApproachState;
-  loadCheckpointState(state: ApproachState): void;
-  dispose(): void;
-}
-
-/** Tensors (saved as float32) and JSON that describe an approach between tasks. */
-export interface ApproachState {
-  tensors: Record<string, tf.Tensor>;
-  json: unknown;
-}
-
+/** Evaluation batch size: large batches without gradients. */
 export const EVAL_BATCH = 512;
 
 /** Mean softmax cross-entropy of int labels. */
@@ -76,7 +24,7 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
 export function evaluateLogits(source: SampleSource, logitsOf: (x: tf.Tensor) => tf.Tensor2D): Evaluation {
   let correct = 0;
   let loss = 0;
-  for (const batch of source.batches(EVAL_BATCH)) {
+  source.forEachBatch(EVAL_BATCH, (batch) => {
     const [c, l] = tf.tidy(() => {
       const logits = logitsOf(batch.x);
       const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.y), 'int32'));
@@ -84,8 +32,8 @@ export function evaluateLogits(source: SampleSource, logitsOf: (x: tf.Tensor) =>
     });
     correct += c.dataSync()[0];
     loss += l.dataSync()[0];
-    tf.dispose([c, l, batch.x, batch.y]);
-  }
+    tf.dispose([c, l]);
+  });
   return { accuracy: correct / source.n, loss: loss / source.n };
 }
 
@@ -96,30 +44,22 @@ export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): tf.Tensor
   return grads.map((g) => tf.mul(g, scale));
 }
 
-export interface NetworkApproachOptions {
-  /** Global gradient-norm clip (spec §5: 10000 for SGD-like approaches). */
-  clipNorm?: number;
-}
-
-/**
- * An approach trained with plain SGD on some model: owns the generic step (gradients of the objective
- * w.r.t. the trainable variables, conditioning, global-norm clipping, update), validation, evaluation,
- * snapshots and checkpoints. Subclasses say what trains, what the objective is and how a task is predicted.
- */
-export abstract class SgdApproach<M extends Model = Model> implements Approach {
+/** An approach trained with plain SGD on some model (a Network, PathNet's modules, PNN's columns). */
+export abstract class SgdLearner<M extends Model = Model> implements Learner {
   abstract readonly id: string;
-  readonly trains = true;
-  readonly clipNorm: number;
-  hyper: Hyper = {};
+  abstract readonly hyper: Hyper;
   /** The task being learnt. */
   protected task = 0;
 
-  constructor(readonly model: M, opts: NetworkApproachOptions = {}) {
-    this.clipNorm = opts.clipNorm ?? 10000;
-  }
+  constructor(
+    readonly model: M,
+    /** Global gradient-norm clip (spec §5, per approach). */
+    readonly clipNorm: number,
+  ) {}
 
-  sources(t: number, tasks: Task[]): { train: SampleSource; valid: SampleSource } {
-    return { train: SampleSource.of(tasks[t].train, t), valid: SampleSource.of(tasks[t].valid, t) };
+  /** The standard loop of spec §4; approaches with a loop of their own return a subclass of Trainer. */
+  trainer(ctx: TaskContext): TaskFitter {
+    return new Trainer(this, ctx);
   }
 
   beginTask(t: number, _tasks: Task[]): void {
@@ -135,21 +75,28 @@ export abstract class SgdApproach<M extends Model = Model> implements Approach {
   protected abstract evalLogits(x: tf.Tensor, task: number): tf.Tensor2D;
 
   /** Change gradients before clipping (HAT masks them); default: unchanged. */
-  protected conditionGradients(grads: tf.NamedTensorMap, _progress: number): tf.NamedTensorMap {
+  protected conditionGradients(grads: tf.NamedTensorMap, _at: StepPosition): tf.NamedTensorMap {
     return grads;
   }
 
   /** Runs after the parameter update (HAT clamps its embeddings). */
   protected afterStep(): void {}
 
-  trainBatch(batch: Batch, lr: number, progress: number): tf.Scalar {
+  /** Called before the step's gradients are taken (HAT sets s from the position). */
+  protected beforeStep(_at: StepPosition): void {}
+
+  trainBatch(batch: Batch, at: StepPosition): tf.Scalar {
+    this.beforeStep(at);
     return tf.tidy(() => {
       const vars = this.trainableVariables(batch);
       const { value, grads } = tf.variableGrads(() => this.objective(batch, true), vars);
-      const conditioned = this.conditionGradients(grads, progress);
+      const conditioned = this.conditionGradients(grads, at);
       const names = vars.map((v) => v.name);
-      const clipped = clipByGlobalNorm(names.map((n) => conditioned[n]), this.clipNorm);
-      vars.forEach((v, i) => v.assign(tf.sub(v, tf.mul(clipped[i], lr))));
+      const clipped = clipByGlobalNorm(
+        names.map((n) => conditioned[n]),
+        this.clipNorm,
+      );
+      vars.forEach((v, i) => v.assign(tf.sub(v, tf.mul(clipped[i], at.lr))));
       this.afterStep();
       return value;
     });
@@ -157,11 +104,11 @@ export abstract class SgdApproach<M extends Model = Model> implements Approach {
 
   validationLoss(source: SampleSource): number {
     let total = 0;
-    for (const batch of source.batches(EVAL_BATCH)) {
+    source.forEachBatch(EVAL_BATCH, (batch) => {
       const loss = tf.tidy(() => this.objective(batch, false));
       total += loss.dataSync()[0] * batch.size;
-      tf.dispose([loss, batch.x, batch.y]);
-    }
+      loss.dispose();
+    });
     return total / source.n;
   }
 
@@ -175,27 +122,30 @@ export abstract class SgdApproach<M extends Model = Model> implements Approach {
   restore(snapshot: tf.Tensor[]): void {
     this.model.variables().forEach((v, i) => v.assign(snapshot[i]));
   }
+  describe(): ModelDescription {
+    return this.model.describe();
+  }
   summary(): Record<string, unknown> {
     return {};
   }
 
-  /** State beyond the model's variables (frozen copies, Fisher diagonals, paths...) for checkpoints. */
-  protected extraState(): ApproachState {
+  /** State beyond the model's variables (frozen copies, Fisher diagonals, paths...). */
+  protected extraState(): LearnerState {
     return { tensors: {}, json: null };
   }
-  protected loadExtraState(_state: ApproachState): void {}
+  protected loadExtraState(_state: LearnerState): void {}
 
-  checkpointState(): ApproachState {
+  state(): LearnerState {
     const tensors: Record<string, tf.Tensor> = {};
     for (const v of this.model.variables()) tensors[this.localName(v)] = v;
     const extra = this.extraState();
     for (const [k, t] of Object.entries(extra.tensors)) tensors[`state/${k}`] = t;
     return { tensors, json: extra.json };
   }
-  loadCheckpointState(state: ApproachState): void {
+  loadState(state: LearnerState): void {
     for (const v of this.model.variables()) {
       const t = state.tensors[this.localName(v)];
-      if (!t) throw new Error(`checkpoint has no value for ${this.localName(v)}`);
+      if (!t) throw new Error(`the saved state has no value for ${this.localName(v)}`);
       v.assign(t);
     }
     const extra: Record<string, tf.Tensor> = {};
@@ -212,11 +162,7 @@ export abstract class SgdApproach<M extends Model = Model> implements Approach {
 }
 
 /** An approach that trains a multi-head `Network` (spec §3.1/3.2) with plain SGD. Subclasses change the hooks. */
-export abstract class NetworkApproach extends SgdApproach<Network> {
-  constructor(net: Network, opts: NetworkApproachOptions = {}) {
-    super(net, opts);
-  }
-
+export abstract class NetworkLearner extends SgdLearner<Network> {
   get net(): Network {
     return this.model;
   }
@@ -248,7 +194,7 @@ export abstract class NetworkApproach extends SgdApproach<Network> {
     return this.taskLoss(h, batch);
   }
 
-  /** Trunk features for evaluation of `task` (HAT applies the task's gates at s = smax). */
+  /** Trunk features for evaluation of `task` (HAT applies the task's gates). */
   protected evalFeatures(x: tf.Tensor, _task: number): tf.Tensor2D {
     return this.net.features(x, { training: false }).h;
   }

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { writeFileAtomic } from './io';
+import { writeFileAtomic } from '../core/io';
 
 export interface CheckpointManifest {
   format: 'hat-ts/checkpoint@1';

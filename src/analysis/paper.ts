@@ -1,0 +1,28 @@
+/**
+ * The paper's published numbers, in one place (spec §8): tables and figures show ours beside them.
+ */
+
+export interface PaperTable1Row {
+  /** Approach id (approaches/catalog.ts). */
+  approach: string;
+  /** rho^{<=2} and rho^{<=8}: mean and standard deviation over seeds 0-9. */
+  rho2: [number, number];
+  rho8: [number, number];
+}
+
+/** Table 1: mixture, mean (std) over seeds 0-9, rows sorted by rho^{<=8} (worst first). */
+export const PAPER_TABLE1: readonly PaperTable1Row[] = [
+  { approach: 'lfl', rho2: [-0.73, 0.29], rho8: [-0.92, 0.08] },
+  { approach: 'lwf', rho2: [-0.14, 0.13], rho8: [-0.8, 0.06] },
+  { approach: 'sgd', rho2: [-0.2, 0.08], rho8: [-0.66, 0.03] },
+  { approach: 'imm-mode', rho2: [-0.11, 0.08], rho8: [-0.49, 0.05] },
+  { approach: 'sgd-frozen', rho2: [-0.2, 0.15], rho8: [-0.44, 0.06] },
+  { approach: 'imm-mean', rho2: [-0.12, 0.1], rho8: [-0.42, 0.04] },
+  { approach: 'ewc', rho2: [-0.08, 0.06], rho8: [-0.25, 0.03] },
+  { approach: 'pathnet', rho2: [-0.09, 0.16], rho8: [-0.17, 0.23] },
+  { approach: 'progressive', rho2: [-0.11, 0.1], rho8: [-0.11, 0.01] },
+  { approach: 'hat', rho2: [-0.02, 0.03], rho8: [-0.06, 0.01] },
+];
+
+/** Fig. 7: weights kept (%) by the final single-task models, where the paper states them. */
+export const PAPER_COMPRESSION: Readonly<Record<string, number>> = { MNIST: 1, CIFAR100: 21 };

@@ -1,0 +1,224 @@
+/**
+ * One run = (experiment, approach, seed): builds the task sequence and the approach, learns the tasks in
+ * order, tests every task seen so far after each one, and writes the result file (and a checkpoint) after
+ * every task, so an interrupted run resumes where it stopped. Everything that watches the run (progress,
+ * statistics, monitoring logs) is a callback (training/callbacks.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendInfo, initBackend } from '../backend/index';
+import { APPROACH_INFO } from '../approaches/catalog';
+import { approachDef, createApproach, parseApproachParams } from '../approaches/index';
+import { changedParams, Hyper, withDefaults } from '../core/params';
+import { UserError } from '../core/errors';
+import { readManifest } from '../data/manifest';
+import { Experiment, ExperimentName, SampleSource, buildExperiment } from '../data/experiments';
+import { meanUpTo } from '../analysis/metrics';
+import type { InitScheme } from '../nets/config';
+import { Callback, CallbackList } from '../training/callbacks';
+import { Progress, ProgressMode, createProgress } from '../training/progress';
+import { learnTask } from '../training/trainer';
+import { TRAIN_DEFAULTS, TrainOptions } from '../training/types';
+import type { Predictor } from '../training/types';
+import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint';
+import { attachForgetting, loadResults } from './loader';
+import { MonitorName, maskUsage, monitorCallbacks } from './monitors';
+import { CacheProvenance, Protocol, RESULT_FORMAT, RunConfig, RunResult, environment, hashConfig, resultBase, writeResult } from './result-file';
+
+export interface RunOptions {
+  experiment: ExperimentName;
+  approach: string;
+  seed: number;
+  /** Approach parameters: "name=value" items, or values by name (checked against the approach's schema). */
+  parameters?: string[] | Hyper;
+  train?: Partial<TrainOptions>;
+  tasks?: number;
+  /** Mixture: only these datasets (in the seed's order). */
+  datasets?: string[];
+  maxTrain?: number;
+  maxTest?: number;
+  validation?: number;
+  hidden?: number[];
+  init?: InitScheme;
+  dataDir?: string;
+  resDir?: string;
+  backend?: string;
+  /** Name in file names and tables; default: approach id plus non-default parameters. */
+  tag?: string;
+  /** Continue from a checkpoint of the same config when there is one (default true). */
+  resume?: boolean;
+  /** Progress display (a mode, or a Progress callback); default 'auto'. */
+  progress?: Progress | ProgressMode;
+  /** Per-epoch monitoring logs written into the result file's extras (runs/monitors.ts). */
+  monitor?: readonly MonitorName[];
+  /** More observers of the run. */
+  callbacks?: readonly Callback[];
+}
+
+/** The default tag: approach id plus its non-default parameters ("hat-smax25-c0.1"). */
+export function defaultTag(approach: string, params: Hyper): string {
+  return [approach, ...changedParams(APPROACH_INFO[approach].params, params).map(([k, v]) => `${k}${String(v)}`)].join('-');
+}
+
+export interface RunOutcome {
+  result: RunResult;
+  file: string;
+  experiment: Experiment;
+  /** The trained approach, undisposed for inspection (the caller disposes it). */
+  approach: Predictor;
+  backend: BackendInfo;
+}
+
+/** Runs (or resumes) an experiment. */
+export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
+  const backend = await initBackend(opts.backend);
+  const def = approachDef(opts.approach);
+  const params = Array.isArray(opts.parameters) ? parseApproachParams(def.id, opts.parameters) : withDefaults(def.params, opts.parameters ?? {}, `approach ${def.id}`);
+  const train: TrainOptions = { ...TRAIN_DEFAULTS, ...opts.train };
+  const experiment = buildExperiment(opts.experiment, {
+    seed: opts.seed,
+    dataDir: opts.dataDir,
+    tasks: opts.tasks,
+    datasets: opts.datasets,
+    validation: opts.validation,
+    maxTrain: opts.maxTrain,
+    maxTest: opts.maxTest,
+  });
+  const T = experiment.tasks.length;
+  if (T === 0) throw new UserError(`experiment ${opts.experiment} has no tasks (no datasets found)`);
+  const protocol: Protocol = {
+    experiment: opts.experiment,
+    datasets: opts.datasets,
+    seed: opts.seed,
+    tasks: T,
+    train,
+    maxTrain: opts.maxTrain,
+    maxTest: opts.maxTest,
+    validation: experiment.validation,
+  };
+  const approach = createApproach(def.id, {
+    kind: experiment.network,
+    inputShape: experiment.inputShape,
+    heads: experiment.tasks.map((t) => t.classes),
+    network: { hidden: opts.hidden, init: opts.init },
+    params,
+    seed: opts.seed,
+  });
+  const config: RunConfig = {
+    approach: def.id,
+    tag: opts.tag ?? defaultTag(def.id, approach.hyper),
+    parameters: approach.hyper,
+    network: { hidden: opts.hidden, init: opts.init ?? 'pytorch' },
+    protocol,
+    backendChoice: backend.choice,
+    dataDir: opts.dataDir,
+  };
+  const configHash = hashConfig(config);
+  const resDir = opts.resDir ?? 'res';
+  const base = resultBase(resDir, protocol, config.tag);
+  const progress = typeof opts.progress === 'object' ? opts.progress : createProgress(opts.progress ?? 'auto');
+  const callbacks = new CallbackList([progress, maskUsage(), ...monitorCallbacks(opts.monitor), ...(opts.callbacks ?? [])]);
+
+  const result: RunResult = {
+    format: RESULT_FORMAT,
+    status: 'running',
+    config,
+    configHash,
+    environment: environment(backend),
+    data: {
+      order: experiment.order,
+      missing: experiment.missing,
+      tasks: experiment.tasks.map((t) => ({
+        name: t.name,
+        classes: t.classes,
+        train: t.train.rows.length,
+        valid: t.valid === t.train ? 'train' : t.valid.rows.length,
+        test: t.test.rows.length,
+        source: t.source,
+        cache: cacheProvenance(t.source),
+      })),
+    },
+    network: approach.describe(),
+    timings: { started: new Date().toISOString(), seconds: 0, perTask: [] },
+    accuracy: [],
+    loss: [],
+    epochs: [],
+    averageAccuracy: [],
+    summary: {},
+    extras: {},
+  };
+
+  try {
+    let first = 0;
+    if (opts.resume ?? true) {
+      const ckpt = loadCheckpoint(`${base}.ckpt`, configHash);
+      if (ckpt) {
+        const previous = ckpt.manifest.json as { result: RunResult; approach: unknown };
+        approach.loadState({ tensors: ckpt.tensors, json: previous.approach });
+        tf.dispose(Object.values(ckpt.tensors));
+        Object.assign(result, { accuracy: previous.result.accuracy, loss: previous.result.loss, epochs: previous.result.epochs, timings: previous.result.timings });
+        callbacks.resume(previous.result.extras);
+        first = ckpt.manifest.tasksDone;
+      }
+    }
+    const missing = experiment.missing.length ? `; missing datasets: ${experiment.missing.join(', ')}` : '';
+    const header = `${opts.experiment} / ${config.tag} / seed ${opts.seed}: ${T} tasks, backend ${backend.name} (${backend.package})${missing}`;
+    callbacks.emit('onRunStart', { experiment, approach, firstTask: first, header });
+
+    const tests = experiment.tasks.map((t, u) => SampleSource.of(t.test, u));
+    for (let t = first; t < T; t++) {
+      const log = learnTask(approach, { t, tasks: experiment.tasks, opts: train, seed: opts.seed, callbacks });
+      const { accuracy: accRow, loss: lossRow } = testLearntTasks(approach, tests, t);
+      result.accuracy[t] = accRow;
+      result.loss[t] = lossRow;
+      result.epochs[t] = log;
+      result.timings.perTask[t] = log.trainSeconds;
+      result.timings.seconds = result.timings.perTask.reduce((a, b) => a + b, 0);
+      result.averageAccuracy = meanUpTo(result.accuracy);
+      callbacks.emit('onTaskEnd', { t, tasks: experiment.tasks, log, approach, accuracy: accRow, loss: lossRow });
+      result.summary = approach.summary();
+      result.extras = callbacks.extras();
+      writeResult(base, result);
+      if (t < T - 1) {
+        const state = approach.state();
+        saveCheckpoint(`${base}.ckpt`, t + 1, configHash, state.tensors, { result, approach: state.json });
+      }
+    }
+    callbacks.emit('onRunEnd', { approach });
+    result.extras = callbacks.extras();
+    attachForgetting(result, loadResults(resDir));
+    result.status = 'complete';
+    result.timings.finished = new Date().toISOString();
+    writeResult(base, result);
+    removeCheckpoint(`${base}.ckpt`);
+  } catch (e) {
+    approach.dispose();
+    throw e;
+  } finally {
+    callbacks.close();
+  }
+  return { result, file: `${base}.json`, experiment, approach, backend };
+}
+
+/** Test accuracy and loss of every task learnt so far (0..t) with its own head: row t of the matrices (0 above the diagonal). */
+export function testLearntTasks(approach: Predictor, tests: SampleSource[], t: number): { accuracy: number[]; loss: number[] } {
+  const accuracy = new Array<number>(tests.length).fill(0);
+  const loss = new Array<number>(tests.length).fill(0);
+  for (let u = 0; u <= t; u++) {
+    const e = approach.evaluate(tests[u], u);
+    accuracy[u] = e.accuracy;
+    loss[u] = e.loss;
+  }
+  return { accuracy, loss };
+}
+
+/** Where a cached dataset came from (its manifest: source variant, inputs and their checksums, cache-file checksums). */
+function cacheProvenance(folder: string): CacheProvenance | undefined {
+  const m = readManifest(folder);
+  if (!m) return undefined;
+  return {
+    variant: m.source.variant,
+    how: m.source.how,
+    inputs: m.source.inputs.map((i) => ({ name: i.name, url: i.url, sha256: i.sha256, verification: i.verification })),
+    files: Object.fromEntries(Object.entries(m.files).map(([f, v]) => [f, v.sha256])),
+  };
+}
