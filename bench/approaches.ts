@@ -12,9 +12,9 @@ import { initBackend } from '../src/backend/index';
 import { AnchoredLearner } from '../src/approaches/anchored';
 import { createApproach, parseApproachParams } from '../src/approaches/index';
 import { APPROACH_IDS, isReference } from '../src/approaches/catalog';
-import { Learner } from '../src/training/types';
+import { type Learner } from '../src/training/types';
 import { PathNet, randomPath } from '../src/approaches/pathnet';
-import { Task } from '../src/data/experiments';
+import { type Task } from '../src/data/experiments';
 import { Rng } from '../src/core/rng';
 
 const BATCH = 64;
@@ -34,9 +34,14 @@ function arg(name: string, fallback: string): string {
   const inputShape = kind === 'alexnet' ? [32, 32, 3] : [784];
   const rng = new Rng('bench');
   const x = tf.tensor(rng.normalArray(BATCH * inputShape.reduce((a, b) => a * b, 1)), [BATCH, ...inputShape]);
-  const y = tf.tensor1d(Array.from({ length: BATCH }, (_, i) => i % 10), 'int32');
+  const y = tf.tensor1d(
+    Array.from({ length: BATCH }, (_, i) => i % 10),
+    'int32',
+  );
   const batch = { x, y, tasks: new Int32Array(BATCH).fill(1), task: 1, size: BATCH };
-  const tasks = heads.map((classes, index) => ({ index, name: `t${index}`, classes, train: { rows: new Int32Array(0) } }) as unknown as Task);
+  const tasks = heads.map(
+    (classes, index) => ({ index, name: `t${index}`, classes, train: { rows: new Int32Array(0) } }) as unknown as Task,
+  );
   console.log(`backend ${info.name}, ${kind}, batch ${BATCH}`);
   for (const id of chosen) {
     const a = createApproach(id, { kind, inputShape, heads, params: parseApproachParams(id, []), seed: 0 }) as Learner;
@@ -49,7 +54,11 @@ function arg(name: string, fallback: string): string {
     } else {
       if (a instanceof AnchoredLearner) {
         // EWC/IMM need the training set for their Fisher: anchor and (EWC) weights set directly instead
-        const anchored = a as unknown as { setAnchorToCurrent(): void; anchoredVariables(): tf.Variable[]; anchorWeights: tf.Tensor[] | null };
+        const anchored = a as unknown as {
+          setAnchorToCurrent(): void;
+          anchoredVariables(): tf.Variable[];
+          anchorWeights: tf.Tensor[] | null;
+        };
         anchored.setAnchorToCurrent();
         if (id === 'ewc') anchored.anchorWeights = anchored.anchoredVariables().map((v) => tf.onesLike(v));
       } else a.endTask(0, tasks);
@@ -58,14 +67,23 @@ function arg(name: string, fallback: string): string {
     const times: number[] = [];
     for (let s = 0; s < steps + 2; s++) {
       const t0 = performance.now();
-      const loss = a.trainBatch(batch, { epoch: 1, batch: s, batches: steps + 2, start: s * BATCH, samples: (steps + 2) * BATCH, lr: 0.01 });
+      const loss = a.trainBatch(batch, {
+        epoch: 1,
+        batch: s,
+        batches: steps + 2,
+        start: s * BATCH,
+        samples: (steps + 2) * BATCH,
+        lr: 0.01,
+      });
       loss.dataSync();
       loss.dispose();
       if (s >= 2) times.push(performance.now() - t0);
     }
     times.sort((p, q) => p - q);
     const median = times[Math.floor(times.length / 2)];
-    console.log(`${id.padEnd(12)} ${((BATCH * 1000) / median).toFixed(0).padStart(6)} samples/s   (${a.model.parameterCount().toLocaleString('en')} parameters)`);
+    console.log(
+      `${id.padEnd(12)} ${((BATCH * 1000) / median).toFixed(0).padStart(6)} samples/s   (${a.model.parameterCount().toLocaleString('en')} parameters)`,
+    );
     a.dispose();
   }
   tf.dispose([x, y]);

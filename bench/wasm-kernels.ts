@@ -14,7 +14,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index';
-import { WASM_TRAINING_KERNELS, installWasmTrainingKernels, uninstallWasmTrainingKernels } from '../src/backend/wasm-kernels';
+import {
+  WASM_TRAINING_KERNELS,
+  installWasmTrainingKernels,
+  uninstallWasmTrainingKernels,
+} from '../src/backend/wasm-kernels';
 
 const BATCH = 64;
 
@@ -31,7 +35,10 @@ function values(n: number, seed: number, scale = 1): Float32Array {
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 /** Dropout mask for `shape` (keep probability 1 - rate, scaled), fixed for the benchmark. */
 const mask = (shape: number[], rate: number, seed: number) =>
-  tf.tensor(values(size(shape), seed).map((v) => ((v + 1) / 2 >= rate ? 1 / (1 - rate) : 0)), shape);
+  tf.tensor(
+    values(size(shape), seed).map((v) => ((v + 1) / 2 >= rate ? 1 / (1 - rate) : 0)),
+    shape,
+  );
 
 interface Model {
   name: string;
@@ -54,19 +61,36 @@ function crossEntropy(logits: tf.Tensor, y: tf.Tensor): tf.Scalar {
 }
 
 function labels(seed: number): tf.Tensor {
-  return tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from(values(BATCH, seed), (v) => Math.floor((v + 1) * 5) % 10), 'int32'), 10));
+  return tf.tidy(() =>
+    tf.oneHot(
+      tf.tensor1d(
+        Array.from(values(BATCH, seed), (v) => Math.floor((v + 1) * 5) % 10),
+        'int32',
+      ),
+      10,
+    ),
+  );
 }
 
 function alexnet(): Model {
-  const convs = [[4, 3, 64], [3, 64, 128], [2, 128, 256]];
-  const fcs = [[1024, 2048], [2048, 2048], [2048, 10]];
+  const convs = [
+    [4, 3, 64],
+    [3, 64, 128],
+    [2, 128, 256],
+  ];
+  const fcs = [
+    [1024, 2048],
+    [2048, 2048],
+    [2048, 10],
+  ];
   const vars: tf.Variable[] = [];
   convs.forEach(([k, i, o], l) => vars.push(param([k, k, i, o], k * k * i, 10 + l), param([o], k * k * i, 20 + l)));
   fcs.forEach(([i, o], l) => vars.push(param([i, o], i, 30 + l), param([o], i, 40 + l)));
   const sides = [29, 12, 5];
   const masks = [
     ...convs.map(([, , o], l) => mask([BATCH, sides[l], sides[l], o], l < 2 ? 0.2 : 0.5, 50 + l)),
-    mask([BATCH, 2048], 0.5, 60), mask([BATCH, 2048], 0.5, 61),
+    mask([BATCH, 2048], 0.5, 60),
+    mask([BATCH, 2048], 0.5, 61),
   ];
   const x = tf.tensor(values(BATCH * 32 * 32 * 3, 1), [BATCH, 32, 32, 3]);
   const y = labels(2);
@@ -87,7 +111,11 @@ function alexnet(): Model {
 }
 
 function mlp(): Model {
-  const layers = [[784, 2000], [2000, 2000], [2000, 10]];
+  const layers = [
+    [784, 2000],
+    [2000, 2000],
+    [2000, 10],
+  ];
   const vars = layers.flatMap(([i, o], l) => [param([i, o], i, 70 + l), param([o], i, 80 + l)]);
   const masks = [mask([BATCH, 784], 0.2, 90), mask([BATCH, 2000], 0.5, 91), mask([BATCH, 2000], 0.5, 92)];
   const x = tf.tensor(values(BATCH * 784, 3), [BATCH, 784]);
@@ -146,13 +174,18 @@ const CONFIGS: { name: string; kernels: readonly string[] }[] = [
 async function profile(model: Model): Promise<void> {
   installWasmTrainingKernels();
   step(model);
-  const info = await tf.profile(() => { step(model); });
+  const info = await tf.profile(() => {
+    step(model);
+  });
   const byKernel = new Map<string, number>();
   for (const k of info.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (k.kernelTimeMs as number));
   const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
   const top = [...byKernel.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10);
   console.log(`  profile of one ${model.name} step (kernel time ${total.toFixed(0)} ms):`);
-  for (const [name, ms] of top) console.log(`    ${name.padEnd(22)} ${ms.toFixed(1).padStart(8)} ms  ${((100 * ms) / total).toFixed(0).padStart(3)}%`);
+  for (const [name, ms] of top)
+    console.log(
+      `    ${name.padEnd(22)} ${ms.toFixed(1).padStart(8)} ms  ${((100 * ms) / total).toFixed(0).padStart(3)}%`,
+    );
 }
 
 async function main(): Promise<void> {
@@ -160,7 +193,9 @@ async function main(): Promise<void> {
   const stepsArg = args.indexOf('--steps');
   const steps = stepsArg >= 0 ? Number(args[stepsArg + 1]) : 4;
   const info = await initBackend('wasm');
-  console.log(`backend ${info.name} (${info.package}), tfjs-core ${info.tfjsCore}, batch ${BATCH}, ${steps} timed steps after 1 warm-up`);
+  console.log(
+    `backend ${info.name} (${info.package}), tfjs-core ${info.tfjsCore}, batch ${BATCH}, ${steps} timed steps after 1 warm-up`,
+  );
   for (const make of [alexnet, mlp]) {
     const model = make();
     console.log(model.name);
@@ -168,8 +203,14 @@ async function main(): Promise<void> {
       uninstallWasmTrainingKernels();
       installWasmTrainingKernels(config.kernels);
       // the stock kernels are far slower: fewer steps keep the whole run short
-      const r = measure(model, config.kernels.length === WASM_TRAINING_KERNELS.length ? steps : Math.max(2, Math.ceil(steps / 2)));
-      const text = r.rate !== undefined ? `${r.rate.toFixed(1).padStart(7)} samples/s  (${r.ms!.toFixed(0)} ms/step)` : `cannot train: ${r.error}`;
+      const r = measure(
+        model,
+        config.kernels.length === WASM_TRAINING_KERNELS.length ? steps : Math.max(2, Math.ceil(steps / 2)),
+      );
+      const text =
+        r.rate !== undefined
+          ? `${r.rate.toFixed(1).padStart(7)} samples/s  (${r.ms!.toFixed(0)} ms/step)`
+          : `cannot train: ${r.error}`;
       console.log(`  ${config.name.padEnd(22)} ${text}`);
     }
     if (args.includes('--profile')) await profile(model);

@@ -10,16 +10,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Ewc } from '../src/approaches/ewc';
 import { fisherDiagonal } from '../src/approaches/fisher';
 import { APPROACHES, parseApproachParams } from '../src/approaches/index';
-import { ImmMean } from '../src/approaches/imm-mean';
+import { type ImmMean } from '../src/approaches/imm-mean';
 import { ImmMode, modeMerge } from '../src/approaches/imm-mode';
 import { Lfl } from '../src/approaches/lfl';
-import { Lwf, distillationLoss, softened } from '../src/approaches/lwf';
+import { type Lwf, distillationLoss, softened } from '../src/approaches/lwf';
 import { PathNet, mutatePath, randomPath } from '../src/approaches/pathnet';
-import { Progressive } from '../src/approaches/progressive';
-import { Experiment, SampleSource, Task, buildExperiment } from '../src/data/experiments';
+import { type Progressive } from '../src/approaches/progressive';
+import { type Experiment, SampleSource, type Task, buildExperiment } from '../src/data/experiments';
 import { Network } from '../src/nets/network';
-import { NetworkConfig, mlpConfig, networkConfigFor } from '../src/nets/config';
-import { Learner } from '../src/training/types';
+import { type NetworkConfig, mlpConfig, networkConfigFor } from '../src/nets/config';
+import { type Learner } from '../src/training/types';
 import { Rng } from '../src/core/rng';
 import { backend, learn as learnTask } from './helpers';
 
@@ -34,7 +34,13 @@ function create(id: string, config: NetworkConfig, params: string[] = []): Learn
 function smallConfig(id: string, exp: Experiment, hidden = [32, 32]): NetworkConfig {
   const network = APPROACHES[id].network;
   if (network === 'none') throw new Error(`${id} has no network`);
-  return networkConfigFor(network, 'mlp', exp.inputShape, exp.tasks.map((t) => t.classes), { hidden });
+  return networkConfigFor(
+    network,
+    'mlp',
+    exp.inputShape,
+    exp.tasks.map((t) => t.classes),
+    { hidden },
+  );
 }
 
 function learn(a: Learner, t: number, tasks: Task[], nepochs = 2): void {
@@ -55,7 +61,7 @@ const values = (t: tf.Tensor) => Array.from(t.dataSync());
 
 /** Learns task t for one epoch but skips its end-of-task step; returns copies of the weights reached. */
 function learnWithoutEnd(a: Learner, t: number, tasks: Task[]): tf.Tensor[] {
-  const ownEnd = a.endTask;
+  const ownEnd = a.endTask.bind(a);
   a.endTask = () => undefined;
   try {
     learnTask(a, t, tasks, { nepochs: 1 });
@@ -65,14 +71,20 @@ function learnWithoutEnd(a: Learner, t: number, tasks: Task[]): tf.Tensor[] {
   return a.model.variables().map((v) => tf.clone(v));
 }
 
-test('PNN and PathNet: the outputs of task 1 are bit-identical after learning task 2 (SGD\'s are not)', async () => {
+test("PNN and PathNet: the outputs of task 1 are bit-identical after learning task 2 (SGD's are not)", async () => {
   await backend();
   const exp = experiment();
   const x = firstBatch(exp.tasks[0], 0);
   const outputs: Record<string, (a: Learner) => tf.Tensor> = {
     progressive: (a) => (a as Progressive).model.logits(x, 0, false),
-    pathnet: (a) => { const p = a as PathNet; return p.model.logits(p.model.features(x, p.bestPaths[0], false), 0); },
-    sgd: (a) => { const n = a.model as Network; return n.logits(n.features(x, { training: false }).h, 0); },
+    pathnet: (a) => {
+      const p = a as PathNet;
+      return p.model.logits(p.model.features(x, p.bestPaths[0], false), 0);
+    },
+    sgd: (a) => {
+      const n = a.model as Network;
+      return n.logits(n.features(x, { training: false }).h, 0);
+    },
   };
   for (const [id, out] of Object.entries(outputs)) {
     const a = create(id, smallConfig(id, exp), id === 'pathnet' ? ['generations=2', 'modules=6'] : []);
@@ -80,7 +92,8 @@ test('PNN and PathNet: the outputs of task 1 are bit-identical after learning ta
     const before = tf.tidy(() => out(a));
     learn(a, 1, exp.tasks);
     const after = tf.tidy(() => out(a));
-    if (id === 'sgd') assert.notDeepEqual(values(after), values(before), 'SGD changes task 1 outputs (the test can fail)');
+    if (id === 'sgd')
+      assert.notDeepEqual(values(after), values(before), 'SGD changes task 1 outputs (the test can fail)');
     else assert.deepEqual(values(after), values(before), `${id}: task-1 logits changed`);
     if (id === 'pathnet') {
       const p = a as PathNet;
@@ -103,23 +116,39 @@ test('PathNet paths: N distinct modules per layer; mutation moves entries by at 
       assert.ok(layer.every((m) => m >= 0 && m < 16));
     }
     const child = mutatePath(rng, path, 16);
-    path.forEach((layer, l) => layer.forEach((m, k) => {
-      const d = (((child[l][k] - m) % 16) + 16) % 16;
-      assert.ok([0, 1, 2, 14, 15].includes(d), `entry moved by ${d}`);
-    }));
+    path.forEach((layer, l) =>
+      layer.forEach((m, k) => {
+        const d = (((child[l][k] - m) % 16) + 16) % 16;
+        assert.ok([0, 1, 2, 14, 15].includes(d), `entry moved by ${d}`);
+      }),
+    );
   }
   // over many mutations each entry changes with probability about 1/(N·L) * 4/5 (a step of 0 is possible)
   let changed = 0;
   const n = 4000;
   const base = randomPath(rng, 5, 16, 3);
-  for (let i = 0; i < n; i++) changed += mutatePath(rng, base, 16).flat().filter((m, j) => m !== base.flat()[j]).length;
+  for (let i = 0; i < n; i++)
+    changed += mutatePath(rng, base, 16)
+      .flat()
+      .filter((m, j) => m !== base.flat()[j]).length;
   const rate = changed / (n * 15);
   assert.ok(Math.abs(rate - (1 / 15) * 0.8) < 0.01, `mutation rate ${rate}`);
 });
 
 /** Hand-written forward/backward of a 1-hidden-layer ReLU MLP with softmax CE (batch mean), for the Fisher check. */
-function handGradients(W1: number[], b1: number[], W2: number[], b2: number[], x: number[][], y: number[], nIn: number, nH: number, nOut: number): number[][] {
-  const gW1 = new Array(nIn * nH).fill(0), gb1 = new Array(nH).fill(0), gW2 = new Array(nH * nOut).fill(0), gb2 = new Array(nOut).fill(0);
+function handGradients(
+  W1: number[],
+  b1: number[],
+  W2: number[],
+  b2: number[],
+  x: number[][],
+  y: number[],
+  nIn: number,
+  nH: number,
+  nOut: number,
+): number[][] {
+  const zeros = (n: number) => new Array<number>(n).fill(0);
+  const [gW1, gb1, gW2, gb2] = [zeros(nIn * nH), zeros(nH), zeros(nH * nOut), zeros(nOut)];
   const B = x.length;
   for (let i = 0; i < B; i++) {
     const pre = b1.map((b, j) => b + x[i].reduce((s, v, k) => s + v * W1[k * nH + j], 0));
@@ -129,9 +158,15 @@ function handGradients(W1: number[], b1: number[], W2: number[], b2: number[], x
     const e = z.map((v) => Math.exp(v - m));
     const sum = e.reduce((a, b) => a + b, 0);
     const dz = e.map((v, o) => (v / sum - (o === y[i] ? 1 : 0)) / B);
-    dz.forEach((d, o) => { gb2[o] += d; h.forEach((hv, j) => (gW2[j * nOut + o] += hv * d)); });
+    dz.forEach((d, o) => {
+      gb2[o] += d;
+      h.forEach((hv, j) => (gW2[j * nOut + o] += hv * d));
+    });
     const dh = h.map((_, j) => (pre[j] > 0 ? dz.reduce((s, d, o) => s + d * W2[j * nOut + o], 0) : 0));
-    dh.forEach((d, j) => { gb1[j] += d; x[i].forEach((v, k) => (gW1[k * nH + j] += v * d)); });
+    dh.forEach((d, j) => {
+      gb1[j] += d;
+      x[i].forEach((v, k) => (gW1[k * nH + j] += v * d));
+    });
   }
   return [gW1, gb1, gW2, gb2];
 }
@@ -147,27 +182,36 @@ test('EWC: Fisher = Σ_batches 20·g²/N, checked against a hand-written backwar
   const net = ewc.net;
   const [W1, b1] = [net.layers[0].weight, net.layers[0].bias].map(values);
   const [W2, b2] = [net.heads[0].weight, net.heads[0].bias].map(values);
-  const expected = [new Array(W1.length).fill(0), new Array(b1.length).fill(0), new Array(W2.length).fill(0), new Array(b2.length).fill(0)];
+  const expected = [W1, b1, W2, b2].map((w) => new Array<number>(w.length).fill(0));
   const source = SampleSource.of(exp.tasks[0].train, 0);
   source.forEachBatch(20, (batch) => {
     const xs = batch.x.arraySync() as number[][];
     const ys = Array.from(batch.y.dataSync());
-    handGradients(W1, b1, W2, b2, xs, ys, 784, 5, 10).forEach((g, i) => g.forEach((v, j) => (expected[i][j] += (20 * v * v) / 50)));
+    handGradients(W1, b1, W2, b2, xs, ys, 784, 5, 10).forEach((g, i) =>
+      g.forEach((v, j) => (expected[i][j] += (20 * v * v) / 50)),
+    );
   });
   // anchored variables: trunk (W1, b1), then heads (head 0 W, b, head 1 W, b)
   [0, 1, 2, 3].forEach((i) => {
     const got = values(F[i]);
     const scale = Math.max(...expected[i].map(Math.abs));
-    got.forEach((v, j) => assert.ok(Math.abs(v - expected[i][j]) <= 1e-4 * scale + 1e-9, `fisher ${i}[${j}]: ${v} vs ${expected[i][j]}`));
+    got.forEach((v, j) =>
+      assert.ok(Math.abs(v - expected[i][j]) <= 1e-4 * scale + 1e-9, `fisher ${i}[${j}]: ${v} vs ${expected[i][j]}`),
+    );
   });
-  assert.ok(values(F[4]).every((v) => v === 0) && values(F[5]).every((v) => v === 0), 'task 2\'s head is not reached by task 1\'s loss');
+  assert.ok(
+    values(F[4]).every((v) => v === 0) && values(F[5]).every((v) => v === 0),
+    "task 2's head is not reached by task 1's loss",
+  );
 
   assert.equal(ewc.penalty().dataSync()[0], 0, 'penalty is zero at the anchor');
   // move one weight by δ: penalty = λ/2 · F · δ²
   const j = values(F[2]).findIndex((v) => v > 0);
   const delta = 0.01;
   const w = net.heads[0].weight;
-  const moved = tf.tidy(() => tf.add(w, tf.mul(tf.reshape(tf.oneHot(tf.tensor1d([j], "int32"), w.size), w.shape), delta)));
+  const moved = tf.tidy(() =>
+    tf.add(w, tf.mul(tf.reshape(tf.oneHot(tf.tensor1d([j], 'int32'), w.size), w.shape), delta)),
+  );
   w.assign(moved);
   moved.dispose();
   const p = ewc.penalty().dataSync()[0];
@@ -195,7 +239,7 @@ test('EWC: the Fisher of task 2 is averaged with the old one, F = (F_new + 1·F_
   ewc.dispose();
 });
 
-test('LwF: the distillation target is the frozen old model\'s softened softmax; D matches a hand computation', async () => {
+test("LwF: the distillation target is the frozen old model's softened softmax; D matches a hand computation", async () => {
   await backend();
   const exp = experiment();
   const lwf = create('lwf', smallConfig('lwf', exp), ['T=2']) as Lwf;
@@ -203,7 +247,7 @@ test('LwF: the distillation target is the frozen old model\'s softened softmax; 
   const x = firstBatch(exp.tasks[1], 1);
   const net = lwf.net;
   const logits = tf.tidy(() => net.logits(net.features(x, { training: false }).h, 0));
-  const handTarget = (logits.arraySync() as number[][]).map((row) => {
+  const handTarget = logits.arraySync().map((row) => {
     const m = Math.max(...row);
     const p = row.map((v) => Math.exp(v - m));
     const s = p.reduce((a, b) => a + b, 0);
@@ -212,7 +256,7 @@ test('LwF: the distillation target is the frozen old model\'s softened softmax; 
     return q.map((v) => v / qs);
   });
   const before = lwf.targets(x, 0);
-  (before.arraySync() as number[][]).forEach((row, i) => row.forEach((v, k) => assert.ok(Math.abs(v - handTarget[i][k]) < 1e-5)));
+  before.arraySync().forEach((row, i) => row.forEach((v, k) => assert.ok(Math.abs(v - handTarget[i][k]) < 1e-5)));
   let after: tf.Tensor | null = null;
   let moved = 0;
   // checked after task 2's epoch, before its endTask replaces the old model with the new one
@@ -220,12 +264,14 @@ test('LwF: the distillation target is the frozen old model\'s softened softmax; 
     {
       onEpochEnd: () => {
         after = lwf.targets(x, 0);
-        moved = tf.tidy(() => tf.max(tf.abs(tf.sub(net.logits(net.features(x, { training: false }).h, 0), logits))).dataSync()[0]);
+        moved = tf.tidy(
+          () => tf.max(tf.abs(tf.sub(net.logits(net.features(x, { training: false }).h, 0), logits))).dataSync()[0],
+        );
       },
     },
   ]);
   assert.deepEqual(values(after!), values(before), 'the old model is frozen while task 2 trains');
-  assert.ok(moved > 0, 'the new model\'s head 1 did change');
+  assert.ok(moved > 0, "the new model's head 1 did change");
 
   // D on a hand case: T = 1, target (0.5, 0.5) from equal old logits, new logits (0, ln 3) -> p = (0.25, 0.75)
   const d = distillationLoss(tf.tensor2d([[0, Math.log(3)]]), tf.tensor2d([[1, 1]]), 1).dataSync()[0];
@@ -254,10 +300,15 @@ test('IMM-mean: merging two identical models gives that model; otherwise (θ + t
   const theta0 = imm2.net.variables().map(values);
   const theta1 = learnWithoutEnd(imm2, 1, exp.tasks).map(values);
   imm2.endTask(1, exp.tasks);
-  imm2.net.variables().map(values).forEach((m, i) => m.forEach((v, j) => {
-    const want = Math.fround((Math.fround(theta1[i][j] + Math.fround(theta0[i][j] * 1))) / 2);
-    assert.ok(Math.abs(v - want) <= 1e-7 * Math.max(1, Math.abs(want)), `variable ${i}[${j}]: ${v} vs ${want}`);
-  }));
+  imm2.net
+    .variables()
+    .map(values)
+    .forEach((m, i) =>
+      m.forEach((v, j) => {
+        const want = Math.fround(Math.fround(theta1[i][j] + Math.fround(theta0[i][j] * 1)) / 2);
+        assert.ok(Math.abs(v - want) <= 1e-7 * Math.max(1, Math.abs(want)), `variable ${i}[${j}]: ${v} vs ${want}`);
+      }),
+    );
   assert.notDeepEqual(theta1, theta0, 'task 2 moved the weights');
   imm.dispose();
   imm2.dispose();
@@ -265,7 +316,14 @@ test('IMM-mean: merging two identical models gives that model; otherwise (θ + t
 
 test('IMM-mode: merge = (F_new·θ + F_acc·θ_prev)/(F_new + F_acc), 0/0 keeps θ; merge=false (reference) keeps θ', async () => {
   await backend();
-  const got = values(modeMerge(tf.tensor1d([1, 2, 3, 4]), tf.tensor1d([3, 2, 1, 0]), tf.tensor1d([1, 0, 0, 3]), tf.tensor1d([1, 1, 0, 1])));
+  const got = values(
+    modeMerge(
+      tf.tensor1d([1, 2, 3, 4]),
+      tf.tensor1d([3, 2, 1, 0]),
+      tf.tensor1d([1, 0, 0, 3]),
+      tf.tensor1d([1, 1, 0, 1]),
+    ),
+  );
   assert.deepEqual(got, [2, 2, 3, 3]);
 
   const exp = experiment(80);
@@ -277,10 +335,12 @@ test('IMM-mode: merge = (F_new·θ + F_acc·θ_prev)/(F_new + F_acc), 0/0 keeps 
     const F0 = merge ? imm.fisherAcc!.map((f) => tf.clone(f)) : [];
     const theta1 = learnWithoutEnd(imm, 1, exp.tasks); // θ1 before the end-of-task merge
     const vars = imm.net.variables();
-    const F1 = fisherDiagonal(vars, SampleSource.of(exp.tasks[1].train, 1), (b) => tf.tidy(() => {
-      const logits = imm.net.logits(imm.net.features(b.x, { training: true }).h, 1);
-      return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(b.y, 10), tf.logSoftmax(logits)), 1))) as tf.Scalar;
-    }));
+    const F1 = fisherDiagonal(vars, SampleSource.of(exp.tasks[1].train, 1), (b) =>
+      tf.tidy(() => {
+        const logits = imm.net.logits(imm.net.features(b.x, { training: true }).h, 1);
+        return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(b.y, 10), tf.logSoftmax(logits)), 1))) as tf.Scalar;
+      }),
+    );
     imm.endTask(1, exp.tasks);
     vars.forEach((v, i) => {
       const want = merge ? modeMerge(theta1[i], theta0[i], F1[i], F0[i]) : tf.clone(theta1[i]);
@@ -288,7 +348,11 @@ test('IMM-mode: merge = (F_new·θ + F_acc·θ_prev)/(F_new + F_acc), 0/0 keeps 
       assert.ok(diff < 1e-6, `merge=${merge}: variable ${i} off by ${diff}`);
       want.dispose();
     });
-    if (merge) assert.ok(vars.some((v, i) => tf.tidy(() => tf.max(tf.abs(tf.sub(v, theta1[i]))).dataSync()[0]) > 0), 'the merge changed the weights');
+    if (merge)
+      assert.ok(
+        vars.some((v, i) => tf.tidy(() => tf.max(tf.abs(tf.sub(v, theta1[i]))).dataSync()[0]) > 0),
+        'the merge changed the weights',
+      );
     tf.dispose([...theta0, ...theta1, ...F0, ...F1]);
     imm.dispose();
   }
@@ -296,7 +360,16 @@ test('IMM-mode: merge = (F_new·θ + F_acc·θ_prev)/(F_new + F_acc), 0/0 keeps 
 
 test('LFL: ½·Σ(h_old − h)² summed over batch and units; zero right after a task; its trunk has no dropout on the last layer', async () => {
   await backend();
-  const d = Lfl.featureDistance(tf.tensor2d([[1, 2], [0, 0]]), tf.tensor2d([[0, 0], [3, 0]])).dataSync()[0];
+  const d = Lfl.featureDistance(
+    tf.tensor2d([
+      [1, 2],
+      [0, 0],
+    ]),
+    tf.tensor2d([
+      [0, 0],
+      [3, 0],
+    ]),
+  ).dataSync()[0];
   assert.equal(d, 0.5 * (1 + 4 + 9));
   const exp = experiment();
   const config = smallConfig('lfl', exp);
@@ -312,7 +385,7 @@ test('LFL: ½·Σ(h_old − h)² summed over batch and units; zero right after a
   lfl.dispose();
 });
 
-test('PathNet and PNN on the AlexNet trunk: the spec\'s parameter counts, and a training step lowers the loss', async () => {
+test("PathNet and PNN on the AlexNet trunk: the spec's parameter counts, and a training step lowers the loss", async () => {
   await backend();
   // mixture class counts with a 10-class task first (PNN's count depends on the first head: it has no lateral)
   const heads = [10, 100, 10, 100, 10, 10, 43, 10];
@@ -320,11 +393,14 @@ test('PathNet and PNN on the AlexNet trunk: the spec\'s parameter counts, and a 
   for (const id of ['pathnet', 'progressive']) {
     const config = networkConfigFor('baseline', 'alexnet', [32, 32, 3], heads);
     const a = create(id, config);
-    counts[id] = a.model!.parameterCount();
+    counts[id] = a.model.parameterCount();
     // one task-2 step on a fixed random batch, repeated: the loss goes down (gradients reach the trainable part)
     const rng = new Rng('alexnet-batch');
     const x = tf.tensor4d(rng.normalArray(16 * 32 * 32 * 3), [16, 32, 32, 3]);
-    const y = tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32');
+    const y = tf.tensor1d(
+      Array.from({ length: 16 }, (_, i) => i % 10),
+      'int32',
+    );
     const batch = { x, y, tasks: new Int32Array(16).fill(1), task: 1, size: 16 };
     const tasks = heads.map((classes, index) => ({ index, name: `t${index}`, classes }) as unknown as Task);
     // as if task 1 had been learnt (PathNet: some best path) and task 2 had begun
@@ -353,8 +429,17 @@ test('every baseline: flat tensor count across epochs, and an interrupted run re
   const os = await import('node:os');
   const path = await import('node:path');
   const options = (approach: string, resDir: string) => ({
-    experiment: 'mnist2' as const, approach, seed: 2, hidden: [48, 48], maxTrain: 400, maxTest: 300, train: { nepochs: 2 },
-    parameters: approach === 'pathnet' ? ['generations=2', 'modules=6'] : [], resDir, progress: createProgress('quiet'), resume: true,
+    experiment: 'mnist2' as const,
+    approach,
+    seed: 2,
+    hidden: [48, 48],
+    maxTrain: 400,
+    maxTest: 300,
+    train: { nepochs: 2 },
+    parameters: approach === 'pathnet' ? ['generations=2', 'modules=6'] : [],
+    resDir,
+    progress: createProgress('quiet'),
+    resume: true,
   });
   for (const id of ['lwf', 'lfl', 'ewc', 'imm-mean', 'imm-mode', 'pathnet', 'progressive']) {
     const counts: number[][] = [];
@@ -363,10 +448,17 @@ test('every baseline: flat tensor count across epochs, and an interrupted run re
       callbacks: [{ onEpochEnd: (e) => void (counts[e.t] ??= []).push(tf.memory().numTensors) }],
     });
     whole.approach.dispose();
-    for (const perTask of counts) assert.ok(perTask.every((c) => c === perTask[0]), `${id}: tensors per epoch ${JSON.stringify(counts)}`);
+    for (const perTask of counts)
+      assert.ok(
+        perTask.every((c) => c === perTask[0]),
+        `${id}: tensors per epoch ${JSON.stringify(counts)}`,
+      );
     assert.equal(whole.result.status, 'complete');
     // chance is 0.2; LFL's pull towards the old features slows task 2 (as in the paper, it forgets little but learns little)
-    assert.ok(whole.result.accuracy[0][0] > 0.5 && whole.result.accuracy[1][1] > 0.3, `${id} learnt: ${JSON.stringify(whole.result.accuracy)}`);
+    assert.ok(
+      whole.result.accuracy[0][0] > 0.5 && whole.result.accuracy[1][1] > 0.3,
+      `${id} learnt: ${JSON.stringify(whole.result.accuracy)}`,
+    );
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-base-'));
     const interrupt = {
@@ -381,22 +473,44 @@ test('every baseline: flat tensor count across epochs, and an interrupted run re
   }
 });
 
-test('baseline hyperparameters: the spec\'s defaults, typed parsing of -p name=value, clear errors', () => {
+test("baseline hyperparameters: the spec's defaults, typed parsing of -p name=value, clear errors", () => {
   const parse = parseApproachParams;
   assert.deepEqual(parse('lwf', []), { lambda: 2, T: 1, clipNorm: 100 });
   assert.deepEqual(parse('lfl', []), { lambda: 0.05, clipNorm: 200 });
   assert.deepEqual(parse('ewc', ['lambda=1e3']), { lambda: 1000, clipNorm: 100 });
   assert.deepEqual(parse('imm-mean', []), { r: 1e-4, clipNorm: 10000 });
   assert.deepEqual(parse('imm-mode', ['merge=false']), { lambda: 0.01, merge: false, clipNorm: 1000 });
-  assert.deepEqual(parse('pathnet', ['generations=5']), { generations: 5, paths: 2, modules: 16, active: 3, widthFactor: 0.258, clipNorm: 1000 });
-  assert.deepEqual(parse('progressive', []), { widthFactor: 1.117, fullRecursion: false, headLateral: true, clipNorm: 10000 });
-  assert.throws(() => parse('imm-mode', ['merge=maybe']), /parameter merge of approach imm-mode \(-p merge=\.\.\.\) must be true or false, got 'maybe'/);
-  assert.throws(() => parse('ewc', ['lamda=3']), /approach ewc has no parameter 'lamda'; its parameters: lambda, clipNorm/);
+  assert.deepEqual(parse('pathnet', ['generations=5']), {
+    generations: 5,
+    paths: 2,
+    modules: 16,
+    active: 3,
+    widthFactor: 0.258,
+    clipNorm: 1000,
+  });
+  assert.deepEqual(parse('progressive', []), {
+    widthFactor: 1.117,
+    fullRecursion: false,
+    headLateral: true,
+    clipNorm: 10000,
+  });
+  assert.throws(
+    () => parse('imm-mode', ['merge=maybe']),
+    /parameter merge of approach imm-mode \(-p merge=\.\.\.\) must be true or false, got 'maybe'/,
+  );
+  assert.throws(
+    () => parse('ewc', ['lamda=3']),
+    /approach ewc has no parameter 'lamda'; its parameters: lambda, clipNorm/,
+  );
   assert.throws(() => parse('lwf', ['T=']), /parameter T of approach lwf \(-p T=\.\.\.\) must be a number > 0, got ''/);
   assert.throws(() => parse('lwf', ['T=0']), /must be a number > 0, got '0'/);
-  assert.throws(() => parse('pathnet', ['paths=1.5']), /paths of approach pathnet .* must be an integer >= 1, got '1.5'/);
+  assert.throws(
+    () => parse('pathnet', ['paths=1.5']),
+    /paths of approach pathnet .* must be an integer >= 1, got '1.5'/,
+  );
   assert.throws(() => parse('hat', ['schedule=fast']), /schedule of approach hat .* must be code or paper, got 'fast'/);
   for (const id of Object.keys(APPROACHES)) {
-    for (const [k, p] of Object.entries(APPROACHES[id].params)) if (p.type === 'number' && p.grid) assert.ok(p.grid.includes(p.default), `${id}.${k}: default in its grid`);
+    for (const [k, p] of Object.entries(APPROACHES[id].params))
+      if (p.type === 'number' && p.grid) assert.ok(p.grid.includes(p.default), `${id}.${k}: default in its grid`);
   }
 });

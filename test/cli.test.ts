@@ -4,10 +4,17 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { type RunResult, readResult } from '../src/runs/result-file';
+import type { CompressionExtras, GateLogExtras } from '../src/runs/monitors';
 
 const root = path.resolve(__dirname, '..');
 function hat(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(path.join(root, 'bin', 'hat'), args, { cwd: root, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  const r = spawnSync(path.join(root, 'bin', 'hat'), args, {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 300_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -17,7 +24,10 @@ test('unknown values stop with a clear message and a non-zero exit code', () => 
   assert.match(r.err, /argument 'nosuch' is invalid\. Allowed choices are mnist2, pmnist, cifar, mixture/);
   r = hat(['run', '-e', 'mnist2', '-a', 'hat', '-p', 'smox=3']);
   assert.equal(r.code, 2);
-  assert.match(r.err, /approach hat has no parameter 'smox'; its parameters: smax, c, schedule, embeddingInit, evalScale, clipNorm/);
+  assert.match(
+    r.err,
+    /approach hat has no parameter 'smox'; its parameters: smax, c, schedule, embeddingInit, evalScale, clipNorm/,
+  );
   r = hat(['run', '-e', 'mnist2', '-a', 'hat', '-p', 'smax=big']);
   assert.equal(r.code, 2);
   assert.match(r.err, /parameter smax of approach hat \(-p smax=\.\.\.\) must be a number > 0, got 'big'/);
@@ -38,19 +48,35 @@ test('unknown values stop with a clear message and a non-zero exit code', () => 
 
 test('hat run trains, prints the summary, writes the result files; hat table reads them', () => {
   const resDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-cli-'));
-  const common = ['-e', 'mnist2', '--hidden', '32', '--max-train', '500', '--max-test', '300', '--nepochs', '2', '--res-dir', resDir];
+  const common = [
+    '-e',
+    'mnist2',
+    '--hidden',
+    '32',
+    '--max-train',
+    '500',
+    '--max-test',
+    '300',
+    '--nepochs',
+    '2',
+    '--res-dir',
+    resDir,
+  ];
   for (const a of ['random', 'joint', 'hat']) {
     const r = hat(['run', '-a', a, ...common]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, new RegExp(`mnist2\\s+${a}\\s+0\\s+2`));
   }
   assert.ok(fs.existsSync(path.join(resDir, 'mnist2_hat_0.json')));
-  assert.match(fs.readFileSync(path.join(resDir, 'mnist2_hat_0.txt'), 'utf8'), /^\d\.\d{4}\t0\.0000\n\d\.\d{4}\t\d\.\d{4}\n$/);
+  assert.match(
+    fs.readFileSync(path.join(resDir, 'mnist2_hat_0.txt'), 'utf8'),
+    /^\d\.\d{4}\t0\.0000\n\d\.\d{4}\t\d\.\d{4}\n$/,
+  );
   const t = hat(['table', '--res-dir', resDir]);
   assert.equal(t.code, 0, t.err);
   const hatRow = t.out.split('\n').find((l) => /mnist2\s+hat\s/.test(l));
   assert.ok(hatRow, t.out);
-  assert.match(hatRow!, /-?\d\.\d{3}\s+-?\d\.\d{3}/, 'forgetting ratios filled in');
+  assert.match(hatRow, /-?\d\.\d{3}\s+-?\d\.\d{3}/, 'forgetting ratios filled in');
   const empty = hat(['table', '--res-dir', path.join(resDir, 'none')]);
   assert.equal(empty.code, 2);
   assert.match(empty.err, /no complete result files/);
@@ -69,16 +95,45 @@ test('hat backend reports the backend; CI runs on native TensorFlow', () => {
 
 test('hat run --monitor gates writes the per-epoch gate log into the result file; --help lists every parameter with its range', () => {
   const resDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-cli-monitor-'));
-  const r = hat(['run', '-e', 'mnist2', '-a', 'hat', '--hidden', '32', '--max-train', '300', '--max-test', '100', '--nepochs', '2', '--res-dir', resDir, '--progress', 'quiet', '--monitor', 'gates,compression']);
+  const r = hat([
+    'run',
+    '-e',
+    'mnist2',
+    '-a',
+    'hat',
+    '--hidden',
+    '32',
+    '--max-train',
+    '300',
+    '--max-test',
+    '100',
+    '--nepochs',
+    '2',
+    '--res-dir',
+    resDir,
+    '--progress',
+    'quiet',
+    '--monitor',
+    'gates,compression',
+  ]);
   assert.equal(r.code, 0, r.err);
-  const result = JSON.parse(fs.readFileSync(path.join(resDir, 'mnist2_hat_0.json'), 'utf8'));
-  assert.equal(result.extras.gateLog.epochs.length, 6, 'per task: the gates before training (epoch 0) and after each of 2 epochs');
+  const result = readResult(path.join(resDir, 'mnist2_hat_0.json')) as RunResult & {
+    extras: { gateLog: GateLogExtras; compression: CompressionExtras };
+  };
+  assert.equal(
+    result.extras.gateLog.epochs.length,
+    6,
+    'per task: the gates before training (epoch 0) and after each of 2 epochs',
+  );
   assert.equal(result.extras.compression.epochs.length, 6);
   assert.equal(result.extras.gateLog.cumulativeBefore.length, 2);
   const bad = hat(['run', '-e', 'mnist2', '-a', 'hat', '--monitor', 'weights']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--monitor: unknown log 'weights'; choose from gates, compression/);
   const help = hat(['run', '--help']);
-  assert.match(help.out, /smax=400\s+stability: largest gate scale s \(a number > 0; spec grid 25, 50, 100, 200, 400, 800\)/);
+  assert.match(
+    help.out,
+    /smax=400\s+stability: largest gate scale s \(a number > 0; spec grid 25, 50, 100, 200, 400, 800\)/,
+  );
   assert.match(help.out, /merge=true\s+apply the Fisher-weighted merge/);
 });

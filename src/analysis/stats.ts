@@ -1,7 +1,39 @@
 /** Statistics over seeds (spec §7): mean, standard deviations and the 95% confidence interval of the mean. */
 import { mean, populationStd, std } from './metrics';
 
-const T975 = [NaN, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+const T975 = [
+  NaN,
+  12.706,
+  4.303,
+  3.182,
+  2.776,
+  2.571,
+  2.447,
+  2.365,
+  2.306,
+  2.262,
+  2.228,
+  2.201,
+  2.179,
+  2.16,
+  2.145,
+  2.131,
+  2.12,
+  2.11,
+  2.101,
+  2.093,
+  2.086,
+  2.08,
+  2.074,
+  2.069,
+  2.064,
+  2.06,
+  2.056,
+  2.052,
+  2.048,
+  2.045,
+  2.042,
+];
 
 /** Two-sided 95% Student-t quantile t_{0.975, df} (1.96 beyond 30 degrees of freedom). */
 export function tQuantile975(df: number): number {
@@ -23,5 +55,11 @@ export interface Stat {
 export function stat(xs: number[]): Stat {
   const n = xs.length;
   const s = std(xs);
-  return { mean: n ? mean(xs) : NaN, std: s, popStd: populationStd(xs), ci: n > 1 ? (tQuantile975(n - 1) * s) / Math.sqrt(n) : 0, n };
+  return {
+    mean: n ? mean(xs) : NaN,
+    std: s,
+    popStd: populationStd(xs),
+    ci: n > 1 ? (tQuantile975(n - 1) * s) / Math.sqrt(n) : 0,
+    n,
+  };
 }

@@ -2,14 +2,17 @@
 import { REFERENCES, TABLE1, referenceKind } from '../approaches/catalog';
 import type { RunResult } from '../runs/result-file';
 
-const pct = (x: number | undefined, digits = 1): string => (x === undefined || !Number.isFinite(x) ? '-' : (100 * x).toFixed(digits));
+const pct = (x: number | undefined, digits = 1): string =>
+  x === undefined || !Number.isFinite(x) ? '-' : (100 * x).toFixed(digits);
 const num = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(3));
 
 /** References first (random, then joint), then as the paper's Table 1: by final forgetting ratio, worst first. */
 export function table1Order(results: RunResult[]): RunResult[] {
   const rank = (r: RunResult) => (REFERENCES as readonly string[]).indexOf(referenceKind(r.config.approach) ?? '');
   const final = (r: RunResult) => r.forgetting?.meanUpTo[r.accuracy.length - 1] ?? -Infinity;
-  const references = results.filter((r) => rank(r) >= 0).sort((a, b) => rank(a) - rank(b) || a.config.tag.localeCompare(b.config.tag));
+  const references = results
+    .filter((r) => rank(r) >= 0)
+    .sort((a, b) => rank(a) - rank(b) || a.config.tag.localeCompare(b.config.tag));
   return [...references, ...results.filter((r) => rank(r) < 0).sort((a, b) => final(a) - final(b))];
 }
 
@@ -25,7 +28,17 @@ export function byExperimentAndSeed(results: RunResult[]): RunResult[] {
 }
 
 export function summaryTable(results: RunResult[]): string {
-  const header = ['experiment', 'approach', 'seed', 'tasks', 'A<=T %', 'rho<=2', 'rho<=T', 'task-1 acc % (first -> last)', 'train s'];
+  const header = [
+    'experiment',
+    'approach',
+    'seed',
+    'tasks',
+    'A<=T %',
+    'rho<=2',
+    'rho<=T',
+    'task-1 acc % (first -> last)',
+    'train s',
+  ];
   const rows = results.map((r) => {
     const T = r.accuracy.length;
     const rho = r.forgetting?.meanUpTo;

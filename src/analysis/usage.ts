@@ -2,7 +2,7 @@
  * HAT's capacity usage (spec §8.5): which weights the binarised gates keep, per layer and network-wide,
  * counted with the trunk's geometry (nets/geometry.ts). No TensorFlow.
  */
-import { LayerSpec, activeWeights, weightCount } from '../nets/geometry';
+import { type LayerSpec, activeWeights, weightCount } from '../nets/geometry';
 
 export interface LayerUsage {
   layer: string;
@@ -18,7 +18,11 @@ export interface LayerUsage {
  * Weight usage of binarised gates per layer (spec §8.5): a weight counts when its output unit and its input
  * unit are active; conv weights count kh*kw each; fc1's flattened inputs map to conv3 channels.
  */
-export function weightUsage(layers: readonly LayerSpec[], gates: readonly ArrayLike<number>[], threshold = 0.5): LayerUsage[] {
+export function weightUsage(
+  layers: readonly LayerSpec[],
+  gates: readonly ArrayLike<number>[],
+  threshold = 0.5,
+): LayerUsage[] {
   const active = gates.map((g) => Array.from(g).filter((v) => v > threshold).length);
   return layers.map((spec, l) => ({
     layer: spec.name,

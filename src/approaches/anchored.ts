@@ -4,8 +4,8 @@
  * every weight and bias of trunk and heads, as the reference's loop over `named_parameters()` does.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Batch, SampleSource, Task } from '../data/experiments';
-import { Network } from '../nets/network';
+import { type Batch, SampleSource, type Task } from '../data/experiments';
+import { type Network } from '../nets/network';
 import type { LearnerState } from '../training/types';
 import { NetworkLearner } from './base';
 import { fisherDiagonal, quadraticAnchor } from './fisher';
@@ -32,14 +32,22 @@ export abstract class AnchoredLearner extends NetworkLearner {
 
   /** The Fisher diagonal of task t's training set at the current weights, over the anchored variables (dropout on, as the reference). */
   taskFisher(t: number, tasks: Task[]): tf.Tensor[] {
-    return fisherDiagonal(this.anchoredVariables(), SampleSource.of(tasks[t].train, t), (batch) => this.taskLoss(this.net.features(batch.x, { training: true }).h, batch));
+    return fisherDiagonal(this.anchoredVariables(), SampleSource.of(tasks[t].train, t), (batch) =>
+      this.taskLoss(this.net.features(batch.x, { training: true }).h, batch),
+    );
   }
 
   /** strength · ½ Σ w (θ_prev − θ)², or 0 before the first anchor. */
   penalty(): tf.Scalar {
     if (!this.anchor) return tf.scalar(0);
     const anchor = this.anchor;
-    return tf.tidy(() => tf.mul(quadraticAnchor(this.anchoredVariables(), anchor, this.anchorWeights ?? undefined), this.strength) as tf.Scalar);
+    return tf.tidy(
+      () =>
+        tf.mul(
+          quadraticAnchor(this.anchoredVariables(), anchor, this.anchorWeights ?? undefined),
+          this.strength,
+        ) as tf.Scalar,
+    );
   }
 
   protected override objective(batch: Batch, training: boolean): tf.Scalar {
@@ -63,11 +71,12 @@ export abstract class AnchoredLearner extends NetworkLearner {
   protected override loadExtraState(state: LearnerState): void {
     const flags = state.json as { anchor: boolean; weights: boolean };
     const n = this.anchoredVariables().length;
-    const take = (kind: string) => Array.from({ length: n }, (_, i) => {
-      const t = state.tensors[`${kind}/${i}`];
-      if (!t) throw new Error(`checkpoint has no ${kind} tensor ${i}`);
-      return tf.clone(t);
-    });
+    const take = (kind: string) =>
+      Array.from({ length: n }, (_, i) => {
+        const t = state.tensors[`${kind}/${i}`];
+        if (!t) throw new Error(`checkpoint has no ${kind} tensor ${i}`);
+        return tf.clone(t);
+      });
     if (this.anchor) tf.dispose(this.anchor);
     if (this.anchorWeights) tf.dispose(this.anchorWeights);
     this.anchor = flags.anchor ? take('anchor') : null;

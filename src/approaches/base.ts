@@ -6,9 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Hyper } from '../core/params';
-import { Batch, SampleSource, Task } from '../data/experiments';
+import { type Batch, type SampleSource, type Task } from '../data/experiments';
 import type { ModelDescription } from '../nets/config';
-import { Model, Network, localName } from '../nets/network';
+import { type Model, type Network, localName } from '../nets/network';
 import { Trainer } from '../training/trainer';
 import type { Evaluation, Learner, LearnerState, StepPosition, TaskContext, TaskFitter } from '../training/types';
 
@@ -17,7 +17,9 @@ export const EVAL_BATCH = 512;
 
 /** Mean softmax cross-entropy of int labels. */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(labels, logits.shape[1]), tf.logSoftmax(logits)), 1))) as tf.Scalar);
+  return tf.tidy(
+    () => tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(labels, logits.shape[1]), tf.logSoftmax(logits)), 1))) as tf.Scalar,
+  );
 }
 
 /** Accuracy and mean cross-entropy of the logits a model gives a sample source's inputs (in batches of EVAL_BATCH). */
@@ -25,7 +27,7 @@ export function evaluateLogits(source: SampleSource, logitsOf: (x: tf.Tensor) =>
   let correct = 0;
   let loss = 0;
   source.forEachBatch(EVAL_BATCH, (batch) => {
-    const [c, l] = tf.tidy(() => {
+    const [c, l] = tf.tidy((): [tf.Tensor, tf.Tensor] => {
       const logits = logitsOf(batch.x);
       const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.y), 'int32'));
       return [hits, tf.mul(crossEntropy(logits, batch.y), batch.size)];
@@ -168,7 +170,10 @@ export abstract class NetworkLearner extends SgdLearner<Network> {
   }
 
   protected trainableVariables(batch: Batch): tf.Variable[] {
-    return [...this.net.trunkVariables(), ...this.headsOf(batch).flatMap((t) => [this.net.heads[t].weight, this.net.heads[t].bias])];
+    return [
+      ...this.net.trunkVariables(),
+      ...this.headsOf(batch).flatMap((t) => [this.net.heads[t].weight, this.net.heads[t].bias]),
+    ];
   }
 
   protected headsOf(batch: Batch): number[] {
@@ -184,7 +189,12 @@ export abstract class NetworkLearner extends SgdLearner<Network> {
       const rows: number[] = [];
       batch.tasks.forEach((u, i) => u === t && rows.push(i));
       const idx = tf.tensor1d(rows, 'int32');
-      parts.push(tf.mul(crossEntropy(this.net.logits(tf.gather(h, idx), t), tf.gather(batch.y, idx) as tf.Tensor1D), rows.length / batch.size));
+      parts.push(
+        tf.mul(
+          crossEntropy(this.net.logits(tf.gather(h, idx), t), tf.gather(batch.y, idx) as tf.Tensor1D),
+          rows.length / batch.size,
+        ),
+      );
     }
     return tf.addN(parts) as tf.Scalar;
   }

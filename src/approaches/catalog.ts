@@ -3,7 +3,7 @@
  * spec's defaults, ranges and grids), and its role. The registry (./index.ts) adds the constructors; tables,
  * figures and help texts read this module only, so they load without TensorFlow.
  */
-import { ParamSchema, booleanParam, choiceParam, numberParam } from '../core/params';
+import { type ParamSchema, booleanParam, choiceParam, numberParam } from '../core/params';
 
 /**
  * Which network an approach starts from (spec §3): HAT's gated variant, the baselines' plain one, LFL's
@@ -21,17 +21,37 @@ export interface ApproachInfo {
   params: ParamSchema;
 }
 
-const clipNorm = (value: number) => numberParam(value, 'gradient clipping: max global L2 norm (spec §5 per approach)', { min: 0, exclusiveMin: true });
+const clipNorm = (value: number) =>
+  numberParam(value, 'gradient clipping: max global L2 norm (spec §5 per approach)', { min: 0, exclusiveMin: true });
 const strength = (value: number, help: string, grid: number[]) => numberParam(value, help, { min: 0, grid });
 
 export const HAT_PARAMS = {
-  smax: numberParam(400, 'stability: largest gate scale s', { min: 0, exclusiveMin: true, grid: [25, 50, 100, 200, 400, 800] }),
-  c: numberParam(0.75, 'compressibility: weight of the capacity regulariser', { min: 0, grid: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 4] }),
-  schedule: choiceParam('code', ['code', 'paper'], 's annealing within an epoch: code (by sample index, reference) or paper (by batch index)'),
-  embeddingInit: choiceParam('normal', ['normal', 'uniform'], 'task embeddings: N(0,1) (HAT) or U(0,2) (compression and logging variant, spec §9)'),
-  evalScale: numberParam(1, 'gate scale at validation and test as a multiple of smax (10000: step gates, compression variant spec §9)', {
-    min: 1,
+  smax: numberParam(400, 'stability: largest gate scale s', {
+    min: 0,
+    exclusiveMin: true,
+    grid: [25, 50, 100, 200, 400, 800],
   }),
+  c: numberParam(0.75, 'compressibility: weight of the capacity regulariser', {
+    min: 0,
+    grid: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 4],
+  }),
+  schedule: choiceParam(
+    'code',
+    ['code', 'paper'],
+    's annealing within an epoch: code (by sample index, reference) or paper (by batch index)',
+  ),
+  embeddingInit: choiceParam(
+    'normal',
+    ['normal', 'uniform'],
+    'task embeddings: N(0,1) (HAT) or U(0,2) (compression and logging variant, spec §9)',
+  ),
+  evalScale: numberParam(
+    1,
+    'gate scale at validation and test as a multiple of smax (10000: step gates, compression variant spec §9)',
+    {
+      min: 1,
+    },
+  ),
   clipNorm: clipNorm(10000),
 } as const satisfies ParamSchema;
 
@@ -67,31 +87,56 @@ export const IMM_MODE_PARAMS = {
   clipNorm: clipNorm(1000),
 } as const satisfies ParamSchema;
 
-const count = (value: number, help: string, grid?: number[]) => numberParam(value, help, { min: 1, integer: true, grid });
+const count = (value: number, help: string, grid?: number[]) =>
+  numberParam(value, help, { min: 1, integer: true, grid });
 
 export const PATHNET_PARAMS = {
-  generations: count(20, 'generations per task (epochs per path per generation = nepochs/generations)', [5, 10, 20, 50, 100, 200]),
+  generations: count(
+    20,
+    'generations per task (epochs per path per generation = nepochs/generations)',
+    [5, 10, 20, 50, 100, 200],
+  ),
   paths: count(2, 'candidate paths P'),
   modules: count(16, 'modules per layer M'),
   active: count(3, 'modules per layer on a path N (at most M)'),
-  widthFactor: numberParam(0.258, "module width as a fraction of the base layer (0.258 matches the AlexNet's parameters)", {
-    min: 0,
-    exclusiveMin: true,
-  }),
+  widthFactor: numberParam(
+    0.258,
+    "module width as a fraction of the base layer (0.258 matches the AlexNet's parameters)",
+    {
+      min: 0,
+      exclusiveMin: true,
+    },
+  ),
   clipNorm: clipNorm(1000),
 } as const satisfies ParamSchema;
 
 export const PROGRESSIVE_PARAMS = {
-  widthFactor: numberParam(1.117, "column width = widthFactor x base width / tasks (1.117 matches the AlexNet's parameters)", {
-    min: 0,
-    exclusiveMin: true,
-  }),
-  fullRecursion: booleanParam(false, 'laterals read earlier columns computed with their own laterals; false = as plain columns (reference)'),
-  headLateral: booleanParam(true, 'add the lateral into the head (spec); false = the reference, whose head adapters never reach the loss'),
+  widthFactor: numberParam(
+    1.117,
+    "column width = widthFactor x base width / tasks (1.117 matches the AlexNet's parameters)",
+    {
+      min: 0,
+      exclusiveMin: true,
+    },
+  ),
+  fullRecursion: booleanParam(
+    false,
+    'laterals read earlier columns computed with their own laterals; false = as plain columns (reference)',
+  ),
+  headLateral: booleanParam(
+    true,
+    'add the lateral into the head (spec); false = the reference, whose head adapters never reach the loss',
+  ),
   clipNorm: clipNorm(10000),
 } as const satisfies ParamSchema;
 
-const info = (id: string, label: string, network: NetworkVariant, params: ParamSchema, help: string): ApproachInfo => ({ id, label, network, params, help });
+const info = (id: string, label: string, network: NetworkVariant, params: ParamSchema, help: string): ApproachInfo => ({
+  id,
+  label,
+  network,
+  params,
+  help,
+});
 
 /** Every approach, in the order of `hat run --help`. */
 export const APPROACH_INFO: Readonly<Record<string, ApproachInfo>> = {
@@ -99,21 +144,80 @@ export const APPROACH_INFO: Readonly<Record<string, ApproachInfo>> = {
   sgd: info('sgd', 'SGD', 'baseline', SGD_PARAMS, 'keep training the same network on each task'),
   'sgd-frozen': info('sgd-frozen', 'SGD-F', 'baseline', SGD_PARAMS, 'train all on the first task, then only the heads'),
   'sgd-restart': info('sgd-restart', 'SGD-R', 'baseline', SGD_PARAMS, 'reset to the initial weights before every task'),
-  lwf: info('lwf', 'LWF', 'baseline', LWF_PARAMS, "learning without forgetting: distil the old model's outputs on earlier heads"),
-  lfl: info('lfl', 'LFL', 'lfl', LFL_PARAMS, "less-forgetting learning: keep the last hidden layer close to the old model's"),
-  ewc: info('ewc', 'EWC', 'baseline', EWC_PARAMS, 'elastic weight consolidation: Fisher-weighted pull towards the previous weights'),
-  'imm-mean': info('imm-mean', 'IMM-MEAN', 'baseline', IMM_MEAN_PARAMS, 'incremental moment matching, mean: L2-transfer, then average with the previous weights'),
-  'imm-mode': info('imm-mode', 'IMM-MODE', 'baseline', IMM_MODE_PARAMS, 'incremental moment matching, mode: L2-transfer, then Fisher-weighted merge with the previous weights'),
-  pathnet: info('pathnet', 'PATHNET', 'baseline', PATHNET_PARAMS, "PathNet: evolve paths through modular layers, freeze each task's best path"),
-  progressive: info('progressive', 'PNN', 'baseline', PROGRESSIVE_PARAMS, 'progressive networks: a new column per task with lateral adapters, earlier columns frozen'),
-  joint: info('joint', 'Joint', 'baseline', SGD_PARAMS, 'multitask reference: retrain from scratch on all tasks so far (needed by the forgetting ratio)'),
+  lwf: info(
+    'lwf',
+    'LWF',
+    'baseline',
+    LWF_PARAMS,
+    "learning without forgetting: distil the old model's outputs on earlier heads",
+  ),
+  lfl: info(
+    'lfl',
+    'LFL',
+    'lfl',
+    LFL_PARAMS,
+    "less-forgetting learning: keep the last hidden layer close to the old model's",
+  ),
+  ewc: info(
+    'ewc',
+    'EWC',
+    'baseline',
+    EWC_PARAMS,
+    'elastic weight consolidation: Fisher-weighted pull towards the previous weights',
+  ),
+  'imm-mean': info(
+    'imm-mean',
+    'IMM-MEAN',
+    'baseline',
+    IMM_MEAN_PARAMS,
+    'incremental moment matching, mean: L2-transfer, then average with the previous weights',
+  ),
+  'imm-mode': info(
+    'imm-mode',
+    'IMM-MODE',
+    'baseline',
+    IMM_MODE_PARAMS,
+    'incremental moment matching, mode: L2-transfer, then Fisher-weighted merge with the previous weights',
+  ),
+  pathnet: info(
+    'pathnet',
+    'PATHNET',
+    'baseline',
+    PATHNET_PARAMS,
+    "PathNet: evolve paths through modular layers, freeze each task's best path",
+  ),
+  progressive: info(
+    'progressive',
+    'PNN',
+    'baseline',
+    PROGRESSIVE_PARAMS,
+    'progressive networks: a new column per task with lateral adapters, earlier columns frozen',
+  ),
+  joint: info(
+    'joint',
+    'Joint',
+    'baseline',
+    SGD_PARAMS,
+    'multitask reference: retrain from scratch on all tasks so far (needed by the forgetting ratio)',
+  ),
   random: info('random', 'Random', 'none', {}, 'stratified random guessing (needed by the forgetting ratio)'),
 };
 
 export const APPROACH_IDS = Object.keys(APPROACH_INFO);
 
 /** The paper's Table 1 approaches, from the worst rho<=8 to the best (spec §8.1). */
-export const TABLE1 = ['lfl', 'lwf', 'sgd', 'imm-mode', 'sgd-frozen', 'imm-mean', 'ewc', 'pathnet', 'progressive', 'hat'] as const;
+export const TABLE1 = [
+  'lfl',
+  'lwf',
+  'sgd',
+  'imm-mode',
+  'sgd-frozen',
+  'imm-mean',
+  'ewc',
+  'pathnet',
+  'progressive',
+  'hat',
+] as const;
 
 /** The references of the forgetting ratio (spec §7): random guessing and joint training. */
 export const REFERENCES = ['random', 'joint'] as const;

@@ -4,9 +4,9 @@
  * F ← (F_new + t·F_old)/(t+1), and θ_prev becomes the task's final weights.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Task } from '../data/experiments';
-import { ParamValues, withDefaults } from '../core/params';
-import { Network } from '../nets/network';
+import { type Task } from '../data/experiments';
+import { type ParamValues, withDefaults } from '../core/params';
+import { type Network } from '../nets/network';
 import { AnchoredLearner } from './anchored';
 import { EWC_PARAMS } from './catalog';
 

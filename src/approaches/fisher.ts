@@ -5,17 +5,24 @@
  * not reach (other tasks' heads) get zeros.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Batch, SampleSource } from '../data/experiments';
+import { type Batch, type SampleSource } from '../data/experiments';
 
 export const FISHER_BATCH = 20;
 
-export function fisherDiagonal(vars: tf.Variable[], source: SampleSource, loss: (batch: Batch) => tf.Scalar, batchSize = FISHER_BATCH): tf.Tensor[] {
+export function fisherDiagonal(
+  vars: tf.Variable[],
+  source: SampleSource,
+  loss: (batch: Batch) => tf.Scalar,
+  batchSize = FISHER_BATCH,
+): tf.Tensor[] {
   let fisher: tf.Tensor[] = vars.map((v) => tf.zerosLike(v));
   source.forEachBatch(batchSize, (batch) => {
     const next = tf.tidy(() => {
       const { grads } = tf.variableGrads(() => loss(batch), vars);
       // the reference multiplies by the nominal batch size, also for the last, smaller batch
-      return fisher.map((f, i) => (grads[vars[i].name] ? tf.add(f, tf.mul(tf.square(grads[vars[i].name]), batchSize)) : tf.clone(f)));
+      return fisher.map((f, i) =>
+        grads[vars[i].name] ? tf.add(f, tf.mul(tf.square(grads[vars[i].name]), batchSize)) : tf.clone(f),
+      );
     });
     tf.dispose(fisher);
     fisher = next;

@@ -3,8 +3,8 @@
  * (no dropout) and never trained (its variables are never passed to the optimiser). One copy is kept: the
  * newest replaces the previous one, as in the reference.
  */
-import { Task } from '../data/experiments';
-import { Network, localName } from '../nets/network';
+import { type Task } from '../data/experiments';
+import { type Network, localName } from '../nets/network';
 import type { LearnerState } from '../training/types';
 import { NetworkLearner } from './base';
 

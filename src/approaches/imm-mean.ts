@@ -4,9 +4,9 @@
  * included (the reference's choice, which also dilutes the new head with its untrained initial values).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Task } from '../data/experiments';
-import { ParamValues, withDefaults } from '../core/params';
-import { Network } from '../nets/network';
+import { type Task } from '../data/experiments';
+import { type ParamValues, withDefaults } from '../core/params';
+import { type Network } from '../nets/network';
 import { AnchoredLearner } from './anchored';
 import { IMM_MEAN_PARAMS } from './catalog';
 

@@ -7,9 +7,9 @@
  * never writes it back, so its published numbers are L2-transfer only: `merge=false` reproduces that.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Task } from '../data/experiments';
-import { ParamValues, withDefaults } from '../core/params';
-import { Network } from '../nets/network';
+import { type Task } from '../data/experiments';
+import { type ParamValues, withDefaults } from '../core/params';
+import { type Network } from '../nets/network';
 import type { LearnerState } from '../training/types';
 import { AnchoredLearner } from './anchored';
 import { IMM_MODE_PARAMS } from './catalog';
@@ -17,10 +17,18 @@ import { IMM_MODE_PARAMS } from './catalog';
 export type ImmModeParams = ParamValues<typeof IMM_MODE_PARAMS>;
 
 /** (F_new ⊙ θ + F_acc ⊙ θ_prev)/(F_new + F_acc), θ where both Fishers are 0. */
-export function modeMerge(theta: tf.Tensor, thetaPrev: tf.Tensor, fisherNew: tf.Tensor, fisherAcc: tf.Tensor): tf.Tensor {
+export function modeMerge(
+  theta: tf.Tensor,
+  thetaPrev: tf.Tensor,
+  fisherNew: tf.Tensor,
+  fisherAcc: tf.Tensor,
+): tf.Tensor {
   return tf.tidy(() => {
     const den = tf.add(fisherNew, fisherAcc);
-    const merged = tf.div(tf.add(tf.mul(fisherNew, theta), tf.mul(fisherAcc, thetaPrev)), tf.where(tf.greater(den, 0), den, tf.onesLike(den)));
+    const merged = tf.div(
+      tf.add(tf.mul(fisherNew, theta), tf.mul(fisherAcc, thetaPrev)),
+      tf.where(tf.greater(den, 0), den, tf.onesLike(den)),
+    );
     return tf.where(tf.greater(den, 0), merged, theta);
   });
 }
@@ -72,7 +80,9 @@ export class ImmMode extends AnchoredLearner {
   protected override loadExtraState(state: LearnerState): void {
     super.loadExtraState(state);
     if (this.fisherAcc) tf.dispose(this.fisherAcc);
-    this.fisherAcc = (state.json as { fisherAcc: boolean }).fisherAcc ? this.anchoredVariables().map((_, i) => tf.clone(state.tensors[`fisherAcc/${i}`])) : null;
+    this.fisherAcc = (state.json as { fisherAcc: boolean }).fisherAcc
+      ? this.anchoredVariables().map((_, i) => tf.clone(state.tensors[`fisherAcc/${i}`]))
+      : null;
   }
 
   override dispose(): void {

@@ -3,24 +3,24 @@
  * an experiment's network.
  */
 import { OptionError } from '../core/errors';
-import { Hyper, parseParams, withDefaults } from '../core/params';
-import { NetworkConfig, NetworkKind, NetworkOptions, networkConfigFor } from '../nets/config';
+import { type Hyper, parseParams, withDefaults } from '../core/params';
+import { type NetworkConfig, type NetworkKind, type NetworkOptions, networkConfigFor } from '../nets/config';
 import { Network } from '../nets/network';
 import { PathNetModel } from '../nets/pathnet';
 import { ProgressiveModel } from '../nets/progressive';
 import type { Predictor } from '../training/types';
-import { APPROACH_INFO, ApproachInfo } from './catalog';
-import { Ewc, EwcParams } from './ewc';
-import { Hat, HatParams } from './hat/hat';
-import { ImmMean, ImmMeanParams } from './imm-mean';
-import { ImmMode, ImmModeParams } from './imm-mode';
+import { APPROACH_INFO, type ApproachInfo } from './catalog';
+import { Ewc } from './ewc';
+import { Hat, type HatParams } from './hat/hat';
+import { ImmMean } from './imm-mean';
+import { ImmMode } from './imm-mode';
 import { Joint } from './joint';
-import { Lfl, LflParams } from './lfl';
-import { Lwf, LwfParams } from './lwf';
-import { PathNet, PathNetParams } from './pathnet';
-import { Progressive, ProgressiveParams } from './progressive';
+import { Lfl } from './lfl';
+import { Lwf } from './lwf';
+import { PathNet, type PathNetParams } from './pathnet';
+import { Progressive, type ProgressiveParams } from './progressive';
 import { RandomGuess } from './random';
-import { Sgd, SgdParams } from './sgd';
+import { Sgd } from './sgd';
 import { SgdFrozen } from './sgd-frozen';
 import { SgdRestart } from './sgd-restart';
 
@@ -48,24 +48,32 @@ const BUILDERS: Record<string, Builder> = {
     const p = ctx.params as HatParams;
     return new Hat(new Network({ ...base(ctx), embeddingInit: p.embeddingInit }, ctx.seed), p);
   },
-  sgd: (ctx) => new Sgd(net(ctx), ctx.params as SgdParams),
-  'sgd-frozen': (ctx) => new SgdFrozen(net(ctx), ctx.params as SgdParams),
-  'sgd-restart': (ctx) => new SgdRestart(net(ctx), ctx.params as SgdParams),
-  lwf: (ctx) => new Lwf(net(ctx), ctx.params as LwfParams),
-  lfl: (ctx) => new Lfl(net(ctx), ctx.params as LflParams),
-  ewc: (ctx) => new Ewc(net(ctx), ctx.params as EwcParams),
-  'imm-mean': (ctx) => new ImmMean(net(ctx), ctx.params as ImmMeanParams),
-  'imm-mode': (ctx) => new ImmMode(net(ctx), ctx.params as ImmModeParams),
+  sgd: (ctx) => new Sgd(net(ctx), ctx.params),
+  'sgd-frozen': (ctx) => new SgdFrozen(net(ctx), ctx.params),
+  'sgd-restart': (ctx) => new SgdRestart(net(ctx), ctx.params),
+  lwf: (ctx) => new Lwf(net(ctx), ctx.params),
+  lfl: (ctx) => new Lfl(net(ctx), ctx.params),
+  ewc: (ctx) => new Ewc(net(ctx), ctx.params),
+  'imm-mean': (ctx) => new ImmMean(net(ctx), ctx.params),
+  'imm-mode': (ctx) => new ImmMode(net(ctx), ctx.params),
   pathnet: (ctx) => {
     const p = ctx.params as PathNetParams;
-    return new PathNet(new PathNetModel(base(ctx), { modules: p.modules, active: p.active, widthFactor: p.widthFactor }, ctx.seed), ctx.seed, p);
+    return new PathNet(
+      new PathNetModel(base(ctx), { modules: p.modules, active: p.active, widthFactor: p.widthFactor }, ctx.seed),
+      ctx.seed,
+      p,
+    );
   },
   progressive: (ctx) => {
     const p = ctx.params as ProgressiveParams;
-    const model = new ProgressiveModel(base(ctx), { widthFactor: p.widthFactor, fullRecursion: p.fullRecursion, headLateral: p.headLateral }, ctx.seed);
+    const model = new ProgressiveModel(
+      base(ctx),
+      { widthFactor: p.widthFactor, fullRecursion: p.fullRecursion, headLateral: p.headLateral },
+      ctx.seed,
+    );
     return new Progressive(model, p);
   },
-  joint: (ctx) => new Joint(net(ctx), ctx.params as SgdParams),
+  joint: (ctx) => new Joint(net(ctx), ctx.params),
   random: (ctx) => new RandomGuess(ctx.seed),
 };
 
@@ -91,9 +99,17 @@ export function parseApproachParams(id: string, items: readonly string[]): Hyper
 /** An approach on the network its variant takes for an experiment (spec §3); parameters not given take their defaults. */
 export function createApproach(
   id: string,
-  opts: { kind: NetworkKind; inputShape: number[]; heads: number[]; network?: NetworkOptions; params?: Partial<Hyper>; seed: number },
+  opts: {
+    kind: NetworkKind;
+    inputShape: number[];
+    heads: number[];
+    network?: NetworkOptions;
+    params?: Partial<Hyper>;
+    seed: number;
+  },
 ): Predictor {
   const def = approachDef(id);
-  const config = def.network === 'none' ? null : networkConfigFor(def.network, opts.kind, opts.inputShape, opts.heads, opts.network);
+  const config =
+    def.network === 'none' ? null : networkConfigFor(def.network, opts.kind, opts.inputShape, opts.heads, opts.network);
   return def.create({ config, params: withDefaults(def.params, opts.params ?? {}, `approach ${id}`), seed: opts.seed });
 }

@@ -4,9 +4,9 @@
  * frozen copy of the network after the previous task. A sum over the batch, not a mean, as the reference.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Batch } from '../data/experiments';
-import { ParamValues, withDefaults } from '../core/params';
-import { Network } from '../nets/network';
+import { type Batch } from '../data/experiments';
+import { type ParamValues, withDefaults } from '../core/params';
+import { type Network } from '../nets/network';
 import { LFL_PARAMS } from './catalog';
 import { FrozenCopyLearner } from './frozen-copy';
 
@@ -21,7 +21,10 @@ export class Lfl extends FrozenCopyLearner {
     super(net, hyper.clipNorm);
     this.hyper = hyper;
     const last = net.config.layers[net.config.layers.length - 1];
-    if (last.dropout !== 0) throw new Error(`LFL needs its trunk variant without dropout on the last hidden layer (${last.name} has ${last.dropout})`);
+    if (last.dropout !== 0)
+      throw new Error(
+        `LFL needs its trunk variant without dropout on the last hidden layer (${last.name} has ${last.dropout})`,
+      );
   }
   get lambda(): number {
     return this.hyper.lambda;

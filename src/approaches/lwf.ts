@@ -4,9 +4,9 @@
  * cross-entropy between the old model's softened softmax (target) and the new one's (smoothed by 1e-5/n).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Batch } from '../data/experiments';
-import { ParamValues, withDefaults } from '../core/params';
-import { Network } from '../nets/network';
+import { type Batch } from '../data/experiments';
+import { type ParamValues, withDefaults } from '../core/params';
+import { type Network } from '../nets/network';
 import { crossEntropy } from './base';
 import { LWF_PARAMS } from './catalog';
 import { FrozenCopyLearner } from './frozen-copy';
@@ -69,7 +69,8 @@ export class Lwf extends FrozenCopyLearner {
     if (!old || batch.task === 0) return ce;
     const hOld = old.features(batch.x, { training: false }).h;
     const terms: tf.Scalar[] = [];
-    for (let tau = 0; tau < batch.task; tau++) terms.push(distillationLoss(this.net.logits(h, tau), old.logits(hOld, tau), 1 / this.T));
+    for (let tau = 0; tau < batch.task; tau++)
+      terms.push(distillationLoss(this.net.logits(h, tau), old.logits(hOld, tau), 1 / this.T));
     return tf.add(ce, tf.mul(tf.addN(terms), this.lambda)) as tf.Scalar;
   }
 }

@@ -6,20 +6,21 @@
  * exactly their outputs; modules no earlier task kept are reset to their initial weights before a task.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ParamValues } from '../core/params';
+import { type ParamValues } from '../core/params';
 import { Rng } from '../core/rng';
-import { Batch, Task } from '../data/experiments';
-import { Path, PathNetModel } from '../nets/pathnet';
-import { BestSnapshot, LrSchedule, Trainer } from '../training/trainer';
+import { type Batch, type Task } from '../data/experiments';
+import { type Path, type PathNetModel } from '../nets/pathnet';
+import { type BestSnapshot, LrSchedule, Trainer } from '../training/trainer';
 import type { LearnerState, TaskContext, TaskFitter } from '../training/types';
 import { SgdLearner, crossEntropy } from './base';
-import { PATHNET_PARAMS } from './catalog';
+import { type PATHNET_PARAMS } from './catalog';
 
 export type PathNetParams = ParamValues<typeof PATHNET_PARAMS>;
 
 /** N distinct modules out of M for each of L layers. */
 export function randomPath(rng: Rng, layers: number, modules: number, active: number): Path {
-  if (active > modules) throw new Error(`a path needs ${active} distinct modules per layer but a layer has only ${modules}`);
+  if (active > modules)
+    throw new Error(`a path needs ${active} distinct modules per layer but a layer has only ${modules}`);
   return Array.from({ length: layers }, () => Array.from(rng.permutation(modules).slice(0, active)));
 }
 
@@ -55,7 +56,14 @@ export class PathNet extends SgdLearner<PathNetModel> {
   ) {
     super(model, params.clipNorm);
     this.hyper = { ...params, ...model.options };
-    model.layers.forEach((layer, l) => layer.modules.forEach((_, m) => this.initial.set(`${l}/${m}`, model.moduleVariables(l, m).map((v) => tf.clone(v)))));
+    model.layers.forEach((layer, l) =>
+      layer.modules.forEach((_, m) =>
+        this.initial.set(
+          `${l}/${m}`,
+          model.moduleVariables(l, m).map((v) => tf.clone(v)),
+        ),
+      ),
+    );
   }
 
   get generations(): number {
@@ -92,7 +100,10 @@ export class PathNet extends SgdLearner<PathNetModel> {
   }
 
   protected objective(batch: Batch, training: boolean): tf.Scalar {
-    return crossEntropy(this.model.logits(this.model.features(batch.x, this.pathFor(batch.task), training), batch.task), batch.y);
+    return crossEntropy(
+      this.model.logits(this.model.features(batch.x, this.pathFor(batch.task), training), batch.task),
+      batch.y,
+    );
   }
 
   protected evalLogits(x: tf.Tensor, task: number): tf.Tensor2D {

@@ -2,12 +2,12 @@
  * Progressive neural networks (spec §5): task t trains only its own column and lateral adapters
  * (../nets/progressive.ts); earlier columns are frozen, so earlier tasks keep exactly their outputs.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { Batch } from '../data/experiments';
-import { ParamValues } from '../core/params';
-import { ProgressiveModel } from '../nets/progressive';
+import type * as tf from '@tensorflow/tfjs-core';
+import { type Batch } from '../data/experiments';
+import { type ParamValues } from '../core/params';
+import { type ProgressiveModel } from '../nets/progressive';
 import { SgdLearner, crossEntropy } from './base';
-import { PROGRESSIVE_PARAMS } from './catalog';
+import { type PROGRESSIVE_PARAMS } from './catalog';
 
 export type ProgressiveParams = ParamValues<typeof PROGRESSIVE_PARAMS>;
 

@@ -3,7 +3,7 @@
  * spec §5). Its accuracy A_R is the floor of the forgetting ratio. A predictor: it never trains.
  */
 import { Rng } from '../core/rng';
-import { SampleSource, Task } from '../data/experiments';
+import { type SampleSource, type Task } from '../data/experiments';
 import type { Evaluation, LearnerState, Predictor } from '../training/types';
 
 export class RandomGuess implements Predictor {

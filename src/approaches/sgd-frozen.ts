@@ -1,6 +1,6 @@
 /** SGD-F: train everything on the first task; from then on only the heads learn (spec §5). */
-import * as tf from '@tensorflow/tfjs-core';
-import { Batch } from '../data/experiments';
+import type * as tf from '@tensorflow/tfjs-core';
+import { type Batch } from '../data/experiments';
 import { Sgd } from './sgd';
 
 export class SgdFrozen extends Sgd {

@@ -1,8 +1,8 @@
 /** SGD-R: reset the whole network to its initial weights before every task (spec §5, optional baseline). */
 import * as tf from '@tensorflow/tfjs-core';
-import { Task } from '../data/experiments';
-import { Network } from '../nets/network';
-import { Sgd, SgdParams } from './sgd';
+import { type Task } from '../data/experiments';
+import { type Network } from '../nets/network';
+import { Sgd, type SgdParams } from './sgd';
 
 export class SgdRestart extends Sgd {
   override readonly id: string = 'sgd-restart';

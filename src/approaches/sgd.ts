@@ -1,6 +1,6 @@
 /** SGD: keep training the same network on each new task (spec §5). */
-import { ParamValues, withDefaults } from '../core/params';
-import { Network } from '../nets/network';
+import { type ParamValues, withDefaults } from '../core/params';
+import { type Network } from '../nets/network';
 import { NetworkLearner } from './base';
 import { SGD_PARAMS } from './catalog';
 

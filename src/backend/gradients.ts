@@ -9,9 +9,11 @@ import { UserError } from '../core/errors';
  */
 export function registerGradients(): void {
   if (tf.getGradient('Conv2D')) return;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   require('@tensorflow/tfjs');
   if (!tf.getGradient('Conv2D')) {
-    throw new UserError('@tensorflow/tfjs did not register its gradients with this copy of @tensorflow/tfjs-core (two copies installed? run `npm ci`)');
+    throw new UserError(
+      '@tensorflow/tfjs did not register its gradients with this copy of @tensorflow/tfjs-core (two copies installed? run `npm ci`)',
+    );
   }
 }

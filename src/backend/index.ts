@@ -39,7 +39,6 @@ export class BackendError extends UserError {
 
 function packageVersion(pkg: string): string {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return (require(`${pkg}/package.json`) as { version: string }).version;
   } catch {
     return 'unknown';
@@ -53,10 +52,13 @@ function firstLine(e: unknown): string {
 /** Loads a native package; it registers the `tensorflow` backend with tfjs-core as a side effect. */
 function loadNative(pkg: string): { libtensorflow?: string } {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2'; // TensorFlow's oneDNN notices on stderr are noise for users
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   require(pkg);
   const backend = tf.findBackend('tensorflow') as unknown as { binding?: { TF_Version?: string } } | null;
-  if (!backend) throw new BackendError(`${pkg} loaded but did not register the tensorflow backend (two copies of @tensorflow/tfjs-core?)`);
+  if (!backend)
+    throw new BackendError(
+      `${pkg} loaded but did not register the tensorflow backend (two copies of @tensorflow/tfjs-core?)`,
+    );
   return { libtensorflow: backend.binding?.TF_Version };
 }
 
@@ -68,18 +70,18 @@ async function activate(name: string): Promise<void> {
 
 async function useWasm(): Promise<void> {
   registerGradients();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
   const dist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
   wasm.setWasmPaths(dist + path.sep);
   await activate('wasm');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   (require('./wasm-kernels') as typeof import('./wasm-kernels')).installWasmTrainingKernels();
 }
 
 async function useCpu(): Promise<void> {
   registerGradients();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   require('@tensorflow/tfjs-backend-cpu');
   await activate('cpu');
 }
@@ -92,19 +94,25 @@ export function parseBackendChoice(value: string | undefined): BackendChoice {
   return v as BackendChoice;
 }
 
-const NATIVE_ADVICE = 'Build it with `npm run build:native` (works offline from a pip tensorflow wheel), or use --backend wasm.';
+const NATIVE_ADVICE =
+  'Build it with `npm run build:native` (works offline from a pip tensorflow wheel), or use --backend wasm.';
 
 /**
  * Selects and initialises the backend once per process; later calls return the same info
  * (tfjs-node cannot be unloaded, so switching away from it later is not supported).
  */
-export async function initBackend(choice: BackendChoice | string = process.env.HAT_BACKEND ?? 'auto'): Promise<BackendInfo> {
+export async function initBackend(choice: string = process.env.HAT_BACKEND ?? 'auto'): Promise<BackendInfo> {
   const wanted = parseBackendChoice(choice);
   if (current && (current.choice === wanted || wanted === 'auto')) return current;
   const fallbacks: string[] = [];
   const info = (name: string, pkg: string, device: 'cpu' | 'gpu', lib?: string): BackendInfo => ({
-    name, choice: wanted, package: `${pkg}@${packageVersion(pkg)}`, device, libtensorflow: lib,
-    tfjsCore: tf.version_core, fallbacks,
+    name,
+    choice: wanted,
+    package: `${pkg}@${packageVersion(pkg)}`,
+    device,
+    libtensorflow: lib,
+    tfjsCore: tf.version_core,
+    fallbacks,
   });
 
   if (wanted === 'gpu' || wanted === 'auto') {
@@ -113,7 +121,10 @@ export async function initBackend(choice: BackendChoice | string = process.env.H
       await activate('tensorflow');
       return (current = info('tensorflow', '@tensorflow/tfjs-node-gpu', 'gpu', libtensorflow));
     } catch (e) {
-      if (wanted === 'gpu') throw new BackendError(`the GPU backend is not available: ${firstLine(e)}. Build it with \`npm run build:native -- gpu\` on a machine with CUDA.`);
+      if (wanted === 'gpu')
+        throw new BackendError(
+          `the GPU backend is not available: ${firstLine(e)}. Build it with \`npm run build:native -- gpu\` on a machine with CUDA.`,
+        );
       fallbacks.push(`tfjs-node-gpu: ${firstLine(e)}`);
     }
   }
@@ -123,7 +134,8 @@ export async function initBackend(choice: BackendChoice | string = process.env.H
       await activate('tensorflow');
       return (current = info('tensorflow', '@tensorflow/tfjs-node', 'cpu', libtensorflow));
     } catch (e) {
-      if (wanted === 'native') throw new BackendError(`the native TensorFlow backend is not available: ${firstLine(e)}. ${NATIVE_ADVICE}`);
+      if (wanted === 'native')
+        throw new BackendError(`the native TensorFlow backend is not available: ${firstLine(e)}. ${NATIVE_ADVICE}`);
       fallbacks.push(`tfjs-node: ${firstLine(e)}`);
     }
   }
@@ -133,7 +145,9 @@ export async function initBackend(choice: BackendChoice | string = process.env.H
   }
   await useWasm();
   if (wanted === 'auto') {
-    process.emitWarning(`no native TensorFlow backend; training on WebAssembly, which is 5-10x slower. ${NATIVE_ADVICE}`);
+    process.emitWarning(
+      `no native TensorFlow backend; training on WebAssembly, which is 5-10x slower. ${NATIVE_ADVICE}`,
+    );
   }
   return (current = info('wasm', '@tensorflow/tfjs-backend-wasm', 'cpu'));
 }

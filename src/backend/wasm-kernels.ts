@@ -56,7 +56,13 @@ class Scope {
   constructor(readonly backend: Backend) {}
 
   /** Runs a kernel and returns its output number `output` (all outputs are owned by the scope). */
-  run(kernelName: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap, kernel?: tf.KernelFunc, output = 0): tf.TensorInfo {
+  run(
+    kernelName: string,
+    inputs: tf.NamedTensorInfoMap,
+    attrs: tf.NamedAttrMap,
+    kernel?: tf.KernelFunc,
+    output = 0,
+  ): tf.TensorInfo {
     const fn = kernel ?? tf.getKernel(kernelName, BACKEND)?.kernelFunc;
     if (!fn) throw new WasmKernelError(`the wasm backend has no ${kernelName} kernel`);
     const out = fn({ inputs, attrs, backend: this.backend });
@@ -97,26 +103,46 @@ function scoped(backend: unknown, body: (s: Scope) => tf.TensorInfo): tf.TensorI
 
 function pair(v: unknown, name: string): [number, number] {
   if (typeof v === 'number') return [v, v];
-  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) return [v[0] as number, v[1] as number];
+  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) return [v[0], v[1]];
   throw new WasmKernelError(`bad ${name}: ${JSON.stringify(v)}`);
 }
 
 /** The padding attr of a conv kernel, as the forward conv computed it. */
 type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
-function convInfo(op: string, xShape: number[], filterShape: number[], attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo {
+function convInfo(
+  op: string,
+  xShape: number[],
+  filterShape: number[],
+  attrs: tf.NamedAttrMap,
+): tf.backend_util.Conv2DInfo {
   const { strides, pad, dataFormat, dimRoundingMode } = attrs as unknown as {
-    strides: number | [number, number]; pad: PadAttr; dataFormat?: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    strides: number | [number, number];
+    pad: PadAttr;
+    dataFormat?: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
   };
   if (dataFormat !== undefined && dataFormat !== 'NHWC') {
     throw new WasmKernelError(`${op} on wasm (hat-ts kernel): only NHWC is supported, got dataFormat ${dataFormat}`);
   }
   pair(strides, 'strides');
-  return tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number],
-    strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
 }
 
-const lastTwoSwapped = (rank: number): number[] => [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
+const lastTwoSwapped = (rank: number): number[] => [
+  ...Array.from({ length: rank - 2 }, (_, i) => i),
+  rank - 1,
+  rank - 2,
+];
 
 // ---------------------------------------------------------------------------------------------------------
 // Conv2DBackpropFilter (missing on wasm 4.22)
@@ -131,18 +157,33 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const { filterShape } = attrs as unknown as { filterShape: [number, number, number, number] };
   const info = convInfo('Conv2DBackpropFilter', x.shape, filterShape, attrs ?? {});
-  if (x.dtype !== 'float32' || dy.dtype !== 'float32') throw new WasmKernelError('Conv2DBackpropFilter on wasm: float32 only');
+  if (x.dtype !== 'float32' || dy.dtype !== 'float32')
+    throw new WasmKernelError('Conv2DBackpropFilter on wasm: float32 only');
   const { top, bottom, left, right } = info.padInfo;
   const [kh, kw, cin, cout] = filterShape;
   return scoped(backend, (s) => {
     const xT = s.run('Transpose', { x }, { perm: [3, 1, 2, 0] });
     const dyT = s.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
-    let g = s.run('Conv2D', { x: xT, filter: dyT }, {
-      strides: [1, 1], pad: [[0, 0], [top, bottom], [left, right], [0, 0]], dataFormat: 'NHWC',
-      dilations: [info.strideHeight, info.strideWidth], dimRoundingMode: 'floor',
-    });
-    if (g.shape[1] < kh || g.shape[2] < kw) throw new WasmKernelError(`Conv2DBackpropFilter: internal shape error ${g.shape}`);
-    if (g.shape[1] !== kh || g.shape[2] !== kw) g = s.run('Slice', { x: g }, { begin: [0, 0, 0, 0], size: [cin, kh, kw, cout] });
+    let g = s.run(
+      'Conv2D',
+      { x: xT, filter: dyT },
+      {
+        strides: [1, 1],
+        pad: [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+        dilations: [info.strideHeight, info.strideWidth],
+        dimRoundingMode: 'floor',
+      },
+    );
+    if (g.shape[1] < kh || g.shape[2] < kw)
+      throw new WasmKernelError(`Conv2DBackpropFilter: internal shape error ${g.shape}`);
+    if (g.shape[1] !== kh || g.shape[2] !== kw)
+      g = s.run('Slice', { x: g }, { begin: [0, 0, 0, 0], size: [cin, kh, kw, cout] });
     return s.run('Transpose', { x: g }, { perm: [1, 2, 0, 3] });
   });
 }
@@ -165,17 +206,34 @@ function conv2DBackpropInputVia(original: tf.KernelFunc): tf.KernelFunc {
     const padLeft = kw - 1 - left;
     const padBottom = info.inHeight + kh - 1 - info.outHeight - padTop;
     const padRight = info.inWidth + kw - 1 - info.outWidth - padLeft;
-    if (info.strideHeight !== 1 || info.strideWidth !== 1 || Math.min(padTop, padLeft, padBottom, padRight) < 0 ||
-      dy.dtype !== 'float32' || filter.dtype !== 'float32') {
+    if (
+      info.strideHeight !== 1 ||
+      info.strideWidth !== 1 ||
+      Math.min(padTop, padLeft, padBottom, padRight) < 0 ||
+      dy.dtype !== 'float32' ||
+      filter.dtype !== 'float32'
+    ) {
       return original(args);
     }
     return scoped(backend, (s) => {
       const rotated = s.run('Reverse', { x: filter }, { dims: [0, 1] });
       const swapped = s.run('Transpose', { x: rotated }, { perm: [0, 1, 3, 2] });
-      return s.run('Conv2D', { x: dy, filter: swapped }, {
-        strides: [1, 1], pad: [[0, 0], [padTop, padBottom], [padLeft, padRight], [0, 0]], dataFormat: 'NHWC',
-        dilations: [1, 1], dimRoundingMode: 'floor',
-      });
+      return s.run(
+        'Conv2D',
+        { x: dy, filter: swapped },
+        {
+          strides: [1, 1],
+          pad: [
+            [0, 0],
+            [padTop, padBottom],
+            [padLeft, padRight],
+            [0, 0],
+          ],
+          dataFormat: 'NHWC',
+          dilations: [1, 1],
+          dimRoundingMode: 'floor',
+        },
+      );
     });
   };
 }
@@ -211,11 +269,23 @@ function matMulWithoutTransposes(original: tf.KernelFunc): tf.KernelFunc {
 function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
   const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as {
-    filterSize: number | [number, number]; strides: number | [number, number]; pad: PadAttr; dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    filterSize: number | [number, number];
+    strides: number | [number, number];
+    pad: PadAttr;
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
   };
-  if (input.dtype !== 'float32' || dy.dtype !== 'float32') throw new WasmKernelError('MaxPoolGrad on wasm: float32 only');
-  const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
-  if (dy.shape.join() !== info.outShape.join()) throw new WasmKernelError(`MaxPoolGrad: dy shape ${dy.shape} is not the pooled shape ${info.outShape}`);
+  if (input.dtype !== 'float32' || dy.dtype !== 'float32')
+    throw new WasmKernelError('MaxPoolGrad on wasm: float32 only');
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    filterSize,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  if (dy.shape.join() !== info.outShape.join())
+    throw new WasmKernelError(`MaxPoolGrad: dy shape ${dy.shape} is not the pooled shape ${info.outShape}`);
   const b = backend as Backend;
   const out = b.makeOutput(input.shape, 'float32');
   // views only after the allocation above (which may grow, and so detach, the wasm memory)
@@ -223,7 +293,18 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const x = b.typedArrayFromHeap(input) as Float32Array;
   const g = b.typedArrayFromHeap(dy) as Float32Array;
   dx.fill(0);
-  const { batchSize, inHeight, inWidth, inChannels: C, outHeight, outWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
+  const {
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels: C,
+    outHeight,
+    outWidth,
+    strideHeight,
+    strideWidth,
+    dilationHeight,
+    dilationWidth,
+  } = info;
   const { effectiveFilterHeight: fh, effectiveFilterWidth: fw } = info;
   const { top, left } = info.padInfo;
   const rowStride = inWidth * C;
@@ -249,7 +330,10 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
             const at = base + r * rowStride + c * C;
             for (let d = 0; d < C; d++) {
               const v = x[at + d];
-              if (v > best[d]) { best[d] = v; first[d] = at + d; }
+              if (v > best[d]) {
+                best[d] = v;
+                first[d] = at + d;
+              }
             }
           }
         }
@@ -270,9 +354,12 @@ function unsortedSegmentSum({ inputs, backend, attrs }: KernelArgs): tf.TensorIn
   const { numSegments } = attrs as unknown as { numSegments: number };
   const idRank = segmentIds.shape.length;
   if (x.shape.slice(0, idRank).some((d, i) => d !== segmentIds.shape[i])) {
-    throw new WasmKernelError(`UnsortedSegmentSum: segmentIds shape ${segmentIds.shape} is not a prefix of x shape ${x.shape}`);
+    throw new WasmKernelError(
+      `UnsortedSegmentSum: segmentIds shape ${segmentIds.shape} is not a prefix of x shape ${x.shape}`,
+    );
   }
-  if (x.dtype !== 'float32' && x.dtype !== 'int32') throw new WasmKernelError(`UnsortedSegmentSum on wasm: unsupported dtype ${x.dtype}`);
+  if (x.dtype !== 'float32' && x.dtype !== 'int32')
+    throw new WasmKernelError(`UnsortedSegmentSum on wasm: unsupported dtype ${x.dtype}`);
   const rest = x.shape.slice(idRank);
   const ids = (backend as Backend).readSync(segmentIds.dataId) as ArrayLike<number>;
   const n = ids.length;
@@ -281,7 +368,10 @@ function unsortedSegmentSum({ inputs, backend, attrs }: KernelArgs): tf.TensorIn
   for (let i = 0; i < n; i++) {
     const id = ids[i];
     if (id >= 0 && id < numSegments) index[i] = id;
-    else { index[i] = numSegments; dropped = true; }
+    else {
+      index[i] = numSegments;
+      dropped = true;
+    }
   }
   const segments = numSegments + (dropped ? 1 : 0);
   return scoped(backend, (s) => {
@@ -312,7 +402,13 @@ function register(kernelName: string, kernelFunc: tf.KernelFunc, previous?: tf.K
     marked[REPLACED] = previous;
     tf.unregisterKernel(kernelName, BACKEND);
   }
-  tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: marked, setupFunc: previous?.setupFunc, disposeFunc: previous?.disposeFunc });
+  tf.registerKernel({
+    kernelName,
+    backendName: BACKEND,
+    kernelFunc: marked,
+    setupFunc: previous?.setupFunc,
+    disposeFunc: previous?.disposeFunc,
+  });
 }
 
 /** Kernels that only exist here: added when the backend lacks them. */
@@ -334,7 +430,11 @@ const WRAPPED: Record<string, (original: tf.KernelFunc) => tf.KernelFunc> = {
 };
 
 /** Names of the kernels installWasmTrainingKernels registers or wraps. */
-export const WASM_TRAINING_KERNELS: readonly string[] = [...Object.keys(ADDED), ...Object.keys(WRAPPED), ...Object.keys(REPLACED_KERNELS)];
+export const WASM_TRAINING_KERNELS: readonly string[] = [
+  ...Object.keys(ADDED),
+  ...Object.keys(WRAPPED),
+  ...Object.keys(REPLACED_KERNELS),
+];
 
 /**
  * Registers the training kernels above for the 'wasm' backend. Idempotent: kernels already installed (by
@@ -345,7 +445,6 @@ export const WASM_TRAINING_KERNELS: readonly string[] = [...Object.keys(ADDED), 
  */
 export function installWasmTrainingKernels(only: readonly string[] = WASM_TRAINING_KERNELS): void {
   if (!tf.getKernel('Conv2D', BACKEND)) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('@tensorflow/tfjs-backend-wasm');
   }
   registerGradients();

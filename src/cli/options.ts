@@ -1,8 +1,8 @@
 /** Option parsers and the options every training command shares (`hat run`, `hat quick`, `hat grid`). */
 import * as path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES } from '../backend/index';
-import { PROGRESS_MODES, ProgressMode } from '../training/progress';
+import { PROGRESS_MODES, type ProgressMode } from '../training/progress';
 import { TRAIN_DEFAULTS } from '../training/types';
 import type { RunOptions } from '../runs/run';
 
@@ -27,7 +27,8 @@ export function fraction(v: string): number {
 }
 export function widths(v: string): number[] {
   const ws = v.split(',').map(Number);
-  if (!ws.length || ws.length > 3 || ws.some((w) => !Number.isInteger(w) || w < 1)) throw new InvalidArgumentError('give 1 to 3 positive integer widths, e.g. 2000,2000');
+  if (!ws.length || ws.length > 3 || ws.some((w) => !Number.isInteger(w) || w < 1))
+    throw new InvalidArgumentError('give 1 to 3 positive integer widths, e.g. 2000,2000');
   return ws;
 }
 export function list(v: string): string[] {
@@ -38,9 +39,14 @@ export function list(v: string): string[] {
 }
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
-export const progressOption = () => new Option('--progress <mode>', 'progress display (auto: a bar on a terminal, lines otherwise)').choices([...PROGRESS_MODES]).default('auto');
-export const backendOption = () => new Option('--backend <name>', 'compute backend (default: $HAT_BACKEND or auto)').choices([...BACKEND_CHOICES]);
-export const dataDirOption = () => new Option('--data-dir <dirs>', `dataset folders, '${path.delimiter}'-separated (default: $HAT_DATA_DIR or dat)`);
+export const progressOption = () =>
+  new Option('--progress <mode>', 'progress display (auto: a bar on a terminal, lines otherwise)')
+    .choices([...PROGRESS_MODES])
+    .default('auto');
+export const backendOption = () =>
+  new Option('--backend <name>', 'compute backend (default: $HAT_BACKEND or auto)').choices([...BACKEND_CHOICES]);
+export const dataDirOption = () =>
+  new Option('--data-dir <dirs>', `dataset folders, '${path.delimiter}'-separated (default: $HAT_DATA_DIR or dat)`);
 
 export interface ProtocolDefaults {
   nepochs: number;
@@ -50,19 +56,59 @@ export interface ProtocolDefaults {
 }
 
 /** The protocol options of spec §4 and the data caps of quick runs. */
-export function protocolOptions(cmd: Command, d: ProtocolDefaults = { nepochs: TRAIN_DEFAULTS.nepochs, resDir: 'res' }): Command {
+export function protocolOptions(
+  cmd: Command,
+  d: ProtocolDefaults = { nepochs: TRAIN_DEFAULTS.nepochs, resDir: 'res' },
+): Command {
   return cmd
     .addOption(new Option('--nepochs <n>', 'max epochs per task').argParser(int('--nepochs', 1)).default(d.nepochs))
-    .addOption(new Option('--lr <x>', 'initial learning rate of every task').argParser(positive('--lr')).default(TRAIN_DEFAULTS.lr))
-    .addOption(new Option('--batch-size <n>', 'mini-batch size').argParser(int('--batch-size', 1)).default(TRAIN_DEFAULTS.batchSize))
-    .addOption(new Option('--patience <n>', 'epochs without improvement before lr /= 3').argParser(int('--patience', 1)).default(TRAIN_DEFAULTS.patience))
-    .addOption(new Option('--tasks <n>', 'learn only the first n tasks of the sequence').argParser(int('--tasks', 1)).default(d.tasks))
-    .addOption(new Option('--datasets <names>', 'mixture: only these datasets, comma-separated (in the seed\'s order)').argParser(list))
-    .addOption(new Option('--max-train <n>', 'cap on training samples per task (quick runs)').argParser(int('--max-train', 1)).default(d.maxTrain))
+    .addOption(
+      new Option('--lr <x>', 'initial learning rate of every task')
+        .argParser(positive('--lr'))
+        .default(TRAIN_DEFAULTS.lr),
+    )
+    .addOption(
+      new Option('--batch-size <n>', 'mini-batch size')
+        .argParser(int('--batch-size', 1))
+        .default(TRAIN_DEFAULTS.batchSize),
+    )
+    .addOption(
+      new Option('--patience <n>', 'epochs without improvement before lr /= 3')
+        .argParser(int('--patience', 1))
+        .default(TRAIN_DEFAULTS.patience),
+    )
+    .addOption(
+      new Option('--tasks <n>', 'learn only the first n tasks of the sequence')
+        .argParser(int('--tasks', 1))
+        .default(d.tasks),
+    )
+    .addOption(
+      new Option('--datasets <names>', "mixture: only these datasets, comma-separated (in the seed's order)").argParser(
+        list,
+      ),
+    )
+    .addOption(
+      new Option('--max-train <n>', 'cap on training samples per task (quick runs)')
+        .argParser(int('--max-train', 1))
+        .default(d.maxTrain),
+    )
     .addOption(new Option('--max-test <n>', 'cap on test samples per task').argParser(int('--max-test', 1)))
-    .addOption(new Option('--validation <fraction>', 'validation fraction (default: 0.15 mixture, 0.1 cifar, the training set for MNIST setups)').argParser(fraction))
-    .addOption(new Option('--hidden <widths>', 'MLP hidden widths (default HAT 2000,2000; baselines 800,800,800)').argParser(widths))
-    .addOption(new Option('--init <scheme>', 'weight initialisation: pytorch (reference code) or xavier (paper text)').choices(['pytorch', 'xavier']).default('pytorch'))
+    .addOption(
+      new Option(
+        '--validation <fraction>',
+        'validation fraction (default: 0.15 mixture, 0.1 cifar, the training set for MNIST setups)',
+      ).argParser(fraction),
+    )
+    .addOption(
+      new Option('--hidden <widths>', 'MLP hidden widths (default HAT 2000,2000; baselines 800,800,800)').argParser(
+        widths,
+      ),
+    )
+    .addOption(
+      new Option('--init <scheme>', 'weight initialisation: pytorch (reference code) or xavier (paper text)')
+        .choices(['pytorch', 'xavier'])
+        .default('pytorch'),
+    )
     .addOption(dataDirOption())
     .addOption(new Option('--res-dir <dir>', 'results folder').default(d.resDir))
     .addOption(backendOption())

@@ -1,16 +1,16 @@
 /** `hat run` (one experiment, approach and seed) and `hat quick` (the quick reproduction of `npm start`). */
 import * as path from 'node:path';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { APPROACHES } from '../approaches/index';
 import { APPROACH_IDS, TABLE1_RUNS, isReference } from '../approaches/catalog';
 import { OptionError } from '../core/errors';
 import { paramHelp } from '../core/params';
-import { EXPERIMENTS, ExperimentName } from '../data/experiments';
+import { EXPERIMENTS, type ExperimentName } from '../data/experiments';
 import { SUMMARY_NOTE, summaryTable, table1Order } from '../analysis/summary';
-import { MONITORS, MonitorName } from '../runs/monitors';
+import { MONITORS, type MonitorName } from '../runs/monitors';
 import { runExperiment } from '../runs/run';
 import type { RunResult } from '../runs/result-file';
-import { ProtocolOpts, collect, int, list, protocolOptions, protocolRunOptions } from './options';
+import { type ProtocolOpts, collect, int, list, protocolOptions, protocolRunOptions } from './options';
 
 /** Every approach with its parameters (defaults = the spec's values), for --help. */
 export const approachHelp = Object.values(APPROACHES)
@@ -19,7 +19,9 @@ export const approachHelp = Object.values(APPROACHES)
 
 function monitors(v: string): MonitorName[] {
   const names = list(v);
-  for (const n of names) if (!(MONITORS as readonly string[]).includes(n)) throw new OptionError(`--monitor: unknown log '${n}'; choose from ${MONITORS.join(', ')}`);
+  for (const n of names)
+    if (!(MONITORS as readonly string[]).includes(n))
+      throw new OptionError(`--monitor: unknown log '${n}'; choose from ${MONITORS.join(', ')}`);
   return names as MonitorName[];
 }
 
@@ -28,13 +30,27 @@ export function runCommand(program: Command): void {
     program
       .command('run')
       .description('train one approach on one experiment and seed; writes RES_DIR/EXPERIMENT_TAG_SEED.{json,txt}')
-      .addOption(new Option('-e, --experiment <name>', 'experiment (spec §6.1)').choices([...EXPERIMENTS]).makeOptionMandatory())
+      .addOption(
+        new Option('-e, --experiment <name>', 'experiment (spec §6.1)').choices([...EXPERIMENTS]).makeOptionMandatory(),
+      )
       .addOption(new Option('-a, --approach <id>', 'approach (see below)').choices(APPROACH_IDS).makeOptionMandatory())
-      .addOption(new Option('-s, --seed <n>', 'run seed: task order, split, shuffles, initial weights, dropout').argParser(int('--seed')).default(0))
-      .option('-p, --parameter <name=value>', 'approach parameter, repeatable or comma-separated (e.g. smax=400,c=0.75)', collect, [])
+      .addOption(
+        new Option('-s, --seed <n>', 'run seed: task order, split, shuffles, initial weights, dropout')
+          .argParser(int('--seed'))
+          .default(0),
+      )
+      .option(
+        '-p, --parameter <name=value>',
+        'approach parameter, repeatable or comma-separated (e.g. smax=400,c=0.75)',
+        collect,
+        [],
+      )
       .option('--tag <name>', 'name in result files and tables (default: approach id plus non-default parameters)')
       .addOption(
-        new Option('--monitor <logs>', `per-epoch logs in the result file, comma-separated: gates (HAT's gates and weight usage, Figs. 5-6), compression (weights kept and validation accuracy, Fig. 7)`).argParser(monitors),
+        new Option(
+          '--monitor <logs>',
+          `per-epoch logs in the result file, comma-separated: gates (HAT's gates and weight usage, Figs. 5-6), compression (weights kept and validation accuracy, Fig. 7)`,
+        ).argParser(monitors),
       )
       .option('--no-resume', 'start afresh even if a checkpoint of the same run exists'),
   )
@@ -44,38 +60,59 @@ export function runCommand(program: Command): void {
         'The forgetting ratio needs the random and joint runs of the same experiment, seed and options in RES_DIR;\n' +
         'run them too (any order) and `hat table` fills it in.',
     )
-    .action(async (o: ProtocolOpts & { experiment: ExperimentName; approach: string; seed: number; parameter: string[]; tag?: string; resume: boolean; monitor?: MonitorName[] }) => {
-      const { result, file, approach } = await runExperiment({
-        ...protocolRunOptions(o),
-        experiment: o.experiment,
-        approach: o.approach,
-        seed: o.seed,
-        parameters: o.parameter,
-        tag: o.tag,
-        resume: o.resume,
-        monitor: o.monitor,
-      });
-      approach.dispose();
-      console.log(summaryTable([result]));
-      console.log(`\nwrote ${file}`);
-    });
+    .action(
+      async (
+        o: ProtocolOpts & {
+          experiment: ExperimentName;
+          approach: string;
+          seed: number;
+          parameter: string[];
+          tag?: string;
+          resume: boolean;
+          monitor?: MonitorName[];
+        },
+      ) => {
+        const { result, file, approach } = await runExperiment({
+          ...protocolRunOptions(o),
+          experiment: o.experiment,
+          approach: o.approach,
+          seed: o.seed,
+          parameters: o.parameter,
+          tag: o.tag,
+          resume: o.resume,
+          monitor: o.monitor,
+        });
+        approach.dispose();
+        console.log(summaryTable([result]));
+        console.log(`\nwrote ${file}`);
+      },
+    );
 
   protocolOptions(
     program
       .command('quick')
-      .description("quick reproduction on the embedded MNIST data: HAT and every baseline of the paper's Table 1, with the forgetting-ratio table")
+      .description(
+        "quick reproduction on the embedded MNIST data: HAT and every baseline of the paper's Table 1, with the forgetting-ratio table",
+      )
       .addOption(new Option('-e, --experiment <name>', 'experiment').choices(['pmnist', 'mnist2']).default('pmnist'))
       .addOption(new Option('-s, --seed <n>', 'run seed').argParser(int('--seed')).default(0))
       .option('--approaches <ids>', 'comma-separated approaches', TABLE1_RUNS.join(',')),
     { nepochs: 20, resDir: path.join('res', 'quick'), tasks: 4, maxTrain: 2500 },
   ).action(async (o: ProtocolOpts & { experiment: ExperimentName; seed: number; approaches: string }) => {
     const ids = list(o.approaches);
-    for (const id of ids) if (!APPROACHES[id]) throw new OptionError(`unknown approach '${id}' in --approaches; choose from ${APPROACH_IDS.join(', ')}`);
+    for (const id of ids)
+      if (!APPROACHES[id])
+        throw new OptionError(`unknown approach '${id}' in --approaches; choose from ${APPROACH_IDS.join(', ')}`);
     // the references go first so that every later result gets its forgetting ratio
     const ordered = [...ids.filter(isReference), ...ids.filter((i) => !isReference(i))];
     const results: RunResult[] = [];
     for (const id of ordered) {
-      const { result, approach } = await runExperiment({ ...protocolRunOptions(o), experiment: o.experiment, approach: id, seed: o.seed });
+      const { result, approach } = await runExperiment({
+        ...protocolRunOptions(o),
+        experiment: o.experiment,
+        approach: id,
+        seed: o.seed,
+      });
       approach.dispose();
       results.push(result);
     }

@@ -36,17 +36,31 @@ export type ParamSchema = Readonly<Record<string, ParamSpec>>;
 
 /** The value types a schema describes: `{ smax: number; schedule: string; ... }`. */
 export type ParamValues<S extends ParamSchema> = {
-  -readonly [K in keyof S]: S[K] extends NumberParam ? number : S[K] extends BooleanParam ? boolean : S[K] extends ChoiceParam<infer V> ? V : never;
+  -readonly [K in keyof S]: S[K] extends NumberParam
+    ? number
+    : S[K] extends BooleanParam
+      ? boolean
+      : S[K] extends ChoiceParam<infer V>
+        ? V
+        : never;
 };
 
-export const numberParam = (value: number, help: string, range: Omit<NumberParam, 'type' | 'default' | 'help'> = {}): NumberParam => ({
+export const numberParam = (
+  value: number,
+  help: string,
+  range: Omit<NumberParam, 'type' | 'default' | 'help'> = {},
+): NumberParam => ({
   type: 'number',
   default: value,
   help,
   ...range,
 });
 export const booleanParam = (value: boolean, help: string): BooleanParam => ({ type: 'boolean', default: value, help });
-export const choiceParam = <const V extends string>(value: NoInferString<V>, values: readonly V[], help: string): ChoiceParam<V> => ({
+export const choiceParam = <const V extends string>(
+  value: NoInferString<V>,
+  values: readonly V[],
+  help: string,
+): ChoiceParam<V> => ({
   type: 'choice',
   default: value,
   values,
@@ -68,7 +82,8 @@ export function acceptedValues(p: ParamSpec): string {
 /** Why `value` is not acceptable for `p`, or undefined when it is. */
 export function invalidReason(p: ParamSpec, value: unknown): string | undefined {
   if (p.type === 'boolean') return typeof value === 'boolean' ? undefined : 'not true or false';
-  if (p.type === 'choice') return typeof value === 'string' && (p.values as readonly string[]).includes(value) ? undefined : 'not one of the choices';
+  if (p.type === 'choice')
+    return typeof value === 'string' && p.values.includes(value) ? undefined : 'not one of the choices';
   if (typeof value !== 'number' || !Number.isFinite(value)) return 'not a finite number';
   if (p.integer && !Number.isInteger(value)) return 'not an integer';
   if (p.min !== undefined && (p.exclusiveMin ? value <= p.min : value < p.min)) return 'below the range';
@@ -78,12 +93,17 @@ export function invalidReason(p: ParamSpec, value: unknown): string | undefined 
 
 /** A parameter value checked against its declaration; `where` names it in the error ("parameter smax of hat"). */
 export function checkParam(p: ParamSpec, value: unknown, where: string, shown = JSON.stringify(value)): ParamValue {
-  if (invalidReason(p, value) !== undefined) throw new OptionError(`${where} must be ${acceptedValues(p)}, got ${shown}`);
+  if (invalidReason(p, value) !== undefined)
+    throw new OptionError(`${where} must be ${acceptedValues(p)}, got ${shown}`);
   return value as ParamValue;
 }
 
 /** Every parameter of a schema: the given values (checked) over the defaults. Unknown names are refused. */
-export function withDefaults<S extends ParamSchema>(schema: S, given: Partial<Record<string, unknown>>, owner: string): ParamValues<S> {
+export function withDefaults<S extends ParamSchema>(
+  schema: S,
+  given: Partial<Record<string, unknown>>,
+  owner: string,
+): ParamValues<S> {
   const out: Hyper = {};
   for (const key of Object.keys(given)) {
     if (!(key in schema)) throw unknownParam(schema, key, owner);
@@ -97,7 +117,9 @@ export function withDefaults<S extends ParamSchema>(schema: S, given: Partial<Re
 
 function unknownParam(schema: ParamSchema, key: string, owner: string): OptionError {
   const known = Object.keys(schema);
-  return new OptionError(`${owner} has no parameter '${key}'${known.length ? `; its parameters: ${known.join(', ')}` : ' (it takes none)'}`);
+  return new OptionError(
+    `${owner} has no parameter '${key}'${known.length ? `; its parameters: ${known.join(', ')}` : ' (it takes none)'}`,
+  );
 }
 
 /** Parses one text value ("400", "true", "paper") as the parameter's type. */
@@ -116,7 +138,10 @@ export function parseParamValue(p: ParamSpec, raw: string, where: string): Param
 /** Parses "k=v" items (also comma-separated) against a schema: every parameter, defaults for those not given. */
 export function parseParams<S extends ParamSchema>(schema: S, items: readonly string[], owner: string): ParamValues<S> {
   const given: Hyper = {};
-  for (const item of items.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean)) {
+  for (const item of items
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = item.indexOf('=');
     if (eq < 1) throw new OptionError(`-p/--parameter '${item}' is not of the form name=value`);
     const key = item.slice(0, eq);
@@ -137,7 +162,9 @@ export function changedParams(schema: ParamSchema, values: Hyper): [string, Para
 /** One help line per parameter: "name=default  help (accepted values; grid ...)". */
 export function paramHelp(schema: ParamSchema, indent: string): string[] {
   return Object.entries(schema).map(([k, p]) => {
-    const extra = [acceptedValues(p), p.type === 'number' && p.grid ? `spec grid ${p.grid.join(', ')}` : ''].filter(Boolean).join('; ');
+    const extra = [acceptedValues(p), p.type === 'number' && p.grid ? `spec grid ${p.grid.join(', ')}` : '']
+      .filter(Boolean)
+      .join('; ');
     return `${indent}${`${k}=${String(p.default)}`.padEnd(22)} ${p.help} (${extra})`;
   });
 }

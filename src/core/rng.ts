@@ -78,7 +78,7 @@ export class DropoutMasks {
       a = (a + 0x6d2b79f5) | 0;
       let t = Math.imul(a ^ (a >>> 15), 1 | a);
       t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      out[i] = ((t ^ (t >>> 14)) >>> 0) >= threshold ? keep : 0;
+      out[i] = (t ^ (t >>> 14)) >>> 0 >= threshold ? keep : 0;
     }
     this.state = a;
     return out;

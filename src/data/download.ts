@@ -41,7 +41,10 @@ export type TransferMode = 'auto' | 'bar' | 'lines' | 'quiet';
 
 const mb = (n: number): string => (n / 1048576).toFixed(1);
 
-export function createTransferProgress(mode: TransferMode = 'auto', stream: NodeJS.WriteStream = process.stderr): TransferProgress {
+export function createTransferProgress(
+  mode: TransferMode = 'auto',
+  stream: NodeJS.WriteStream = process.stderr,
+): TransferProgress {
   const resolved = mode === 'auto' ? (stream.isTTY && !process.env.CI ? 'bar' : 'lines') : mode;
   if (resolved === 'bar') {
     let bar: cliProgress.SingleBar | undefined;
@@ -49,7 +52,12 @@ export function createTransferProgress(mode: TransferMode = 'auto', stream: Node
       start(label, total) {
         bar?.stop();
         bar = new cliProgress.SingleBar(
-          { stream, hideCursor: true, format: `${label} {bar} {percentage}% | {doneMb}/{totalMb} MB | ETA {eta_formatted}`, etaBuffer: 40 },
+          {
+            stream,
+            hideCursor: true,
+            format: `${label} {bar} {percentage}% | {doneMb}/{totalMb} MB | ETA {eta_formatted}`,
+            etaBuffer: 40,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(total ?? 0, 0, { doneMb: '0.0', totalMb: total ? mb(total) : '?' });
@@ -116,13 +124,16 @@ interface PartMeta {
 }
 
 function expected(remote: RemoteFile): string {
-  const sums = [remote.sha256 && `sha256 ${remote.sha256}`, remote.md5 && `md5 ${remote.md5}`].filter(Boolean).join(', ');
+  const sums = [remote.sha256 && `sha256 ${remote.sha256}`, remote.md5 && `md5 ${remote.md5}`]
+    .filter(Boolean)
+    .join(', ');
   return `${remote.name}${remote.bytes ? ` (${remote.bytes} bytes${sums ? `, ${sums}` : ''})` : sums ? ` (${sums})` : ''}`;
 }
 
 function verify(remote: RemoteFile, sums: Checksums, file: string, dataset: string): string {
   const problems: string[] = [];
-  if (remote.sha256 && remote.sha256.toLowerCase() !== sums.sha256) problems.push(`sha256 ${sums.sha256}, expected ${remote.sha256}`);
+  if (remote.sha256 && remote.sha256.toLowerCase() !== sums.sha256)
+    problems.push(`sha256 ${sums.sha256}, expected ${remote.sha256}`);
   if (remote.md5 && remote.md5.toLowerCase() !== sums.md5) problems.push(`md5 ${sums.md5}, expected ${remote.md5}`);
   if (problems.length) {
     throw new DataFileError(
@@ -132,11 +143,17 @@ function verify(remote: RemoteFile, sums: Checksums, file: string, dataset: stri
     );
   }
   const which = remote.sha256 ? 'sha256' : remote.md5 ? 'md5' : undefined;
-  return which ? `${which} verified (${remote.checksumSource ?? 'published by the source'})` : 'none published by the source: sha256 observed at first download';
+  return which
+    ? `${which} verified (${remote.checksumSource ?? 'published by the source'})`
+    : 'none published by the source: sha256 observed at first download';
 }
 
 export class HttpError extends Error {
-  constructor(readonly url: string, readonly status: number, message: string) {
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'HttpError';
   }
@@ -183,8 +200,20 @@ async function fetchOnce(url: string, part: string, progress: TransferProgress):
   if (res.status === 200) start = 0;
   const length = Number(res.headers.get('content-length'));
   const rangeTotal = Number(/\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1]);
-  const total = res.status === 206 ? (Number.isFinite(rangeTotal) ? rangeTotal : undefined) : Number.isFinite(length) && length > 0 ? length : undefined;
-  const newMeta: PartMeta = { url, etag: res.headers.get('etag') ?? undefined, lastModified: res.headers.get('last-modified') ?? undefined, total };
+  const total =
+    res.status === 206
+      ? Number.isFinite(rangeTotal)
+        ? rangeTotal
+        : undefined
+      : Number.isFinite(length) && length > 0
+        ? length
+        : undefined;
+  const newMeta: PartMeta = {
+    url,
+    etag: res.headers.get('etag') ?? undefined,
+    lastModified: res.headers.get('last-modified') ?? undefined,
+    total,
+  };
   fs.writeFileSync(metaFile, JSON.stringify(newMeta));
   const fd = fs.openSync(part, start > 0 ? 'a' : 'w');
   let done = start;
@@ -209,14 +238,26 @@ async function fetchOnce(url: string, part: string, progress: TransferProgress):
  * Downloads `remote` into `dir` (resuming a `.part` left by an interrupted run), verifies its checksum
  * and renames it into place. A file already in `dir` is verified and reused.
  */
-export async function download(remote: RemoteFile, dir: string, progress: TransferProgress = silentProgress, dataset = 'NAME'): Promise<DownloadResult> {
+export async function download(
+  remote: RemoteFile,
+  dir: string,
+  progress: TransferProgress = silentProgress,
+  dataset = 'NAME',
+): Promise<DownloadResult> {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, remote.name);
   const part = `${file}.part`;
   if (fs.existsSync(file)) {
     const sums = await hashFile(file);
     try {
-      return { ...sums, file, url: remote.urls[0], verification: verify(remote, sums, file, dataset), resumed: false, cached: true };
+      return {
+        ...sums,
+        file,
+        url: remote.urls[0],
+        verification: verify(remote, sums, file, dataset),
+        resumed: false,
+        cached: true,
+      };
     } catch (e) {
       fs.rmSync(file, { force: true });
       progress.log(`${file}: ${(e as Error).message.split('. ')[0]}; downloading it again`);
@@ -229,7 +270,9 @@ export async function download(remote: RemoteFile, dir: string, progress: Transf
       ({ resumed } = await fetchOnce(url, part, progress));
     } catch (e) {
       const err = e as Error & { cause?: { code?: string; message?: string } };
-      errors.push(`${remote.urls.length > 1 ? `${url}: ` : ''}${err.message}${err.cause ? ` (${err.cause.code ?? err.cause.message})` : ''}`);
+      errors.push(
+        `${remote.urls.length > 1 ? `${url}: ` : ''}${err.message}${err.cause ? ` (${err.cause.code ?? err.cause.message})` : ''}`,
+      );
       continue;
     }
     const sums = await hashFile(part);
@@ -245,7 +288,9 @@ export async function download(remote: RemoteFile, dir: string, progress: Transf
     fs.rmSync(`${part}.json`, { force: true });
     return { ...sums, file, url, verification, resumed, cached: false };
   }
-  const partial = fs.existsSync(part) ? ` ${mb(fs.statSync(part).size)} MB are kept in ${part}; running the command again resumes.` : '';
+  const partial = fs.existsSync(part)
+    ? ` ${mb(fs.statSync(part).size)} MB are kept in ${part}; running the command again resumes.`
+    : '';
   throw new DataFileError(
     remote.urls[0],
     `cannot be downloaded (${errors.join('; ')})`,

@@ -4,16 +4,29 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../core/rng';
-import { NetworkKind } from '../nets/config';
-import { DATASETS, DatasetInfo, ImageSet, availableDatasets, datasetByName, dataDirs, loadImageSet } from './datasets';
+import { type NetworkKind } from '../nets/config';
+import {
+  DATASETS,
+  type DatasetInfo,
+  type ImageSet,
+  availableDatasets,
+  datasetByName,
+  dataDirs,
+  loadImageSet,
+} from './datasets';
 import { DataFileError } from './idx';
-import { Preprocess, flatPreprocess, imagePreprocess } from './preprocess';
+import { type Preprocess, flatPreprocess, imagePreprocess } from './preprocess';
 
 export const EXPERIMENTS = ['mnist2', 'pmnist', 'cifar', 'mixture'] as const;
 export type ExperimentName = (typeof EXPERIMENTS)[number];
 
 /** The network each setup trains (spec §6.1): the MLPs for the MNIST setups, the AlexNet-like trunk otherwise. */
-export const EXPERIMENT_NETWORK: Readonly<Record<ExperimentName, NetworkKind>> = { mnist2: 'mlp', pmnist: 'mlp', cifar: 'alexnet', mixture: 'alexnet' };
+export const EXPERIMENT_NETWORK: Readonly<Record<ExperimentName, NetworkKind>> = {
+  mnist2: 'mlp',
+  pmnist: 'mlp',
+  cifar: 'alexnet',
+  mixture: 'alexnet',
+};
 
 /** Some rows of a stored image set, with their (task-local) labels and how to turn them into inputs. */
 export interface Split {
@@ -67,13 +80,28 @@ export interface ExperimentOptions {
 
 // Task orders used by the reference code for seeds 0-9 (spec §6.3), hard-coded to match the paper's sequences.
 const MIXTURE_ORDERS = [
-  [6, 2, 1, 7, 3, 0, 5, 4], [7, 2, 1, 6, 0, 4, 3, 5], [4, 1, 6, 2, 3, 7, 5, 0], [5, 7, 4, 6, 3, 1, 0, 2], [4, 7, 3, 0, 1, 5, 6, 2],
-  [7, 2, 4, 1, 0, 5, 6, 3], [0, 5, 6, 7, 4, 3, 1, 2], [2, 5, 0, 6, 3, 1, 4, 7], [7, 0, 2, 6, 5, 1, 4, 3], [7, 1, 2, 3, 0, 5, 4, 6],
+  [6, 2, 1, 7, 3, 0, 5, 4],
+  [7, 2, 1, 6, 0, 4, 3, 5],
+  [4, 1, 6, 2, 3, 7, 5, 0],
+  [5, 7, 4, 6, 3, 1, 0, 2],
+  [4, 7, 3, 0, 1, 5, 6, 2],
+  [7, 2, 4, 1, 0, 5, 6, 3],
+  [0, 5, 6, 7, 4, 3, 1, 2],
+  [2, 5, 0, 6, 3, 1, 4, 7],
+  [7, 0, 2, 6, 5, 1, 4, 3],
+  [7, 1, 2, 3, 0, 5, 4, 6],
 ];
 const TEN_TASK_ORDERS = [
-  [2, 8, 4, 9, 1, 6, 7, 3, 0, 5], [2, 9, 6, 4, 0, 3, 1, 7, 8, 5], [4, 1, 5, 0, 7, 2, 3, 6, 9, 8], [5, 4, 1, 2, 9, 6, 7, 0, 3, 8],
-  [3, 8, 4, 9, 2, 6, 0, 1, 5, 7], [9, 5, 2, 4, 7, 1, 0, 8, 6, 3], [8, 1, 7, 0, 6, 5, 2, 4, 3, 9], [8, 5, 0, 2, 1, 9, 7, 3, 6, 4],
-  [8, 6, 9, 0, 2, 5, 7, 1, 4, 3], [8, 4, 7, 2, 1, 9, 3, 0, 6, 5],
+  [2, 8, 4, 9, 1, 6, 7, 3, 0, 5],
+  [2, 9, 6, 4, 0, 3, 1, 7, 8, 5],
+  [4, 1, 5, 0, 7, 2, 3, 6, 9, 8],
+  [5, 4, 1, 2, 9, 6, 7, 0, 3, 8],
+  [3, 8, 4, 9, 2, 6, 0, 1, 5, 7],
+  [9, 5, 2, 4, 7, 1, 0, 8, 6, 3],
+  [8, 1, 7, 0, 6, 5, 2, 4, 3, 9],
+  [8, 5, 0, 2, 1, 9, 7, 3, 6, 4],
+  [8, 6, 9, 0, 2, 5, 7, 1, 4, 3],
+  [8, 4, 7, 2, 1, 9, 3, 0, 6, 5],
 ];
 
 /** The spec's order for seeds 0-9; other seeds get a seeded random order. */
@@ -82,9 +110,13 @@ export function taskOrder(experiment: ExperimentName, seed: number): number[] {
     case 'mnist2':
       return [0, 1];
     case 'mixture':
-      return seed >= 0 && seed < 10 && Number.isInteger(seed) ? [...MIXTURE_ORDERS[seed]] : Array.from(new Rng(`order/mixture/${seed}`).permutation(8));
+      return seed >= 0 && seed < 10 && Number.isInteger(seed)
+        ? [...MIXTURE_ORDERS[seed]]
+        : Array.from(new Rng(`order/mixture/${seed}`).permutation(8));
     default:
-      return seed >= 0 && seed < 10 && Number.isInteger(seed) ? [...TEN_TASK_ORDERS[seed]] : Array.from(new Rng(`order/${experiment}/${seed}`).permutation(10));
+      return seed >= 0 && seed < 10 && Number.isInteger(seed)
+        ? [...TEN_TASK_ORDERS[seed]]
+        : Array.from(new Rng(`order/${experiment}/${seed}`).permutation(10));
   }
 }
 
@@ -119,9 +151,17 @@ function allRows(set: ImageSet): Int32Array {
   return Int32Array.from({ length: set.n }, (_, i) => i);
 }
 
-function makeTask(index: number, spec: TaskSpec, validation: number | 'train', rng: Rng, opts: ExperimentOptions): Task {
+function makeTask(
+  index: number,
+  spec: TaskSpec,
+  validation: number | 'train',
+  rng: Rng,
+  opts: ExperimentOptions,
+): Task {
   const train = spec.train;
-  let rows = rng.fork(`shuffle/${spec.name}`).shuffle(spec.keep === everything ? allRows(train) : rowsWhere(train, spec.keep));
+  let rows = rng
+    .fork(`shuffle/${spec.name}`)
+    .shuffle(spec.keep === everything ? allRows(train) : rowsWhere(train, spec.keep));
   let validRows: Int32Array | undefined;
   if (validation !== 'train') {
     const nValid = Math.floor(validation * rows.length);
@@ -130,7 +170,8 @@ function makeTask(index: number, spec: TaskSpec, validation: number | 'train', r
   }
   if (opts.maxTrain !== undefined && rows.length > opts.maxTrain) {
     rows = rows.subarray(0, opts.maxTrain);
-    if (validRows && validation !== 'train') validRows = validRows.subarray(0, Math.max(1, Math.ceil((opts.maxTrain * validation) / (1 - validation))));
+    if (validRows && validation !== 'train')
+      validRows = validRows.subarray(0, Math.max(1, Math.ceil((opts.maxTrain * validation) / (1 - validation))));
   }
   let testRows = spec.keep === everything ? allRows(spec.test) : rowsWhere(spec.test, spec.keep);
   if (opts.maxTest !== undefined && testRows.length > opts.maxTest) {
@@ -151,18 +192,27 @@ function makeTask(index: number, spec: TaskSpec, validation: number | 'train', r
 const everything = (_label: number): boolean => true;
 const identity = (l: number): number => l;
 
-function imageTask(info: DatasetInfo, dirs: string[], name = info.title, keep = everything, label = identity, classes = info.classes, stats: DatasetInfo = info): TaskSpec {
+function imageTask(
+  info: DatasetInfo,
+  dirs: string[],
+  name = info.title,
+  keep = everything,
+  label = identity,
+  classes = info.classes,
+  stats: DatasetInfo = info,
+): TaskSpec {
   const train = loadImageSet(info.name, 'train', dirs);
   const test = loadImageSet(info.name, 'test', dirs);
   const channels = train.shape[2];
-  const mean = channels === stats.mean.length ? stats.mean : Array(channels).fill(stats.mean[0]);
-  const std = channels === stats.std.length ? stats.std : Array(channels).fill(stats.std[0]);
+  const mean = channels === stats.mean.length ? stats.mean : new Array<number>(channels).fill(stats.mean[0]);
+  const std = channels === stats.std.length ? stats.std : new Array<number>(channels).fill(stats.std[0]);
   return { name, classes, train, test, keep, label, preprocess: imagePreprocess(train.shape, 32, mean, std) };
 }
 
 /** Builds the task sequence of an experiment for a seed. Throws with advice when data is missing. */
 export function buildExperiment(name: ExperimentName, opts: ExperimentOptions): Experiment {
-  if (!(EXPERIMENTS as readonly string[]).includes(name)) throw new Error(`unknown experiment '${name}'; choose one of ${EXPERIMENTS.join(', ')}`);
+  if (!(EXPERIMENTS as readonly string[]).includes(name))
+    throw new Error(`unknown experiment '${name}'; choose one of ${EXPERIMENTS.join(', ')}`);
   const dirs = dataDirs(opts.dataDir);
   const rng = new Rng(`data/${name}/${opts.seed}`);
   let order = taskOrder(name, opts.seed);
@@ -183,21 +233,46 @@ export function buildExperiment(name: ExperimentName, opts: ExperimentOptions): 
         { name: 'MNIST 5-9', classes: 5, train, test, keep: (l) => l >= 5, label: (l) => l - 5, preprocess: pre },
       ];
     } else {
-      specs = order.map((p) => ({ name: `pMNIST-${p}`, classes: 10, train, test, keep: everything, label: identity, preprocess: flatPreprocess(train.shape, ...mnistStats, pmnistPermutation(p)) }));
+      specs = order.map((p) => ({
+        name: `pMNIST-${p}`,
+        classes: 10,
+        train,
+        test,
+        keep: everything,
+        label: identity,
+        preprocess: flatPreprocess(train.shape, ...mnistStats, pmnistPermutation(p)),
+      }));
     }
   } else if (name === 'cifar') {
     validation = opts.validation ?? 0.1;
     const { missing: absent } = availableDatasets(dirs);
     const need = absent.filter((d) => d.name === 'cifar10' || d.name === 'cifar100');
     if (need.length) {
-      throw new Error(`the cifar experiment needs ${need.map((d) => d.name).join(' and ')}, not found in ${dirs.join(', ')}. Fetch with \`hat data get cifar10\` / \`hat data get cifar100\`, or point --data-dir at them.`);
+      throw new Error(
+        `the cifar experiment needs ${need.map((d) => d.name).join(' and ')}, not found in ${dirs.join(', ')}. Fetch with \`hat data get cifar10\` / \`hat data get cifar100\`, or point --data-dir at them.`,
+      );
     }
     const c10 = datasetByName('cifar10');
     const c100 = datasetByName('cifar100');
     specs = order.map((id) =>
       id < 5
-        ? imageTask(c10, dirs, `CIFAR10 ${2 * id}-${2 * id + 1}`, (l) => l === 2 * id || l === 2 * id + 1, (l) => l % 2, 2)
-        : imageTask(c100, dirs, `CIFAR100 ${20 * (id - 5)}-${20 * (id - 5) + 19}`, (l) => Math.floor(l / 20) === id - 5, (l) => l % 20, 20, c10),
+        ? imageTask(
+            c10,
+            dirs,
+            `CIFAR10 ${2 * id}-${2 * id + 1}`,
+            (l) => l === 2 * id || l === 2 * id + 1,
+            (l) => l % 2,
+            2,
+          )
+        : imageTask(
+            c100,
+            dirs,
+            `CIFAR100 ${20 * (id - 5)}-${20 * (id - 5) + 19}`,
+            (l) => Math.floor(l / 20) === id - 5,
+            (l) => l % 20,
+            20,
+            c10,
+          ),
     );
   } else {
     validation = opts.validation ?? 0.15;
@@ -207,7 +282,12 @@ export function buildExperiment(name: ExperimentName, opts: ExperimentOptions): 
     if (opts.datasets) {
       const wanted = opts.datasets.map((n) => datasetByName(n).id);
       const absent = wanted.filter((id) => !ids.has(id)).map((id) => DATASETS[id].name);
-      if (absent.length) throw new DataFileError(dirs.join(', '), `--datasets asks for ${absent.join(', ')}, not found there`, 'Fetch them with `hat data get NAME`, or point --data-dir at them.');
+      if (absent.length)
+        throw new DataFileError(
+          dirs.join(', '),
+          `--datasets asks for ${absent.join(', ')}, not found there`,
+          'Fetch them with `hat data get NAME`, or point --data-dir at them.',
+        );
       order = order.filter((id) => wanted.includes(id));
     }
     order = order.filter((id) => ids.has(id));
@@ -218,7 +298,8 @@ export function buildExperiment(name: ExperimentName, opts: ExperimentOptions): 
     specs = specs.slice(0, opts.tasks);
     order = order.slice(0, opts.tasks);
   }
-  if (typeof validation === 'number' && !(validation > 0 && validation < 1)) throw new Error(`validation fraction must be in (0, 1), got ${validation}`);
+  if (typeof validation === 'number' && !(validation > 0 && validation < 1))
+    throw new Error(`validation fraction must be in (0, 1), got ${validation}`);
   const tasks = specs.map((s, i) => makeTask(i, s, validation, rng, opts));
   return { name, network, inputShape: tasks[0]?.train.preprocess.outShape ?? [], tasks, order, missing, validation };
 }
@@ -284,7 +365,11 @@ export class SampleSource {
    * order), the last one smaller when the size does not divide. The source owns the batch tensors: they are
    * disposed when `fn` returns, so `fn` keeps only what it computes (in a tf.tidy or disposed by itself).
    */
-  forEachBatch(batchSize: number, fn: (batch: Batch, start: number) => void, order: ArrayLike<number> = this.storedOrder()): void {
+  forEachBatch(
+    batchSize: number,
+    fn: (batch: Batch, start: number) => void,
+    order: ArrayLike<number> = this.storedOrder(),
+  ): void {
     for (let start = 0; start < order.length; start += batchSize) {
       const batch = this.batch(order, start, Math.min(order.length, start + batchSize));
       try {

@@ -28,8 +28,10 @@ const FIX = 'Delete the file and fetch it again (hat data get NAME), or point --
 
 /** Parse IDX bytes (already decompressed). Only unsigned-byte IDX is used by the datasets. */
 export function parseIdx(bytes: Uint8Array, file = '<buffer>'): IdxArray {
-  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0) throw new DataFileError(file, 'not an IDX file (bad magic number)', FIX);
-  if (bytes[2] !== UBYTE) throw new DataFileError(file, `IDX element type 0x${bytes[2].toString(16)} is not unsigned byte`, FIX);
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0)
+    throw new DataFileError(file, 'not an IDX file (bad magic number)', FIX);
+  if (bytes[2] !== UBYTE)
+    throw new DataFileError(file, `IDX element type 0x${bytes[2].toString(16)} is not unsigned byte`, FIX);
   const ndim = bytes[3];
   if (ndim < 1 || bytes.length < 4 + 4 * ndim) throw new DataFileError(file, 'truncated IDX header', FIX);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -38,14 +40,19 @@ export function parseIdx(bytes: Uint8Array, file = '<buffer>'): IdxArray {
   const size = shape.reduce((a, b) => a * b, 1);
   const offset = 4 + 4 * ndim;
   if (bytes.length - offset !== size) {
-    throw new DataFileError(file, `IDX payload is ${bytes.length - offset} bytes but the header (${shape.join('x')}) says ${size}`, FIX);
+    throw new DataFileError(
+      file,
+      `IDX payload is ${bytes.length - offset} bytes but the header (${shape.join('x')}) says ${size}`,
+      FIX,
+    );
   }
   return { shape, data: bytes.subarray(offset, offset + size) };
 }
 
 export function encodeIdx(array: IdxArray): Uint8Array {
   const size = array.shape.reduce((a, b) => a * b, 1);
-  if (size !== array.data.length) throw new Error(`encodeIdx: shape ${array.shape} needs ${size} bytes, got ${array.data.length}`);
+  if (size !== array.data.length)
+    throw new Error(`encodeIdx: shape ${array.shape} needs ${size} bytes, got ${array.data.length}`);
   const header = new Uint8Array(4 + 4 * array.shape.length);
   const view = new DataView(header.buffer);
   header[2] = UBYTE;
@@ -63,7 +70,7 @@ export function readIdx(file: string): IdxArray {
   try {
     raw = fs.readFileSync(file);
   } catch (e) {
-    throw new DataFileError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? e})`, FIX);
+    throw new DataFileError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, FIX);
   }
   return parseIdx(gunzipIfNeeded(raw, file, FIX), file);
 }
@@ -97,7 +104,7 @@ export function readIdxShape(file: string): number[] {
       fs.closeSync(fd);
     }
   } catch (e) {
-    throw new DataFileError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? e})`, FIX);
+    throw new DataFileError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, FIX);
   }
   let bytes: Uint8Array = head;
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
@@ -107,7 +114,8 @@ export function readIdxShape(file: string): number[] {
       throw new DataFileError(file, `corrupt gzip data (${(e as Error).message})`, FIX);
     }
   }
-  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== UBYTE) throw new DataFileError(file, 'not an unsigned-byte IDX file (bad magic number)', FIX);
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== UBYTE)
+    throw new DataFileError(file, 'not an unsigned-byte IDX file (bad magic number)', FIX);
   const ndim = bytes[3];
   if (bytes.length < 4 + 4 * ndim) throw new DataFileError(file, 'truncated IDX header', FIX);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -25,7 +25,12 @@ export interface Manifest {
 }
 
 export const MANIFEST = 'manifest.json';
-export const CACHE_FILES = ['train-images-idx4-ubyte.gz', 'train-labels-idx1-ubyte.gz', 'test-images-idx4-ubyte.gz', 'test-labels-idx1-ubyte.gz'];
+export const CACHE_FILES = [
+  'train-images-idx4-ubyte.gz',
+  'train-labels-idx1-ubyte.gz',
+  'test-images-idx4-ubyte.gz',
+  'test-labels-idx1-ubyte.gz',
+];
 
 export function readManifest(folder: string): Manifest | undefined {
   try {
@@ -35,4 +40,3 @@ export function readManifest(folder: string): Manifest | undefined {
     return undefined;
   }
 }
-

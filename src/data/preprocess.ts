@@ -51,9 +51,15 @@ function normalisationTables(mean: number[], std: number[]) {
  * Flattened (H*W*C) vector for the MLPs: x = (pixel/255 - mean)/std, then optionally permuted:
  * out[k] = x[permutation[k]] (pmnist).
  */
-export function flatPreprocess(inShape: [number, number, number], mean: number, std: number, permutation?: Int32Array): Preprocess {
+export function flatPreprocess(
+  inShape: [number, number, number],
+  mean: number,
+  std: number,
+  permutation?: Int32Array,
+): Preprocess {
   const n = inShape[0] * inShape[1] * inShape[2];
-  if (permutation && permutation.length !== n) throw new Error(`permutation has ${permutation.length} entries for ${n} pixels`);
+  if (permutation && permutation.length !== n)
+    throw new Error(`permutation has ${permutation.length} entries for ${n} pixels`);
   const source = new Int32Array(n);
   for (let k = 0; k < n; k++) source[k] = permutation ? permutation[k] : k;
   const { lut, pad } = normalisationTables([mean], [std]);
@@ -65,7 +71,12 @@ export function flatPreprocess(inShape: [number, number, number], mean: number, 
  * normalising, as the reference pads MNIST 28 -> 32), normalises per channel and replicates a grey channel
  * to three.
  */
-export function imagePreprocess(inShape: [number, number, number], size: number, mean: number[], std: number[]): Preprocess {
+export function imagePreprocess(
+  inShape: [number, number, number],
+  size: number,
+  mean: number[],
+  std: number[],
+): Preprocess {
   const [h, w, c] = inShape;
   if (h > size || w > size) throw new Error(`images of ${h}x${w} are larger than the network input ${size}x${size}`);
   if (c !== 1 && c !== 3) throw new Error(`images with ${c} channels are not supported (1 or 3)`);

@@ -1,9 +1,9 @@
 /** Figs. 5 and 6 (spec §8.5, §8.6): capacity used while tasks accumulate, and weight reuse between tasks. No TensorFlow. */
-import { LayerUsage, cumulativeMax, totalUsage, weightUsage } from '../analysis/usage';
+import { type LayerUsage, cumulativeMax, totalUsage, weightUsage } from '../analysis/usage';
 import type { LayerSpec } from '../nets/geometry';
 import type { GateLogEpoch, GateLogExtras } from '../runs/monitors';
 import type { RunResult } from '../runs/result-file';
-import { COLORS, PlotlyFigure, Row, heatmapFigure } from './plotly';
+import { COLORS, type PlotlyFigure, type Row, heatmapFigure } from './plotly';
 
 /** The trunk layers of a result's network (recorded in the result file). */
 export function layerSpecsOf(r: RunResult): LayerSpec[] {
@@ -80,7 +80,15 @@ export function capacityFigure(log: GateLogView, perLayer = true): PlotlyFigure 
       xaxis: { title: { text: 'epoch (cumulative over tasks; 0 of each task = before training)' } },
       yaxis: { title: { text: 'weights used (%)' }, rangemode: 'tozero' },
       height: 450,
-      shapes: switches.map((s) => ({ type: 'line', x0: s, x1: s, yref: 'paper', y0: 0, y1: 1, line: { dash: 'dash', color: '#888', width: 1 } })),
+      shapes: switches.map((s) => ({
+        type: 'line',
+        x0: s,
+        x1: s,
+        yref: 'paper',
+        y0: 0,
+        y1: 1,
+        line: { dash: 'dash', color: '#888', width: 1 },
+      })),
       annotations: log.tasks.map((name, t) => {
         const first = log.epochs.findIndex((e) => e.task === t);
         return { x: first, y: 1.02, yref: 'paper', text: name, showarrow: false, xanchor: 'left', font: { size: 10 } };
@@ -97,7 +105,7 @@ export function usagePerTaskRows(layers: LayerSpec[], taskGates: ArrayLike<numbe
     const row: Row = { 'after task': `${t + 1}: ${names[t] ?? ''}` };
     usage.forEach((u) => (row[`${u.layer} %`] = Number(((100 * u.activeWeights) / u.weights).toFixed(2))));
     row['network %'] = Number((100 * totalUsage(usage)).toFixed(2));
-    row['task\'s own %'] = Number((100 * totalUsage(own)).toFixed(2));
+    row["task's own %"] = Number((100 * totalUsage(own)).toFixed(2));
     return row;
   });
 }
@@ -109,15 +117,28 @@ export function usagePerTaskRows(layers: LayerSpec[], taskGates: ArrayLike<numbe
 export function reuseMatrix(layers: LayerSpec[], taskGates: ArrayLike<number>[][]): (number | null)[][] {
   const T = taskGates.length;
   const own = taskGates.map((g) => weightUsage(layers, g).reduce((a, u) => a + u.activeWeights, 0));
-  return Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => {
-    if (j <= i || own[i] === 0) return null;
-    const both = taskGates[i].map((g, l) => Array.from(g, (v, k) => Math.min(v, taskGates[j][l][k])));
-    return (100 * weightUsage(layers, both).reduce((a, u) => a + u.activeWeights, 0)) / own[i];
-  }));
+  return Array.from({ length: T }, (_, i) =>
+    Array.from({ length: T }, (_, j) => {
+      if (j <= i || own[i] === 0) return null;
+      const both = taskGates[i].map((g, l) => Array.from(g, (v, k) => Math.min(v, taskGates[j][l][k])));
+      return (100 * weightUsage(layers, both).reduce((a, u) => a + u.activeWeights, 0)) / own[i];
+    }),
+  );
 }
 
 export function reuseFigure(matrix: (number | null)[][], names: string[]): PlotlyFigure {
-  return heatmapFigure(matrix, 'Weight reuse between tasks (paper Fig. 6): % of row task\'s weights also used by column task', {
-    x: names.map((n, i) => `${i + 1} ${n}`), y: names.map((n, i) => `${i + 1} ${n}`), xTitle: 'later task j', yTitle: 'task i', zmin: 0, zmax: 100, text: true, colorscale: 'Blues',
-  });
+  return heatmapFigure(
+    matrix,
+    "Weight reuse between tasks (paper Fig. 6): % of row task's weights also used by column task",
+    {
+      x: names.map((n, i) => `${i + 1} ${n}`),
+      y: names.map((n, i) => `${i + 1} ${n}`),
+      xTitle: 'later task j',
+      yTitle: 'task i',
+      zmin: 0,
+      zmax: 100,
+      text: true,
+      colorscale: 'Blues',
+    },
+  );
 }

@@ -5,8 +5,8 @@
  */
 import { APPROACH_INFO } from '../approaches/catalog';
 import type { CompressionEpoch, CompressionExtras } from '../runs/monitors';
-import { RunResult, protocolKey } from '../runs/result-file';
-import { COLORS, PlotlyFigure, Row } from './plotly';
+import { type RunResult, protocolKey } from '../runs/result-file';
+import { COLORS, type PlotlyFigure, type Row } from './plotly';
 
 export interface CompressionSeries {
   dataset: string;
@@ -34,13 +34,20 @@ export function compressionSeries(results: readonly RunResult[]): CompressionSer
   return gated
     .map((r) => {
       const key = protocolKey(r.config.protocol);
-      const sgd = references.find((s) => protocolKey(s.config.protocol) === key && s.data.tasks[0].name === r.data.tasks[0].name);
+      const sgd = references.find(
+        (s) => protocolKey(s.config.protocol) === key && s.data.tasks[0].name === r.data.tasks[0].name,
+      );
       const best = bestRecord(r);
       return {
         dataset: r.data.tasks[0].name,
         seed: r.config.protocol.seed,
         epochs: logOf(r)!.epochs,
-        final: { epoch: best?.epoch ?? 0, compression: best?.compression ?? NaN, validAccuracy: best?.validAccuracy ?? NaN, testAccuracy: r.accuracy[0][0] },
+        final: {
+          epoch: best?.epoch ?? 0,
+          compression: best?.compression ?? NaN,
+          validAccuracy: best?.validAccuracy ?? NaN,
+          testAccuracy: r.accuracy[0][0],
+        },
         sgdValidAccuracy: sgd ? bestRecord(sgd)?.validAccuracy : undefined,
         maxTrain: r.config.protocol.maxTrain,
       };
@@ -83,7 +90,9 @@ export function compressionFigure(series: CompressionSeries[]): PlotlyFigure {
   return {
     data,
     layout: {
-      title: { text: 'Compression: validation accuracy vs weights kept (paper Fig. 7; triangles: plain SGD, all weights)' },
+      title: {
+        text: 'Compression: validation accuracy vs weights kept (paper Fig. 7; triangles: plain SGD, all weights)',
+      },
       xaxis: { title: { text: 'weights kept (%)' }, type: 'log', range: [-0.5, 2.1] },
       yaxis: { title: { text: 'validation accuracy (%)' } },
       height: 460,

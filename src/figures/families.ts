@@ -5,7 +5,9 @@ import type { RunResult } from '../runs/result-file';
 /** Display name of a result: approach label (HAT, SGD-F, ...) plus its non-default parameters. */
 export function approachLabel(r: RunResult): string {
   const base = APPROACH_INFO[r.config.approach]?.label ?? r.config.approach;
-  const suffix = r.config.tag.startsWith(r.config.approach) ? r.config.tag.slice(r.config.approach.length).replace(/^-/, '') : r.config.tag;
+  const suffix = r.config.tag.startsWith(r.config.approach)
+    ? r.config.tag.slice(r.config.approach.length).replace(/^-/, '')
+    : r.config.tag;
   return suffix ? `${base} ${suffix}` : base;
 }
 
@@ -32,20 +34,31 @@ export function families(results: RunResult[], prefer: string[] = ['mixture', 'c
     const k = familyKey(r);
     const group = groups.get(k) ?? [];
     // the same run found in two folders counts once
-    if (!group.some((o) => o.config.tag === r.config.tag && o.config.protocol.seed === r.config.protocol.seed)) group.push(r);
+    if (!group.some((o) => o.config.tag === r.config.tag && o.config.protocol.seed === r.config.protocol.seed))
+      group.push(r);
     groups.set(k, group);
   }
   const out: Family[] = [...groups.entries()].map(([key, rs]) => {
     const p = rs[0].config.protocol;
     const seeds = [...new Set(rs.map((r) => r.config.protocol.seed))];
-    const hasReferences = seeds.every((s) => REFERENCES.every((kind) => rs.some((r) => r.config.protocol.seed === s && referenceKind(r.config.approach) === kind)));
-    const parts = [`${p.experiment}, ${p.tasks} tasks`, `seeds ${seeds.sort((a, b) => a - b).join(',')}`, `max ${p.train.nepochs} epochs`];
+    const hasReferences = seeds.every((s) =>
+      REFERENCES.every((kind) =>
+        rs.some((r) => r.config.protocol.seed === s && referenceKind(r.config.approach) === kind),
+      ),
+    );
+    const parts = [
+      `${p.experiment}, ${p.tasks} tasks`,
+      `seeds ${seeds.sort((a, b) => a - b).join(',')}`,
+      `max ${p.train.nepochs} epochs`,
+    ];
     if (p.maxTrain) parts.push(`max ${p.maxTrain} training samples per task`);
     if (rs[0].config.network.hidden) parts.push(`hidden ${rs[0].config.network.hidden.join('-')}`);
     return { key, experiment: p.experiment, tasks: p.tasks, results: rs, hasReferences, description: parts.join('; ') };
   });
   const rank = (e: string) => (prefer.indexOf(e) < 0 ? prefer.length : prefer.indexOf(e));
-  return out.sort((a, b) => rank(a.experiment) - rank(b.experiment) || b.tasks - a.tasks || b.results.length - a.results.length);
+  return out.sort(
+    (a, b) => rank(a.experiment) - rank(b.experiment) || b.tasks - a.tasks || b.results.length - a.results.length,
+  );
 }
 
 /** Results of the methods (not the forgetting ratio's references). */

@@ -1,11 +1,11 @@
 /** Fig. 3 and Table 1 (spec §8.1, §8.2): the forgetting ratio against the number of tasks. No TensorFlow. */
 import { APPROACH_INFO, isReference } from '../approaches/catalog';
 import { mean } from '../analysis/metrics';
-import { PAPER_TABLE1, PaperTable1Row } from '../analysis/paper';
-import { Stat, stat } from '../analysis/stats';
+import { PAPER_TABLE1, type PaperTable1Row } from '../analysis/paper';
+import { type Stat, stat } from '../analysis/stats';
 import type { RunResult } from '../runs/result-file';
 import { approachLabel } from './families';
-import { COLORS, PlotlyFigure, Row } from './plotly';
+import { COLORS, type PlotlyFigure, type Row } from './plotly';
 
 export interface ForgettingCurve {
   label: string;
@@ -23,20 +23,29 @@ export function forgettingCurves(results: RunResult[]): ForgettingCurve[] {
     const l = approachLabel(r);
     byLabel.set(l, [...(byLabel.get(l) ?? []), r]);
   }
-  return [...byLabel.entries()].map(([label, rs]) => {
-    const T = Math.min(...rs.map((r) => r.forgetting!.meanUpTo.length));
-    return {
-      label, approach: rs[0].config.approach, seeds: rs.map((r) => r.config.protocol.seed),
-      points: Array.from({ length: T }, (_, t) => stat(rs.map((r) => r.forgetting!.meanUpTo[t]))),
-    };
-  }).sort((a, b) => (a.points[a.points.length - 1]?.mean ?? 0) - (b.points[b.points.length - 1]?.mean ?? 0));
+  return [...byLabel.entries()]
+    .map(([label, rs]) => {
+      const T = Math.min(...rs.map((r) => r.forgetting!.meanUpTo.length));
+      return {
+        label,
+        approach: rs[0].config.approach,
+        seeds: rs.map((r) => r.config.protocol.seed),
+        points: Array.from({ length: T }, (_, t) => stat(rs.map((r) => r.forgetting!.meanUpTo[t]))),
+      };
+    })
+    .sort((a, b) => (a.points[a.points.length - 1]?.mean ?? 0) - (b.points[b.points.length - 1]?.mean ?? 0));
 }
 
 /** Paper Fig. 3: rho^{<=t} vs t, 95% CI error bars, small jitter per approach, dashed line at 0. */
-export function forgettingFigure(curves: ForgettingCurve[], title = 'Forgetting ratio vs number of tasks (paper Fig. 3)'): PlotlyFigure {
+export function forgettingFigure(
+  curves: ForgettingCurve[],
+  title = 'Forgetting ratio vs number of tasks (paper Fig. 3)',
+): PlotlyFigure {
   const k = curves.length;
   const data = curves.map((c, i) => ({
-    type: 'scatter', mode: 'lines+markers', name: `${c.label} (n=${c.seeds.length})`,
+    type: 'scatter',
+    mode: 'lines+markers',
+    name: `${c.label} (n=${c.seeds.length})`,
     x: c.points.map((_, t) => t + 1 + (k > 1 ? (i - (k - 1) / 2) * (0.25 / k) : 0)),
     y: c.points.map((p) => p.mean),
     error_y: { type: 'data', array: c.points.map((p) => p.ci), visible: true },
@@ -47,16 +56,21 @@ export function forgettingFigure(curves: ForgettingCurve[], title = 'Forgetting 
   return {
     data,
     layout: {
-      title: { text: title }, xaxis: { title: { text: 'number of learned tasks t' }, dtick: 1, range: [0.5, T + 0.5] },
-      yaxis: { title: { text: 'forgetting ratio rho<=t' } }, height: 450,
-      shapes: [{ type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 0, y1: 0, line: { dash: 'dash', color: '#444', width: 1 } }],
+      title: { text: title },
+      xaxis: { title: { text: 'number of learned tasks t' }, dtick: 1, range: [0.5, T + 0.5] },
+      yaxis: { title: { text: 'forgetting ratio rho<=t' } },
+      height: 450,
+      shapes: [
+        { type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 0, y1: 0, line: { dash: 'dash', color: '#444', width: 1 } },
+      ],
       legend: { orientation: 'v' },
     },
   };
 }
 
 /** "mean (std)" with the population std, as the paper's Table 1. */
-const meanStd = (s: Stat | undefined): string => (!s || !Number.isFinite(s.mean) ? '' : `${s.mean.toFixed(2)} (${s.popStd.toFixed(2)})`);
+const meanStd = (s: Stat | undefined): string =>
+  !s || !Number.isFinite(s.mean) ? '' : `${s.mean.toFixed(2)} (${s.popStd.toFixed(2)})`;
 
 /**
  * Table 1 side by side with the paper: our rho^{<=2} and rho^{<=T} as "mean (std)" over seeds, and the
@@ -76,7 +90,8 @@ export function table1Rows(curves: ForgettingCurve[]): Row[] {
   });
   const rows = PAPER_TABLE1.map((p) => row(APPROACH_INFO[p.approach].label, ours.get(p.approach), p));
   const inPaper = new Set(PAPER_TABLE1.map((p) => p.approach));
-  for (const c of curves) if (!(inPaper.has(c.approach) && ours.get(c.approach) === c)) rows.push(row(c.label, c, undefined));
+  for (const c of curves)
+    if (!(inPaper.has(c.approach) && ours.get(c.approach) === c)) rows.push(row(c.label, c, undefined));
   return rows;
 }
 

@@ -1,7 +1,7 @@
 /** The mechanism (spec §8.8, paper Fig. 2): gates, the annealing of s, and the gradient it gives. Analytic, no TensorFlow. */
 import { TRAIN_DEFAULTS } from '../training/types';
-import { ScheduleForm, annealedS, epochPositions } from '../approaches/hat/schedule';
-import { COLORS, PlotlyFigure } from './plotly';
+import { type ScheduleForm, annealedS, epochPositions } from '../approaches/hat/schedule';
+import { COLORS, type PlotlyFigure } from './plotly';
 
 const BATCH = TRAIN_DEFAULTS.batchSize;
 
@@ -26,7 +26,13 @@ export interface AnnealingCurves {
  * upstream gradient (spec §8.8): (i) s=1: B sigma'(e); (ii) s=smax: B smax sigma'(smax e); (iii) annealed:
  * sum_b s_b sigma'(s_b e); (iv) annealed and compensated: B smax sigma'(e).
  */
-export function gradientAnnealingCurves(smax: number, B = 100, points = 241, range = 6, form: ScheduleForm = 'code'): AnnealingCurves {
+export function gradientAnnealingCurves(
+  smax: number,
+  B = 100,
+  points = 241,
+  range = 6,
+  form: ScheduleForm = 'code',
+): AnnealingCurves {
   const e = Array.from({ length: points }, (_, i) => -range + (2 * range * i) / (points - 1));
   // an epoch of B full batches (of BATCH samples; only the fraction i/N matters for the code form)
   const s = epochPositions(B * BATCH, BATCH).map((p) => annealedS(form, smax, p));
@@ -41,7 +47,14 @@ export function gradientAnnealingCurves(smax: number, B = 100, points = 241, ran
 
 export function gradientAnnealingFigure(smax: number, B = 100): PlotlyFigure {
   const c = gradientAnnealingCurves(smax, B);
-  const line = (name: string, y: number[], color: string, dash?: string) => ({ type: 'scatter', mode: 'lines', name, x: c.e, y, line: { color, dash, width: 2 } });
+  const line = (name: string, y: number[], color: string, dash?: string) => ({
+    type: 'scatter',
+    mode: 'lines',
+    name,
+    x: c.e,
+    y,
+    line: { color, dash, width: 2 },
+  });
   return {
     data: [
       line('(i) s = 1', c.constantOne, COLORS[0]),
@@ -51,7 +64,9 @@ export function gradientAnnealingFigure(smax: number, B = 100): PlotlyFigure {
     ],
     layout: {
       title: { text: `Cumulative gate gradient over one epoch of ${B} batches, smax = ${smax} (paper Fig. 2)` },
-      xaxis: { title: { text: 'embedding e' } }, yaxis: { title: { text: 'sum over batches of |d gate / d e|' }, type: 'log', exponentformat: 'power' }, height: 420,
+      xaxis: { title: { text: 'embedding e' } },
+      yaxis: { title: { text: 'sum over batches of |d gate / d e|' }, type: 'log', exponentformat: 'power' },
+      height: 420,
     },
   };
 }
@@ -60,8 +75,20 @@ export function gradientAnnealingFigure(smax: number, B = 100): PlotlyFigure {
 export function gateFigure(svalues: number[], range = 6): PlotlyFigure {
   const e = Array.from({ length: 241 }, (_, i) => -range + (2 * range * i) / 240);
   return {
-    data: svalues.map((s, i) => ({ type: 'scatter', mode: 'lines', name: `s = ${s < 1 ? s.toPrecision(2) : s}`, x: e, y: e.map((x) => sigmoid(s * x)), line: { color: COLORS[i % COLORS.length] } })),
-    layout: { title: { text: 'Gate a = sigma(s e) for increasing s' }, xaxis: { title: { text: 'embedding e' } }, yaxis: { title: { text: 'gate a' }, range: [-0.05, 1.05] }, height: 380 },
+    data: svalues.map((s, i) => ({
+      type: 'scatter',
+      mode: 'lines',
+      name: `s = ${s < 1 ? s.toPrecision(2) : s}`,
+      x: e,
+      y: e.map((x) => sigmoid(s * x)),
+      line: { color: COLORS[i % COLORS.length] },
+    })),
+    layout: {
+      title: { text: 'Gate a = sigma(s e) for increasing s' },
+      xaxis: { title: { text: 'embedding e' } },
+      yaxis: { title: { text: 'gate a' }, range: [-0.05, 1.05] },
+      height: 380,
+    },
   };
 }
 
@@ -69,7 +96,13 @@ export function gateFigure(svalues: number[], range = 6): PlotlyFigure {
  * s over the batches of an epoch (spec §2.4), repeated for a few epochs: the schedule training uses (the
  * reference's code form by default, as `-p schedule=` decides).
  */
-export function annealingScheduleFigure(smax: number, samples: number, epochs = 3, form: ScheduleForm = 'code', batchSize = BATCH): PlotlyFigure {
+export function annealingScheduleFigure(
+  smax: number,
+  samples: number,
+  epochs = 3,
+  form: ScheduleForm = 'code',
+  batchSize = BATCH,
+): PlotlyFigure {
   const positions = epochPositions(samples, batchSize);
   const x: number[] = [];
   const y: number[] = [];
@@ -82,7 +115,9 @@ export function annealingScheduleFigure(smax: number, samples: number, epochs = 
   return {
     data: [{ type: 'scatter', mode: 'lines', name: 's', x, y, line: { color: COLORS[0] } }],
     layout: {
-      title: { text: `Annealing of s from 1/smax to smax = ${smax} within every epoch (${positions.length} batches, ${form} form)` },
+      title: {
+        text: `Annealing of s from 1/smax to smax = ${smax} within every epoch (${positions.length} batches, ${form} form)`,
+      },
       xaxis: { title: { text: 'batch' } },
       yaxis: { title: { text: 's' }, type: 'log' },
       height: 340,

@@ -1,7 +1,7 @@
 /** Fig. 4 (spec §8.4): HAT's robustness to smax and c. No TensorFlow. */
 import { mean } from '../analysis/metrics';
 import type { RunResult } from '../runs/result-file';
-import { COLORS, PlotlyFigure, heatmapFigure } from './plotly';
+import { COLORS, type PlotlyFigure, heatmapFigure } from './plotly';
 
 export interface HyperGrid {
   smax: number[];
@@ -22,19 +22,28 @@ export function hyperGrid(results: RunResult[]): HyperGrid {
   };
   const smax = [...new Set(hats.map((r) => Number(r.config.parameters.smax)))].sort((a, b) => a - b);
   const c = [...new Set(hats.map((r) => Number(r.config.parameters.c)))].sort((a, b) => a - b);
-  const z = c.map((cv) => smax.map((sv) => {
-    const xs = hats.filter((r) => Number(r.config.parameters.c) === cv && Number(r.config.parameters.smax) === sv).map(val);
-    return xs.length ? mean(xs) : null;
-  }));
+  const z = c.map((cv) =>
+    smax.map((sv) => {
+      const xs = hats
+        .filter((r) => Number(r.config.parameters.c) === cv && Number(r.config.parameters.smax) === sv)
+        .map(val);
+      return xs.length ? mean(xs) : null;
+    }),
+  );
   return { smax, c, z, metric, tasks: Math.max(0, ...hats.map((r) => r.accuracy.length)) };
 }
 
 export function hyperGridFigure(g: HyperGrid): PlotlyFigure {
   const label = g.metric === 'rho' ? `forgetting ratio rho<=${g.tasks}` : `average accuracy A<=${g.tasks} (%)`;
   const fig = heatmapFigure(g.z, `HAT robustness to smax and c: ${label} (paper Fig. 4)`, {
-    x: g.smax.map(String), y: g.c.map(String), xTitle: 'smax (stability)', yTitle: 'c (compressibility)', text: true, colorscale: 'Viridis',
+    x: g.smax.map(String),
+    y: g.c.map(String),
+    xTitle: 'smax (stability)',
+    yTitle: 'c (compressibility)',
+    text: true,
+    colorscale: 'Viridis',
   });
-  (fig.data[0] as Record<string, unknown>).colorbar = { title: { text: g.metric === 'rho' ? 'rho' : 'A %' } };
+  fig.data[0].colorbar = { title: { text: g.metric === 'rho' ? 'rho' : 'A %' } };
   (fig.layout.yaxis as Record<string, unknown>).autorange = true;
   return fig;
 }
@@ -42,7 +51,20 @@ export function hyperGridFigure(g: HyperGrid): PlotlyFigure {
 /** Line view of the grid: x = smax (log), one line per c. */
 export function hyperLinesFigure(g: HyperGrid): PlotlyFigure {
   return {
-    data: g.c.map((cv, i) => ({ type: 'scatter', mode: 'lines+markers', name: `c = ${cv}`, x: g.smax, y: g.z[i], connectgaps: true, line: { color: COLORS[i % COLORS.length] } })),
-    layout: { title: { text: 'The same grid as lines: one per c' }, xaxis: { title: { text: 'smax' }, type: 'log' }, yaxis: { title: { text: g.metric === 'rho' ? `rho<=${g.tasks}` : `A<=${g.tasks} %` } }, height: 400 },
+    data: g.c.map((cv, i) => ({
+      type: 'scatter',
+      mode: 'lines+markers',
+      name: `c = ${cv}`,
+      x: g.smax,
+      y: g.z[i],
+      connectgaps: true,
+      line: { color: COLORS[i % COLORS.length] },
+    })),
+    layout: {
+      title: { text: 'The same grid as lines: one per c' },
+      xaxis: { title: { text: 'smax' }, type: 'log' },
+      yaxis: { title: { text: g.metric === 'rho' ? `rho<=${g.tasks}` : `A<=${g.tasks} %` } },
+      height: 400,
+    },
   };
 }

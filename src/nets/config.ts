@@ -3,7 +3,7 @@
  * approach's variant of them, and width-scaled copies for PathNet's modules and PNN's columns.
  */
 import type { NetworkVariant } from '../approaches/catalog';
-import { LayerSpec, inputsPerUnitBelow } from './geometry';
+import { type LayerSpec, inputsPerUnitBelow } from './geometry';
 
 export type InitScheme = 'pytorch' | 'xavier';
 export type EmbeddingInit = 'normal' | 'uniform';

@@ -9,8 +9,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DropoutMasks, Rng } from '../core/rng';
-import { InitScheme, ModelDescription, NetworkConfig } from './config';
-import { LayerSpec, layerGeometry } from './geometry';
+import { type InitScheme, type ModelDescription, type NetworkConfig } from './config';
+import { type LayerSpec, layerGeometry } from './geometry';
 
 /** What an approach trains: a set of named variables with its own dropout stream. */
 export interface Model {
@@ -84,14 +84,21 @@ export class HiddenLayer {
   /** HAT task embeddings [tasks, units], when the network is gated. */
   readonly embedding?: tf.Variable;
 
-  constructor(readonly spec: LayerSpec, prefix: string, tasks: number, config: NetworkConfig, rng: Rng) {
+  constructor(
+    readonly spec: LayerSpec,
+    prefix: string,
+    tasks: number,
+    config: NetworkConfig,
+    rng: Rng,
+  ) {
     const { units } = spec;
     const { shape, fanIn, fanOut } = layerGeometry(spec);
     const bias = initBias(rng, config.init, units, fanIn);
     this.weight = ownedVariable(initWeights(rng, config.init, shape, fanIn, fanOut), `${prefix}/${spec.name}/weight`);
     this.bias = ownedVariable(bias, `${prefix}/${spec.name}/bias`);
     if (config.hat) {
-      const values = config.embeddingInit === 'normal' ? rng.normalArray(tasks * units) : rng.uniformArray(tasks * units, 0, 2);
+      const values =
+        config.embeddingInit === 'normal' ? rng.normalArray(tasks * units) : rng.uniformArray(tasks * units, 0, 2);
       this.embedding = ownedVariable(tf.tensor2d(values, [tasks, units]), `${prefix}/${spec.name}/embedding`);
     }
   }
@@ -107,7 +114,10 @@ export class HiddenLayer {
   gate(task: number, s: number | tf.Scalar): tf.Tensor1D {
     if (!this.embedding) throw new Error(`layer ${this.name} has no HAT embedding`);
     const embedding = this.embedding;
-    return tf.tidy(() => tf.sigmoid(tf.mul(tf.reshape(tf.slice(embedding, [task, 0], [1, this.units]), [this.units]), s)) as tf.Tensor1D);
+    return tf.tidy(
+      () =>
+        tf.sigmoid(tf.mul(tf.reshape(tf.slice(embedding, [task, 0], [1, this.units]), [this.units]), s)) as tf.Tensor1D,
+    );
   }
 
   apply(x: tf.Tensor, training: boolean, masks: DropoutMasks, gate?: tf.Tensor1D): tf.Tensor {
@@ -130,11 +140,15 @@ export class Network implements Model {
   readonly prefix: string;
   private readonly dropout: DropoutMasks;
 
-  constructor(readonly config: NetworkConfig, seed: number | string) {
+  constructor(
+    readonly config: NetworkConfig,
+    seed: number | string,
+  ) {
     this.prefix = nextModelPrefix('net');
     const rng = new Rng(`init/${seed}`);
     this.dropout = new DropoutMasks(new Rng(`dropout/${seed}`).int32());
-    for (const spec of config.layers) this.layers.push(new HiddenLayer(spec, this.prefix, config.heads.length, config, rng));
+    for (const spec of config.layers)
+      this.layers.push(new HiddenLayer(spec, this.prefix, config.heads.length, config, rng));
     const last = config.layers[config.layers.length - 1].units;
     config.heads.forEach((n, t) => {
       const bias = initBias(rng, config.init, n, last);

@@ -9,9 +9,19 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DropoutMasks, Rng } from '../core/rng';
-import { ModelDescription, NetworkConfig, scaledLayerSpecs } from './config';
-import { LayerSpec, layerGeometry } from './geometry';
-import { Model, activate, applyDropout, flatten, initBias, initWeights, linear, nextModelPrefix, ownedVariable } from './network';
+import { type ModelDescription, type NetworkConfig, scaledLayerSpecs } from './config';
+import { type LayerSpec, layerGeometry } from './geometry';
+import {
+  type Model,
+  activate,
+  applyDropout,
+  flatten,
+  initBias,
+  initWeights,
+  linear,
+  nextModelPrefix,
+  ownedVariable,
+} from './network';
 
 export interface PathNetOptions {
   /** Modules per layer (16). */
@@ -46,13 +56,20 @@ export class PathNetModel implements Model {
   readonly heads: Module[];
   private readonly dropout: DropoutMasks;
 
-  constructor(readonly base: NetworkConfig, readonly options: PathNetOptions, seed: number | string) {
+  constructor(
+    readonly base: NetworkConfig,
+    readonly options: PathNetOptions,
+    seed: number | string,
+  ) {
     const rng = new Rng(`init/pathnet/${seed}`);
     this.dropout = new DropoutMasks(new Rng(`dropout/${seed}`).int32());
     this.layers = pathnetLayerSpecs(base, options.widthFactor).map((spec) => {
       const { shape, fanIn, fanOut } = layerGeometry(spec);
       const modules = Array.from({ length: options.modules }, (_, m) => ({
-        weight: ownedVariable(initWeights(rng, base.init, shape, fanIn, fanOut), `${this.prefix}/${spec.name}/m${m}/weight`),
+        weight: ownedVariable(
+          initWeights(rng, base.init, shape, fanIn, fanOut),
+          `${this.prefix}/${spec.name}/m${m}/weight`,
+        ),
         bias: ownedVariable(initBias(rng, base.init, spec.units, fanIn), `${this.prefix}/${spec.name}/m${m}/bias`),
       }));
       return { spec, modules };
@@ -72,7 +89,13 @@ export class PathNetModel implements Model {
       const chosen = path[l].map((m) => layer.modules[m]);
       const n = chosen.length;
       const axis = kind === 'conv' ? 3 : 1;
-      const weight = n === 1 ? chosen[0].weight : tf.concat(chosen.map((m) => m.weight), axis);
+      const weight =
+        n === 1
+          ? chosen[0].weight
+          : tf.concat(
+              chosen.map((m) => m.weight),
+              axis,
+            );
       const bias = n === 1 ? chosen[0].bias : tf.concat(chosen.map((m) => m.bias));
       let y = activate(layer.spec, linear(h, weight, bias), training, this.dropout);
       if (n > 1) {
@@ -97,7 +120,10 @@ export class PathNetModel implements Model {
     return [this.heads[task].weight, this.heads[task].bias];
   }
   variables(): tf.Variable[] {
-    return [...this.layers.flatMap((l) => l.modules.flatMap((m) => [m.weight, m.bias])), ...this.heads.flatMap((h) => [h.weight, h.bias])];
+    return [
+      ...this.layers.flatMap((l) => l.modules.flatMap((m) => [m.weight, m.bias])),
+      ...this.heads.flatMap((h) => [h.weight, h.bias]),
+    ];
   }
   parameterCount(): number {
     return this.variables().reduce((n, v) => n + v.size, 0);

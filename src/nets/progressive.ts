@@ -12,9 +12,19 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DropoutMasks, Rng } from '../core/rng';
-import { ModelDescription, NetworkConfig, scaledLayerSpecs } from './config';
-import { LayerSpec, layerGeometry } from './geometry';
-import { Model, activate, applyDropout, flatten, initBias, initWeights, linear, nextModelPrefix, ownedVariable } from './network';
+import { type ModelDescription, type NetworkConfig, scaledLayerSpecs } from './config';
+import { type LayerSpec, layerGeometry } from './geometry';
+import {
+  type Model,
+  activate,
+  applyDropout,
+  flatten,
+  initBias,
+  initWeights,
+  linear,
+  nextModelPrefix,
+  ownedVariable,
+} from './network';
 
 export interface ProgressiveOptions {
   /** Column width = ⌊widthFactor · units / T⌋ (1.117: parameter-matched AlexNet). */
@@ -61,7 +71,11 @@ export class ProgressiveModel implements Model {
   readonly columns: Column[] = [];
   private readonly dropout: DropoutMasks;
 
-  constructor(readonly base: NetworkConfig, readonly options: ProgressiveOptions, seed: number | string) {
+  constructor(
+    readonly base: NetworkConfig,
+    readonly options: ProgressiveOptions,
+    seed: number | string,
+  ) {
     const rng = new Rng(`init/pnn/${seed}`);
     this.dropout = new DropoutMasks(new Rng(`dropout/${seed}`).int32());
     this.specs = columnLayerSpecs(base, options.widthFactor);
@@ -77,24 +91,42 @@ export class ProgressiveModel implements Model {
     const last = this.specs[this.specs.length - 1].units;
     base.heads.forEach((classes, t) => {
       const p = `${this.prefix}/col${t}`;
-      const lateral = (name: string, t: number, inputs: number, conv: boolean, map: (name: string) => Dense, relu: boolean): Lateral => ({
+      const lateral = (
+        name: string,
+        t: number,
+        inputs: number,
+        conv: boolean,
+        map: (name: string) => Dense,
+        relu: boolean,
+      ): Lateral => ({
         alpha: ownedVariable(tf.tensor1d(rng.normalArray(t)), `${name}/alpha`),
-        reduce: conv ? dense(`${name}/reduce`, [1, 1, t * inputs, inputs], t * inputs, inputs) : dense(`${name}/reduce`, [t * inputs, inputs], t * inputs, inputs),
+        reduce: conv
+          ? dense(`${name}/reduce`, [1, 1, t * inputs, inputs], t * inputs, inputs)
+          : dense(`${name}/reduce`, [t * inputs, inputs], t * inputs, inputs),
         map: map(`${name}/map`),
         relu,
         conv,
       });
       const layers = this.specs.map((spec) => layerOp(`${p}/${spec.name}`, spec));
       const head = dense(`${p}/head`, [last, classes], last, classes);
-      const laterals = this.specs.map((spec, l) => (t > 0 && l > 0 ? lateral(`${p}/${spec.name}/lateral`, t, spec.inputs, spec.kind === 'conv', (n) => layerOp(n, spec), true) : null));
-      const headLateral = t > 0 ? lateral(`${p}/head/lateral`, t, last, false, (n) => dense(n, [last, classes], last, classes), false) : null;
+      const laterals = this.specs.map((spec, l) =>
+        t > 0 && l > 0
+          ? lateral(`${p}/${spec.name}/lateral`, t, spec.inputs, spec.kind === 'conv', (n) => layerOp(n, spec), true)
+          : null,
+      );
+      const headLateral =
+        t > 0
+          ? lateral(`${p}/head/lateral`, t, last, false, (n) => dense(n, [last, classes], last, classes), false)
+          : null;
       this.columns.push({ layers, head, laterals, headLateral });
     });
   }
 
   /** Σ_j α_j h_j concatenated → reduce → (ReLU) → map: the lateral contribution to a pre-activation. */
   private lateral(lat: Lateral, sources: tf.Tensor[]): tf.Tensor {
-    const scaled = sources.map((h, j) => tf.mul(lat.conv ? h : flatten(h), tf.reshape(tf.slice(lat.alpha, [j], [1]), [])));
+    const scaled = sources.map((h, j) =>
+      tf.mul(lat.conv ? h : flatten(h), tf.reshape(tf.slice(lat.alpha, [j], [1]), [])),
+    );
     const joined = scaled.length === 1 ? scaled[0] : tf.concat(scaled, lat.conv ? 3 : 1);
     const z = linear(joined, lat.reduce.weight, lat.reduce.bias);
     return linear(lat.relu ? tf.relu(z) : z, lat.map.weight, lat.map.bias);
@@ -104,20 +136,38 @@ export class ProgressiveModel implements Model {
    * Outputs of every layer of column c (post ReLU/dropout/pool), with laterals from `sources` (per previous
    * column, per layer) or none; the last entry is the column's head logits.
    */
-  private column(c: number, x: tf.Tensor, training: boolean, sources: tf.Tensor[][] | null): { outputs: tf.Tensor[]; logits: tf.Tensor2D } {
+  private column(
+    c: number,
+    x: tf.Tensor,
+    training: boolean,
+    sources: tf.Tensor[][] | null,
+  ): { outputs: tf.Tensor[]; logits: tf.Tensor2D } {
     const col = this.columns[c];
     const outputs: tf.Tensor[] = [];
     let h = x;
     this.specs.forEach((spec, l) => {
       let pre = linear(h, col.layers[l].weight, col.layers[l].bias);
       const lat = col.laterals[l];
-      if (sources && lat) pre = tf.add(pre, this.lateral(lat, sources.map((s) => s[l - 1])));
+      if (sources && lat)
+        pre = tf.add(
+          pre,
+          this.lateral(
+            lat,
+            sources.map((s) => s[l - 1]),
+          ),
+        );
       h = activate(spec, pre, training, this.dropout);
       outputs.push(h);
     });
     let logits = linear(h, col.head.weight, col.head.bias) as tf.Tensor2D;
     if (sources && col.headLateral && this.options.headLateral) {
-      logits = tf.add(logits, this.lateral(col.headLateral, sources.map((s) => s[s.length - 1]))) as tf.Tensor2D;
+      logits = tf.add(
+        logits,
+        this.lateral(
+          col.headLateral,
+          sources.map((s) => s[s.length - 1]),
+        ),
+      ) as tf.Tensor2D;
     }
     return { outputs, logits };
   }
@@ -128,7 +178,9 @@ export class ProgressiveModel implements Model {
     const sources: tf.Tensor[][] = [];
     for (let j = 0; j < task; j++) {
       // reference: sources are plain columns; full recursion: each with its own laterals
-      sources.push(this.column(j, input, training, this.options.fullRecursion && j > 0 ? sources.slice(0, j) : null).outputs);
+      sources.push(
+        this.column(j, input, training, this.options.fullRecursion && j > 0 ? sources.slice(0, j) : null).outputs,
+      );
     }
     return this.column(task, input, training, task > 0 ? sources : null).logits;
   }
@@ -138,13 +190,21 @@ export class ProgressiveModel implements Model {
     const col = this.columns[t];
     const dense = (d: Dense) => [d.weight, d.bias];
     const lateral = (l: Lateral | null) => (l ? [l.alpha, ...dense(l.reduce), ...dense(l.map)] : []);
-    return [...col.layers.flatMap(dense), ...dense(col.head), ...col.laterals.flatMap(lateral), ...lateral(col.headLateral)];
+    return [
+      ...col.layers.flatMap(dense),
+      ...dense(col.head),
+      ...col.laterals.flatMap(lateral),
+      ...lateral(col.headLateral),
+    ];
   }
   variables(): tf.Variable[] {
     return this.columns.flatMap((_, t) => this.columnVariables(t));
   }
   parameterCount(): number {
-    const alphas = this.columns.reduce((n, c) => n + [...c.laterals, c.headLateral].reduce((m, l) => m + (l ? l.alpha.size : 0), 0), 0);
+    const alphas = this.columns.reduce(
+      (n, c) => n + [...c.laterals, c.headLateral].reduce((m, l) => m + (l ? l.alpha.size : 0), 0),
+      0,
+    );
     return this.variables().reduce((n, v) => n + v.size, 0) - alphas;
   }
   reseedDropout(key: string): void {

@@ -28,7 +28,6 @@ const captureDisplay: Display = {
 /** tslab's display when running in its kernel, otherwise the capture list. */
 export function display(): Display {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const tslab = require('tslab') as { display: Display & { id?: unknown } };
     // outside a kernel tslab's display throws "Not ready" on use; probe with an empty text output is not
     // possible without side effects, so ask tslab whether a kernel is attached
@@ -44,7 +43,8 @@ function kernelAttached(): boolean {
   return process.argv.includes('kernel') && process.argv.some((a) => a.includes('--config-path'));
 }
 
-export const escapeHtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+export const escapeHtml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** Markdown output (a sentence or two of explanation, or a warning). */
 export function say(markdown: string): void {
@@ -53,7 +53,9 @@ export function say(markdown: string): void {
 
 /** A visible note that a notebook falls back to a live experiment. */
 export function warnFallback(what: string, why: string): void {
-  display().html(`<div class="hat-fallback" style="border-left:4px solid #e69f00;padding:4px 10px;background:#fff8e6"><b>Fallback:</b> ${escapeHtml(why)} Running ${escapeHtml(what)} live instead (small, for illustration; its numbers are not the paper's protocol).</div>`);
+  display().html(
+    `<div class="hat-fallback" style="border-left:4px solid #e69f00;padding:4px 10px;background:#fff8e6"><b>Fallback:</b> ${escapeHtml(why)} Running ${escapeHtml(what)} live instead (small, for illustration; its numbers are not the paper's protocol).</div>`,
+  );
 }
 
 interface NotebookGlobals {
@@ -71,9 +73,15 @@ export function plotlyLibraryHtml(): string {
 }
 
 /** The html of one figure: a div and the script that draws it once window.Plotly is there. */
-export function figureHtml(fig: PlotlyFigure, id = `hat-fig-${Date.now().toString(36)}-${(g.__hatFigureCount = (g.__hatFigureCount ?? 0) + 1)}`): string {
+export function figureHtml(
+  fig: PlotlyFigure,
+  id = `hat-fig-${Date.now().toString(36)}-${(g.__hatFigureCount = (g.__hatFigureCount ?? 0) + 1)}`,
+): string {
   const height = Number((fig.layout as { height?: number }).height ?? 450);
-  const spec = JSON.stringify({ data: fig.data, layout: { autosize: true, margin: { t: 60, l: 70, r: 30, b: 60 }, ...fig.layout } }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)).replace(/<\//g, '<\\/');
+  const spec = JSON.stringify(
+    { data: fig.data, layout: { autosize: true, margin: { t: 60, l: 70, r: 30, b: 60 }, ...fig.layout } },
+    (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v),
+  ).replace(/<\//g, '<\\/');
   return (
     `<div id="${id}" class="hat-figure" style="width:100%;min-width:480px;height:${height}px"></div>` +
     `<script type="text/javascript">(function(){var spec=${spec};var tries=0;function draw(){var el=document.getElementById(${JSON.stringify(id)});` +
@@ -105,4 +113,3 @@ export function showTable(rows: Row[] | Arquero.ColumnTable, caption?: string, o
   const html = table.toHTML({ limit: opts.limit ?? 100, null: () => '' });
   display().html(`<div class="hat-table">${caption ? `<p><b>${escapeHtml(caption)}</b></p>` : ''}${html}</div>`);
 }
-

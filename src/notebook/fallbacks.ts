@@ -4,14 +4,27 @@
  */
 import { TABLE1_RUNS } from '../approaches/catalog';
 import type { ExperimentName } from '../data/experiments';
-import { RunOptions, runExperiment } from '../runs/run';
+import { type RunOptions, runExperiment } from '../runs/run';
 import type { RunResult } from '../runs/result-file';
 import { loadNotebookRuns } from './project';
 
 /** The protocol of every live fallback: permuted MNIST, few tasks, few samples, small MLP, 2 epochs. */
-export const FALLBACK = { experiment: 'pmnist' as ExperimentName, tasks: 3, maxTrain: 1000, maxTest: 500, hidden: [100, 100], nepochs: 2, seeds: [0, 1] };
+export const FALLBACK = {
+  experiment: 'pmnist' as ExperimentName,
+  tasks: 3,
+  maxTrain: 1000,
+  maxTest: 500,
+  hidden: [100, 100],
+  nepochs: 2,
+  seeds: [0, 1],
+};
 
-async function fallbackRun(runDir: string, approach: string, seed: number, extra: Partial<RunOptions> = {}): Promise<RunResult> {
+async function fallbackRun(
+  runDir: string,
+  approach: string,
+  seed: number,
+  extra: Partial<RunOptions> = {},
+): Promise<RunResult> {
   const { result, approach: a } = await runExperiment({
     experiment: FALLBACK.experiment,
     approach,
@@ -30,10 +43,14 @@ async function fallbackRun(runDir: string, approach: string, seed: number, extra
   return result;
 }
 
-const same = (a: RunResult, b: RunResult) => a.config.tag === b.config.tag && a.config.protocol.seed === b.config.protocol.seed;
+const same = (a: RunResult, b: RunResult) =>
+  a.config.tag === b.config.tag && a.config.protocol.seed === b.config.protocol.seed;
 
 /** Every approach of Table 1 and the references, for the fallback seeds (forgetting figure and table). */
-export async function fallbackForgetting(runDir: string, approaches: readonly string[] = TABLE1_RUNS): Promise<RunResult[]> {
+export async function fallbackForgetting(
+  runDir: string,
+  approaches: readonly string[] = TABLE1_RUNS,
+): Promise<RunResult[]> {
   const out: RunResult[] = [];
   for (const seed of FALLBACK.seeds) for (const a of approaches) out.push(await fallbackRun(runDir, a, seed));
   return loadNotebookRuns(runDir, { includeNotebookRuns: true }).filter((r) => out.some((o) => same(o, r)));
@@ -57,8 +74,18 @@ export function fallbackMonitor(runDir: string): Promise<RunResult> {
  * epoch, accuracy rising), not its AlexNet numbers.
  */
 export async function fallbackCompression(runDir: string): Promise<RunResult[]> {
-  const common: Partial<RunOptions> = { tasks: 1, maxTrain: 5000, maxTest: 1000, hidden: [400, 400], train: { nepochs: 10 }, monitor: ['compression'] };
-  const hat = await fallbackRun(runDir, 'hat', 0, { ...common, parameters: { c: 1.5, embeddingInit: 'uniform', evalScale: 10000 } });
+  const common: Partial<RunOptions> = {
+    tasks: 1,
+    maxTrain: 5000,
+    maxTest: 1000,
+    hidden: [400, 400],
+    train: { nepochs: 10 },
+    monitor: ['compression'],
+  };
+  const hat = await fallbackRun(runDir, 'hat', 0, {
+    ...common,
+    parameters: { c: 1.5, embeddingInit: 'uniform', evalScale: 10000 },
+  });
   const sgd = await fallbackRun(runDir, 'sgd', 0, common);
   return [hat, sgd];
 }

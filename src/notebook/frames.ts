@@ -5,13 +5,11 @@ import type { RunResult } from '../runs/result-file';
 
 /** danfojs (typed through its deep declaration path, which tslab's TypeScript does not find by itself). */
 export function danfo(): typeof Danfo {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('danfojs') as typeof Danfo;
 }
 
 /** arquero (an ES module, loaded through require on Node >= 20.19). */
 export function arquero(): typeof Arquero {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('arquero') as typeof Arquero;
 }
 
@@ -23,13 +21,21 @@ export function resultsFrame(results: RunResult[]): Danfo.DataFrame {
   const rows = results.flatMap((r) =>
     r.accuracy.flatMap((row, t) =>
       row.slice(0, t + 1).map((acc, u) => ({
-        experiment: r.config.protocol.experiment, approach: r.config.tag, seed: r.config.protocol.seed, t: t + 1, u: u + 1,
-        task: r.data.tasks[u]?.name ?? String(u), acc, rho: r.forgetting ? r.forgetting.ratios[t][u] : NaN,
+        experiment: r.config.protocol.experiment,
+        approach: r.config.tag,
+        seed: r.config.protocol.seed,
+        t: t + 1,
+        u: u + 1,
+        task: r.data.tasks[u]?.name ?? String(u),
+        acc,
+        rho: r.forgetting ? r.forgetting.ratios[t][u] : NaN,
       })),
     ),
   );
   const dfd = danfo();
-  return new dfd.DataFrame(rows.length ? rows : [{ experiment: '', approach: '', seed: 0, t: 0, u: 0, task: '', acc: NaN, rho: NaN }]);
+  return new dfd.DataFrame(
+    rows.length ? rows : [{ experiment: '', approach: '', seed: 0, t: 0, u: 0, task: '', acc: NaN, rho: NaN }],
+  );
 }
 
 /** A danfojs frame as an arquero table (the "summarise" step). */

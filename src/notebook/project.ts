@@ -46,7 +46,9 @@ export function setupNotebook(name: string): NotebookContext {
   const runDir = path.join(resDir, 'notebook-runs', name);
   inlinePlotly();
   const shown = runDir.startsWith(root + path.sep) ? path.relative(root, runDir) : runDir;
-  display().html(`<p style="color:#555">hat-ts notebook <code>${escapeHtml(name)}</code>: results from <code>${escapeHtml(resDir)}</code>; live runs write to <code>${escapeHtml(shown)}</code>.</p>`);
+  display().html(
+    `<p style="color:#555">hat-ts notebook <code>${escapeHtml(name)}</code>: results from <code>${escapeHtml(resDir)}</code>; live runs write to <code>${escapeHtml(shown)}</code>.</p>`,
+  );
   return { root, resDir, runDir };
 }
 

@@ -19,30 +19,48 @@ export interface CheckpointManifest {
   json: unknown;
 }
 
-export function saveCheckpoint(base: string, tasksDone: number, configHash: string, tensors: Record<string, tf.Tensor>, json: unknown): void {
+export function saveCheckpoint(
+  base: string,
+  tasksDone: number,
+  configHash: string,
+  tensors: Record<string, tf.Tensor>,
+  json: unknown,
+): void {
   const entries = Object.entries(tensors);
   const total = entries.reduce((n, [, t]) => n + t.size, 0);
   const data = new Float32Array(total);
   const index: CheckpointManifest['tensors'] = [];
   let offset = 0;
   for (const [name, t] of entries) {
-    data.set(t.dataSync() as Float32Array, offset);
+    data.set(t.dataSync(), offset);
     index.push({ name, shape: t.shape, offset });
     offset += t.size;
   }
   writeFileAtomic(`${base}.bin`, new Uint8Array(data.buffer));
-  const manifest: CheckpointManifest = { format: 'hat-ts/checkpoint@1', tasksDone, configHash, tensors: index, bytes: data.byteLength, json };
+  const manifest: CheckpointManifest = {
+    format: 'hat-ts/checkpoint@1',
+    tasksDone,
+    configHash,
+    tensors: index,
+    bytes: data.byteLength,
+    json,
+  };
   writeFileAtomic(`${base}.json`, JSON.stringify(manifest));
 }
 
 /** Loads a checkpoint made for `configHash`, or undefined when there is none (or it belongs to another config). */
-export function loadCheckpoint(base: string, configHash: string): { manifest: CheckpointManifest; tensors: Record<string, tf.Tensor> } | undefined {
+export function loadCheckpoint(
+  base: string,
+  configHash: string,
+): { manifest: CheckpointManifest; tensors: Record<string, tf.Tensor> } | undefined {
   if (!fs.existsSync(`${base}.json`)) return undefined;
   const manifest = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as CheckpointManifest;
   if (manifest.format !== 'hat-ts/checkpoint@1' || manifest.configHash !== configHash) return undefined;
   const buf = fs.readFileSync(`${base}.bin`);
   if (buf.length !== manifest.bytes) {
-    throw new Error(`${base}.bin has ${buf.length} bytes, its manifest says ${manifest.bytes}: the checkpoint is damaged. Delete ${base}.* to start the run afresh.`);
+    throw new Error(
+      `${base}.bin has ${buf.length} bytes, its manifest says ${manifest.bytes}: the checkpoint is damaged. Delete ${base}.* to start the run afresh.`,
+    );
   }
   const data = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
   const tensors: Record<string, tf.Tensor> = {};

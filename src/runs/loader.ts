@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { referenceKind } from '../approaches/catalog';
 import { forgettingRatios, meanUpTo } from '../analysis/metrics';
-import { RunResult, checkFormat, protocolKey } from './result-file';
+import { type RunResult, checkFormat, protocolKey } from './result-file';
 
 export interface LoadedResult {
   file: string;
@@ -50,7 +50,8 @@ export function loadResults(dir: string, opts: LoadOptions = {}): LoadedResult[]
         opts.onProblem?.(p, (e as Error).message);
         continue;
       }
-      if (json.status === 'complete' || opts.includeIncomplete) out.push({ file: p, result: json as unknown as RunResult });
+      if (json.status === 'complete' || opts.includeIncomplete)
+        out.push({ file: p, result: json as unknown as RunResult });
     }
   };
   walk(dir, 0);
@@ -61,12 +62,23 @@ export function loadResults(dir: string, opts: LoadOptions = {}): LoadedResult[]
  * The reference runs of a result's protocol among `candidates` (same experiment, seed, tasks, training
  * options and data caps). A reference with a custom tag counts; the untagged one is preferred.
  */
-export function findReferences(candidates: readonly LoadedResult[], result: RunResult): { random?: LoadedResult; joint?: LoadedResult } {
+export function findReferences(
+  candidates: readonly LoadedResult[],
+  result: RunResult,
+): { random?: LoadedResult; joint?: LoadedResult } {
   const key = protocolKey(result.config.protocol);
   const same = candidates
     .filter((c) => c.result.status === 'complete' && protocolKey(c.result.config.protocol) === key)
-    .sort((a, b) => Number(b.result.config.tag === b.result.config.approach) - Number(a.result.config.tag === a.result.config.approach) || a.result.config.tag.localeCompare(b.result.config.tag));
-  return { random: same.find((c) => referenceKind(c.result.config.approach) === 'random'), joint: same.find((c) => referenceKind(c.result.config.approach) === 'joint') };
+    .sort(
+      (a, b) =>
+        Number(b.result.config.tag === b.result.config.approach) -
+          Number(a.result.config.tag === a.result.config.approach) ||
+        a.result.config.tag.localeCompare(b.result.config.tag),
+    );
+  return {
+    random: same.find((c) => referenceKind(c.result.config.approach) === 'random'),
+    joint: same.find((c) => referenceKind(c.result.config.approach) === 'joint'),
+  };
 }
 
 /** Adds the forgetting ratios when both references are among `candidates` (a reference run is its own). */
@@ -82,7 +94,14 @@ export function attachForgetting(result: RunResult, candidates: readonly LoadedR
     joint.accuracy,
   );
   const name = (r: LoadedResult | undefined) => (r ? r.file : '(this run)');
-  result.forgetting = { ratios, meanUpTo: meanUpTo(ratios), references: { random: kind === 'random' ? '(this run)' : name(refs.random), joint: kind === 'joint' ? '(this run)' : name(refs.joint) } };
+  result.forgetting = {
+    ratios,
+    meanUpTo: meanUpTo(ratios),
+    references: {
+      random: kind === 'random' ? '(this run)' : name(refs.random),
+      joint: kind === 'joint' ? '(this run)' : name(refs.joint),
+    },
+  };
   return true;
 }
 
@@ -97,4 +116,3 @@ export function loadRuns(dir: string, opts: LoadOptions = {}): RunResult[] {
   for (const l of loaded) attachForgetting(l.result, byFolder.get(path.dirname(l.file)) ?? []);
   return loaded.map((l) => l.result);
 }
-

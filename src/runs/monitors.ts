@@ -12,9 +12,9 @@
  *   compression variant, evalScale=10000). Approaches without gates keep 100%: plain SGD's run is Fig. 7's
  *   uncompressed reference.
  */
-import { LayerUsage, cumulativeMax, encodeGates, totalUsage, weightUsage } from '../analysis/usage';
+import { type LayerUsage, cumulativeMax, encodeGates, totalUsage, weightUsage } from '../analysis/usage';
 import type { Callback, EpochEndEvent, TaskEndEvent, TaskStartEvent } from '../training/callbacks';
-import { Learner, Predictor, ReportsMasks, isLearner, reportsMasks } from '../training/types';
+import { type Learner, type Predictor, type ReportsMasks, isLearner, reportsMasks } from '../training/types';
 
 export const MONITORS = ['gates', 'compression'] as const;
 export type MonitorName = (typeof MONITORS)[number];
@@ -75,7 +75,15 @@ const gated = (p: Predictor): p is Gated => isLearner(p) && reportsMasks(p);
 export function gateLog(): Callback {
   let log: GateLogExtras = { epochs: [], cumulativeBefore: [] };
   let before: number[][] = [];
-  const record = (approach: Gated, t: number, epoch: number, lr: number, trainLoss: number | null, validLoss: number, validAccuracy: number) => {
+  const record = (
+    approach: Gated,
+    t: number,
+    epoch: number,
+    lr: number,
+    trainLoss: number | null,
+    validLoss: number,
+    validAccuracy: number,
+  ) => {
     const { gates, regulariser } = approach.currentGates(t);
     const usage = weightUsage(approach.gatedLayers, t === 0 ? gates : cumulativeMax([before, gates]));
     log.epochs.push({
@@ -128,14 +136,23 @@ export interface CompressionExtras {
 
 export function compressionLog(): Callback {
   let log: CompressionExtras = { epochs: [] };
-  const record = (learner: Learner, t: number, epoch: number, validLoss: number, valid: Parameters<Learner['evaluate']>[0]) => {
-    const compression = reportsMasks(learner) ? 100 * totalUsage(weightUsage(learner.gatedLayers, learner.currentGates(t).gates)) : 100;
+  const record = (
+    learner: Learner,
+    t: number,
+    epoch: number,
+    validLoss: number,
+    valid: Parameters<Learner['evaluate']>[0],
+  ) => {
+    const compression = reportsMasks(learner)
+      ? 100 * totalUsage(weightUsage(learner.gatedLayers, learner.currentGates(t).gates))
+      : 100;
     log.epochs.push({ task: t, epoch, compression, validAccuracy: learner.evaluate(valid, t).accuracy, validLoss });
   };
   return {
     key: 'compression',
     onTaskStart(e: TaskStartEvent) {
-      if (isLearner(e.approach) && e.data) record(e.approach, e.t, 0, e.approach.validationLoss(e.data.valid), e.data.valid);
+      if (isLearner(e.approach) && e.data)
+        record(e.approach, e.t, 0, e.approach.validationLoss(e.data.valid), e.data.valid);
     },
     onEpochEnd(e: EpochEndEvent) {
       record(e.learner, e.t, e.log.epoch, e.log.validLoss, e.data.valid);

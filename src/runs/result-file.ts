@@ -69,7 +69,19 @@ export interface RunResult {
     hatTs: string;
     gitCommit?: string;
   };
-  data: { order: number[]; missing: string[]; tasks: { name: string; classes: number; train: number; valid: number | 'train'; test: number; source: string; cache?: CacheProvenance }[] };
+  data: {
+    order: number[];
+    missing: string[];
+    tasks: {
+      name: string;
+      classes: number;
+      train: number;
+      valid: number | 'train';
+      test: number;
+      source: string;
+      cache?: CacheProvenance;
+    }[];
+  };
   /** The trained model: parameter count, layers, and approach-specific structure (PathNet modules, PNN columns). */
   network: ModelDescription | null;
   timings: { started: string; finished?: string; seconds: number; perTask: number[] };
@@ -92,7 +104,16 @@ export function hashConfig(config: RunConfig): string {
 }
 
 export function protocolKey(p: Protocol): string {
-  return JSON.stringify([p.experiment, p.datasets ?? null, p.seed, p.tasks, p.train, p.maxTrain ?? null, p.maxTest ?? null, p.validation]);
+  return JSON.stringify([
+    p.experiment,
+    p.datasets ?? null,
+    p.seed,
+    p.tasks,
+    p.train,
+    p.maxTrain ?? null,
+    p.maxTest ?? null,
+    p.validation,
+  ]);
 }
 
 export function resultBase(resDir: string, protocol: Protocol, tag: string): string {
@@ -102,7 +123,12 @@ export function resultBase(resDir: string, protocol: Protocol, tag: string): str
 
 function gitCommit(): string | undefined {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: fs.realpathSync(__dirname), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: fs.realpathSync(__dirname),
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
   } catch {
     return undefined;
   }
@@ -112,7 +138,10 @@ function gitCommit(): string | undefined {
 function packageVersion(): string {
   for (let dir = fs.realpathSync(__dirname); ; dir = path.dirname(dir)) {
     try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'hat-ts' && pkg.version) return pkg.version;
     } catch {
       // no package.json here: keep walking up
@@ -123,12 +152,24 @@ function packageVersion(): string {
 
 export function environment(backend: BackendInfo): RunResult['environment'] {
   const cpus = os.cpus();
-  return { backend, node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: cpus[0]?.model ?? 'unknown', cores: cpus.length, hatTs: packageVersion(), gitCommit: gitCommit() };
+  return {
+    backend,
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    cpus: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    hatTs: packageVersion(),
+    gitCommit: gitCommit(),
+  };
 }
 
 /** The spec's T x T text matrix, 4 decimals. */
 export function accuracyText(acc: number[][], tasks: number): string {
-  return Array.from({ length: acc.length }, (_, t) => Array.from({ length: tasks }, (_, u) => (acc[t]?.[u] ?? 0).toFixed(4)).join('\t')).join('\n') + '\n';
+  return (
+    Array.from({ length: acc.length }, (_, t) =>
+      Array.from({ length: tasks }, (_, u) => (acc[t]?.[u] ?? 0).toFixed(4)).join('\t'),
+    ).join('\n') + '\n'
+  );
 }
 
 export function writeResult(base: string, result: RunResult): void {
@@ -160,4 +201,3 @@ export function checkFormat(json: unknown, file: string): void {
   }
   throw new ResultFileError(`${file} is not a hat-ts result file (format ${JSON.stringify(format)})`);
 }
-

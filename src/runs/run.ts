@@ -5,24 +5,34 @@
  * statistics, monitoring logs) is a callback (training/callbacks.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendInfo, initBackend } from '../backend/index';
+import { type BackendInfo, initBackend } from '../backend/index';
 import { APPROACH_INFO } from '../approaches/catalog';
 import { approachDef, createApproach, parseApproachParams } from '../approaches/index';
-import { changedParams, Hyper, withDefaults } from '../core/params';
+import { changedParams, type Hyper, withDefaults } from '../core/params';
 import { UserError } from '../core/errors';
 import { readManifest } from '../data/manifest';
-import { Experiment, ExperimentName, SampleSource, buildExperiment } from '../data/experiments';
+import { type Experiment, type ExperimentName, SampleSource, buildExperiment } from '../data/experiments';
 import { meanUpTo } from '../analysis/metrics';
 import type { InitScheme } from '../nets/config';
-import { Callback, CallbackList } from '../training/callbacks';
-import { Progress, ProgressMode, createProgress } from '../training/progress';
+import { type Callback, CallbackList } from '../training/callbacks';
+import { type Progress, type ProgressMode, createProgress } from '../training/progress';
 import { learnTask } from '../training/trainer';
-import { TRAIN_DEFAULTS, TrainOptions } from '../training/types';
+import { TRAIN_DEFAULTS, type TrainOptions } from '../training/types';
 import type { Predictor } from '../training/types';
 import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint';
 import { attachForgetting, loadResults } from './loader';
-import { MonitorName, maskUsage, monitorCallbacks } from './monitors';
-import { CacheProvenance, Protocol, RESULT_FORMAT, RunConfig, RunResult, environment, hashConfig, resultBase, writeResult } from './result-file';
+import { type MonitorName, maskUsage, monitorCallbacks } from './monitors';
+import {
+  type CacheProvenance,
+  type Protocol,
+  RESULT_FORMAT,
+  type RunConfig,
+  type RunResult,
+  environment,
+  hashConfig,
+  resultBase,
+  writeResult,
+} from './result-file';
 
 export interface RunOptions {
   experiment: ExperimentName;
@@ -56,7 +66,9 @@ export interface RunOptions {
 
 /** The default tag: approach id plus its non-default parameters ("hat-smax25-c0.1"). */
 export function defaultTag(approach: string, params: Hyper): string {
-  return [approach, ...changedParams(APPROACH_INFO[approach].params, params).map(([k, v]) => `${k}${String(v)}`)].join('-');
+  return [approach, ...changedParams(APPROACH_INFO[approach].params, params).map(([k, v]) => `${k}${String(v)}`)].join(
+    '-',
+  );
 }
 
 export interface RunOutcome {
@@ -72,7 +84,9 @@ export interface RunOutcome {
 export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const backend = await initBackend(opts.backend);
   const def = approachDef(opts.approach);
-  const params = Array.isArray(opts.parameters) ? parseApproachParams(def.id, opts.parameters) : withDefaults(def.params, opts.parameters ?? {}, `approach ${def.id}`);
+  const params = Array.isArray(opts.parameters)
+    ? parseApproachParams(def.id, opts.parameters)
+    : withDefaults(def.params, opts.parameters ?? {}, `approach ${def.id}`);
   const train: TrainOptions = { ...TRAIN_DEFAULTS, ...opts.train };
   const experiment = buildExperiment(opts.experiment, {
     seed: opts.seed,
@@ -116,7 +130,12 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const resDir = opts.resDir ?? 'res';
   const base = resultBase(resDir, protocol, config.tag);
   const progress = typeof opts.progress === 'object' ? opts.progress : createProgress(opts.progress ?? 'auto');
-  const callbacks = new CallbackList([progress, maskUsage(), ...monitorCallbacks(opts.monitor), ...(opts.callbacks ?? [])]);
+  const callbacks = new CallbackList([
+    progress,
+    maskUsage(),
+    ...monitorCallbacks(opts.monitor),
+    ...(opts.callbacks ?? []),
+  ]);
 
   const result: RunResult = {
     format: RESULT_FORMAT,
@@ -155,7 +174,12 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
         const previous = ckpt.manifest.json as { result: RunResult; approach: unknown };
         approach.loadState({ tensors: ckpt.tensors, json: previous.approach });
         tf.dispose(Object.values(ckpt.tensors));
-        Object.assign(result, { accuracy: previous.result.accuracy, loss: previous.result.loss, epochs: previous.result.epochs, timings: previous.result.timings });
+        Object.assign(result, {
+          accuracy: previous.result.accuracy,
+          loss: previous.result.loss,
+          epochs: previous.result.epochs,
+          timings: previous.result.timings,
+        });
         callbacks.resume(previous.result.extras);
         first = ckpt.manifest.tasksDone;
       }
@@ -200,7 +224,11 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
 }
 
 /** Test accuracy and loss of every task learnt so far (0..t) with its own head: row t of the matrices (0 above the diagonal). */
-export function testLearntTasks(approach: Predictor, tests: SampleSource[], t: number): { accuracy: number[]; loss: number[] } {
+export function testLearntTasks(
+  approach: Predictor,
+  tests: SampleSource[],
+  t: number,
+): { accuracy: number[]; loss: number[] } {
   const accuracy = new Array<number>(tests.length).fill(0);
   const loss = new Array<number>(tests.length).fill(0);
   for (let u = 0; u <= t; u++) {

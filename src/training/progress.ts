@@ -58,7 +58,8 @@ class BarProgress implements Progress {
     this.bar = new cliProgress.SingleBar(
       {
         stream,
-        format: 'task {task}/{tasks} {taskName} | epoch {epoch} | {bar} {value}/{total} batches | loss {loss} | lr {lr} | epoch ETA {eta_formatted}',
+        format:
+          'task {task}/{tasks} {taskName} | epoch {epoch} | {bar} {value}/{total} batches | loss {loss} | lr {lr} | epoch ETA {eta_formatted}',
         hideCursor: true,
         clearOnComplete: true,
         etaBuffer: 50,
@@ -70,7 +71,14 @@ class BarProgress implements Progress {
     this.log(headerLine(e));
   }
   onEpochStart(i: EpochStartEvent): void {
-    const payload = { task: i.t + 1, tasks: i.tasks.length, taskName: i.tasks[i.t].name, epoch: `${i.epoch}/${i.maxEpochs}`, loss: '-', lr: i.lr.toPrecision(3) };
+    const payload = {
+      task: i.t + 1,
+      tasks: i.tasks.length,
+      taskName: i.tasks[i.t].name,
+      epoch: `${i.epoch}/${i.maxEpochs}`,
+      loss: '-',
+      lr: i.lr.toPrecision(3),
+    };
     if (this.started) {
       this.bar.setTotal(i.batches);
       this.bar.update(0, payload);

@@ -8,7 +8,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../core/errors';
 import { Rng } from '../core/rng';
 import { SampleSource } from '../data/experiments';
-import { EpochLog, Learner, Predictor, TaskContext, TaskData, TaskFitter, TaskLog, isLearner } from './types';
+import {
+  type EpochLog,
+  type Learner,
+  type Predictor,
+  type TaskContext,
+  type TaskData,
+  type TaskFitter,
+  type TaskLog,
+  isLearner,
+} from './types';
 import type { TrainOptions } from './types';
 
 export class NonFiniteLossError extends UserError {
@@ -163,7 +172,15 @@ export class Trainer implements TaskFitter {
       );
     }
     const validLoss = learner.validationLoss(valid);
-    const entry: EpochLog = { epoch, lr, trainLoss, validLoss, best: false, seconds: (performance.now() - epochStart) / 1000, ...label };
+    const entry: EpochLog = {
+      epoch,
+      lr,
+      trainLoss,
+      validLoss,
+      best: false,
+      seconds: (performance.now() - epochStart) / 1000,
+      ...label,
+    };
     this.log.epochs.push(entry);
     return entry;
   }

@@ -25,7 +25,14 @@ export interface TrainOptions {
 }
 
 /** The common protocol of spec §4. */
-export const TRAIN_DEFAULTS: Readonly<TrainOptions> = { nepochs: 200, lr: 0.05, lrMin: 1e-4, lrFactor: 3, patience: 5, batchSize: 64 };
+export const TRAIN_DEFAULTS: Readonly<TrainOptions> = {
+  nepochs: 200,
+  lr: 0.05,
+  lrMin: 1e-4,
+  lrFactor: 3,
+  patience: 5,
+  batchSize: 64,
+};
 
 /** Where an optimisation step is: HAT's s schedule reads it (both of its forms, spec §2.4). */
 export interface StepPosition {

@@ -9,10 +9,10 @@
  * The gates belong to the network's layers (nets/network.ts), which own their task embeddings.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ParamValues, withDefaults } from '../../core/params';
-import { Batch, Task } from '../../data/experiments';
+import { type ParamValues, withDefaults } from '../../core/params';
+import { type Batch, type Task } from '../../data/experiments';
 import type { LayerSpec } from '../../nets/geometry';
-import { Network } from '../../nets/network';
+import { type Network } from '../../nets/network';
 import type { LearnerState, ReportsMasks, StepPosition } from '../../training/types';
 import { NetworkLearner } from '../base';
 import { HAT_PARAMS } from '../catalog';
@@ -40,7 +40,9 @@ export class Hat extends NetworkLearner implements ReportsMasks {
     super(net, hyper.clipNorm);
     if (!net.gated) throw new Error('HAT needs a network built with hat: true');
     if (hyper.embeddingInit !== net.config.embeddingInit) {
-      throw new Error(`HAT's embeddingInit=${hyper.embeddingInit} but the network was built with ${net.config.embeddingInit}`);
+      throw new Error(
+        `HAT's embeddingInit=${hyper.embeddingInit} but the network was built with ${net.config.embeddingInit}`,
+      );
     }
     this.hyper = hyper;
     this.updateCapacity();
@@ -151,7 +153,7 @@ export class Hat extends NetworkLearner implements ReportsMasks {
     const specs = this.net.config.layers;
     // one tidy: the literal 1s of `1 - A` are tensors too, and must not outlive this computation
     const computed = tf.tidy(() => {
-      const free = layers.map((l, i) => (A ? tf.sub(1, A[i]) : tf.ones([l.units])) as tf.Tensor1D);
+      const free = layers.map((l, i) => (A ? tf.sub(1, A[i]) : tf.ones([l.units])));
       const freeTotal = tf.addN(free.map((f) => tf.sum(f))) as tf.Scalar;
       const weight = A ? layers.map((_, l) => weightGradientMask(specs, l, A[l], l > 0 ? A[l - 1] : null)) : [];
       const bias = A ? A.map((a) => tf.sub(1, a)) : [];

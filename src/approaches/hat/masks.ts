@@ -1,6 +1,6 @@
 /** HAT's gradient conditioning (spec §2.6, §2.7): weight-gradient masks and the embedding-gradient compensation. */
 import * as tf from '@tensorflow/tfjs-core';
-import { LayerSpec, inputsPerUnitBelow } from '../../nets/geometry';
+import { type LayerSpec, inputsPerUnitBelow } from '../../nets/geometry';
 
 /** Cosh clip of the compensation and clamp of the embeddings (reference code). */
 export const COSH_CLIP = 50;
@@ -24,7 +24,12 @@ export function compensation(e: tf.Tensor, s: number, smax: number, coshClip = C
  * layer reads raw data, so only its output unit protects a weight. Which input unit a weight reads is the
  * trunk's geometry (nets/geometry.ts).
  */
-export function weightGradientMask(layers: readonly LayerSpec[], l: number, out: tf.Tensor1D, below: tf.Tensor1D | null): tf.Tensor {
+export function weightGradientMask(
+  layers: readonly LayerSpec[],
+  l: number,
+  out: tf.Tensor1D,
+  below: tf.Tensor1D | null,
+): tf.Tensor {
   return tf.tidy(() => {
     const { kind, inputs, units } = layers[l];
     if (!below) {

@@ -27,7 +27,8 @@ const ZIP = /\.zip$/i;
 const TAR = /\.(tar|tar\.gz|tgz)$/i;
 export const isArchive = (name: string): boolean => ZIP.test(name) || TAR.test(name);
 
-const REDOWNLOAD = 'The archive is damaged or incomplete: delete it and download it again (hat data get NAME), or check the file you passed with --from.';
+const REDOWNLOAD =
+  'The archive is damaged or incomplete: delete it and download it again (hat data get NAME), or check the file you passed with --from.';
 
 function readStream(s: NodeJS.ReadableStream): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -63,7 +64,11 @@ export class Inputs {
     try {
       st = fs.statSync(abs);
     } catch (e) {
-      throw new DataFileError(abs, `cannot be read (${(e as NodeJS.ErrnoException).code ?? e})`, 'Check the path given with --from.');
+      throw new DataFileError(
+        abs,
+        `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+        'Check the path given with --from.',
+      );
     }
     if (st.isDirectory()) {
       for (const name of fs.readdirSync(abs).sort()) {
@@ -74,7 +79,7 @@ export class Inputs {
     }
     if (ZIP.test(abs)) return this.addZip(abs, rel);
     if (TAR.test(abs)) return this.addTar(abs, rel, want);
-    this.entries.push({ path: rel, size: st.size, origin: abs, read: async () => fs.readFileSync(abs) });
+    this.entries.push({ path: rel, size: st.size, origin: abs, read: () => Promise.resolve(fs.readFileSync(abs)) });
   }
 
   private async addZip(file: string, rel: string): Promise<void> {
@@ -93,9 +98,16 @@ export class Inputs {
             origin: file,
             read: () =>
               new Promise<Buffer>((res, rej) =>
-                zip.openReadStream(entry, (err, s) => (err ? rej(err) : readStream(s).then(res, rej))),
+                zip.openReadStream(entry, (err, s) => {
+                  if (err) rej(err);
+                  else readStream(s).then(res, rej);
+                }),
               ).catch((e: Error) => {
-                throw new DataFileError(file, `member ${entry.fileName} cannot be extracted (${e.message})`, REDOWNLOAD);
+                throw new DataFileError(
+                  file,
+                  `member ${entry.fileName} cannot be extracted (${e.message})`,
+                  REDOWNLOAD,
+                );
               }),
           });
         }
@@ -121,7 +133,7 @@ export class Inputs {
       if (header.type === 'file' || header.type === 'contiguous-file') members++;
       if ((header.type === 'file' || header.type === 'contiguous-file') && want.test(name)) {
         readStream(stream as unknown as NodeJS.ReadableStream).then((data) => {
-          found.push({ path: name, size: data.length, origin: file, read: async () => data });
+          found.push({ path: name, size: data.length, origin: file, read: () => Promise.resolve(data) });
           next();
         }, next);
       } else {
@@ -135,7 +147,11 @@ export class Inputs {
       else await pipeline(source, extract);
     } catch (e) {
       const msg = (e as Error).message;
-      throw new DataFileError(file, `${gz && /gzip|header check|unexpected end|incorrect/i.test(msg) ? 'corrupt or truncated gzip data' : 'corrupt or truncated tar archive'} (${msg})`, REDOWNLOAD);
+      throw new DataFileError(
+        file,
+        `${gz && /gzip|header check|unexpected end|incorrect/i.test(msg) ? 'corrupt or truncated gzip data' : 'corrupt or truncated tar archive'} (${msg})`,
+        REDOWNLOAD,
+      );
     }
     if (members === 0) throw new DataFileError(file, 'is an empty or unreadable tar archive', REDOWNLOAD);
     this.entries.push(...found);
@@ -149,7 +165,15 @@ export class Inputs {
   /** The single entry matching `pattern`, or undefined; several matches are an error. */
   one(pattern: RegExp, what: string): InputEntry | undefined {
     const hits = this.find(pattern);
-    if (hits.length > 1) throw new DataFileError(hits[1].origin, `holds several ${what} (${hits.slice(0, 3).map((h) => h.path).join(', ')})`, 'Pass only one copy with --from.');
+    if (hits.length > 1)
+      throw new DataFileError(
+        hits[1].origin,
+        `holds several ${what} (${hits
+          .slice(0, 3)
+          .map((h) => h.path)
+          .join(', ')})`,
+        'Pass only one copy with --from.',
+      );
     return hits[0];
   }
 

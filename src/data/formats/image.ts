@@ -44,16 +44,19 @@ export function decodePnm(bytes: Uint8Array): Image {
     return String.fromCharCode(...bytes.subarray(start, pos));
   };
   const magic = token();
-  if (magic !== 'P5' && magic !== 'P6') throw new ImageFormatError(`not a binary PGM/PPM image (magic '${magic.slice(0, 2)}')`);
+  if (magic !== 'P5' && magic !== 'P6')
+    throw new ImageFormatError(`not a binary PGM/PPM image (magic '${magic.slice(0, 2)}')`);
   const width = Number(token());
   const height = Number(token());
   const maxval = Number(token());
-  if (!(width > 0 && height > 0 && Number.isInteger(width) && Number.isInteger(height))) throw new ImageFormatError('bad PPM size');
+  if (!(width > 0 && height > 0 && Number.isInteger(width) && Number.isInteger(height)))
+    throw new ImageFormatError('bad PPM size');
   if (!(maxval > 0 && maxval < 256)) throw new ImageFormatError(`PPM maxval ${maxval} is not supported (8-bit only)`);
   pos++; // the single whitespace after maxval
   const channels = magic === 'P6' ? 3 : 1;
   const size = width * height * channels;
-  if (bytes.length - pos < size) throw new ImageFormatError(`truncated PPM: ${bytes.length - pos} of ${size} pixel bytes`);
+  if (bytes.length - pos < size)
+    throw new ImageFormatError(`truncated PPM: ${bytes.length - pos} of ${size} pixel bytes`);
   const data = Uint8Array.from(bytes.subarray(pos, pos + size));
   if (maxval !== 255) for (let i = 0; i < size; i++) data[i] = Math.round((data[i] * 255) / maxval);
   return { width, height, channels, data };
@@ -101,7 +104,8 @@ export function decodeJpeg(bytes: Uint8Array): Image {
 
 /** Decodes PPM/PGM, PNG or JPEG, recognised by their magic bytes. */
 export function decodeImage(bytes: Uint8Array): Image {
-  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return decodePng(bytes);
+  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47)
+    return decodePng(bytes);
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return decodeJpeg(bytes);
   if (bytes.length >= 2 && bytes[0] === 0x50 && (bytes[1] === 0x35 || bytes[1] === 0x36)) return decodePnm(bytes);
   throw new ImageFormatError('unknown image format (PPM, PGM, PNG and JPEG are read)');
@@ -119,7 +123,8 @@ export function toChannels(img: Image, channels: 1 | 3): Image {
     return { ...img, channels: 3, data };
   }
   const data = new Uint8Array(n);
-  for (let i = 0; i < n; i++) data[i] = Math.round(0.299 * img.data[3 * i] + 0.587 * img.data[3 * i + 1] + 0.114 * img.data[3 * i + 2]);
+  for (let i = 0; i < n; i++)
+    data[i] = Math.round(0.299 * img.data[3 * i] + 0.587 * img.data[3 * i + 1] + 0.114 * img.data[3 * i + 2]);
   return { ...img, channels: 1, data };
 }
 

@@ -25,10 +25,37 @@ export interface MatArray {
 }
 
 const MX_CLASSES: Record<number, string> = {
-  1: 'cell', 2: 'struct', 3: 'object', 4: 'char', 5: 'sparse', 6: 'double', 7: 'single', 8: 'int8', 9: 'uint8',
-  10: 'int16', 11: 'uint16', 12: 'int32', 13: 'uint32', 14: 'int64', 15: 'uint64',
+  1: 'cell',
+  2: 'struct',
+  3: 'object',
+  4: 'char',
+  5: 'sparse',
+  6: 'double',
+  7: 'single',
+  8: 'int8',
+  9: 'uint8',
+  10: 'int16',
+  11: 'uint16',
+  12: 'int32',
+  13: 'uint32',
+  14: 'int64',
+  15: 'uint64',
 };
-const MI = { INT8: 1, UINT8: 2, INT16: 3, UINT16: 4, INT32: 5, UINT32: 6, SINGLE: 7, DOUBLE: 9, INT64: 12, UINT64: 13, MATRIX: 14, COMPRESSED: 15, UTF8: 16 };
+const MI = {
+  INT8: 1,
+  UINT8: 2,
+  INT16: 3,
+  UINT16: 4,
+  INT32: 5,
+  UINT32: 6,
+  SINGLE: 7,
+  DOUBLE: 9,
+  INT64: 12,
+  UINT64: 13,
+  MATRIX: 14,
+  COMPRESSED: 15,
+  UTF8: 16,
+};
 const MI_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 9: 8, 12: 8, 13: 8, 16: 1 };
 
 interface Element {
@@ -38,7 +65,11 @@ interface Element {
 
 class Reader {
   readonly view: DataView;
-  constructor(readonly bytes: Uint8Array, readonly le: boolean, public pos = 0) {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly le: boolean,
+    public pos = 0,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   get done(): boolean {
@@ -60,7 +91,10 @@ class Reader {
     const type = first;
     const n = view.getUint32(this.pos + 4, le);
     const start = this.pos + 8;
-    if (start + n > bytes.length) throw new MatFileError(`truncated file: a data element of ${n} bytes at offset ${this.pos} runs past the end (${bytes.length} bytes)`);
+    if (start + n > bytes.length)
+      throw new MatFileError(
+        `truncated file: a data element of ${n} bytes at offset ${this.pos} runs past the end (${bytes.length} bytes)`,
+      );
     this.pos = start + (type === MI.COMPRESSED ? n : Math.ceil(n / 8) * 8);
     return { type, data: bytes.subarray(start, start + n) };
   }
@@ -75,16 +109,37 @@ function numbers(el: Element, le: boolean): Float64Array {
   for (let i = 0; i < n; i++) {
     const o = i * size;
     switch (el.type) {
-      case MI.INT8: out[i] = v.getInt8(o); break;
-      case MI.UINT8: case MI.UTF8: out[i] = v.getUint8(o); break;
-      case MI.INT16: out[i] = v.getInt16(o, le); break;
-      case MI.UINT16: out[i] = v.getUint16(o, le); break;
-      case MI.INT32: out[i] = v.getInt32(o, le); break;
-      case MI.UINT32: out[i] = v.getUint32(o, le); break;
-      case MI.SINGLE: out[i] = v.getFloat32(o, le); break;
-      case MI.DOUBLE: out[i] = v.getFloat64(o, le); break;
-      case MI.INT64: out[i] = Number(v.getBigInt64(o, le)); break;
-      case MI.UINT64: out[i] = Number(v.getBigUint64(o, le)); break;
+      case MI.INT8:
+        out[i] = v.getInt8(o);
+        break;
+      case MI.UINT8:
+      case MI.UTF8:
+        out[i] = v.getUint8(o);
+        break;
+      case MI.INT16:
+        out[i] = v.getInt16(o, le);
+        break;
+      case MI.UINT16:
+        out[i] = v.getUint16(o, le);
+        break;
+      case MI.INT32:
+        out[i] = v.getInt32(o, le);
+        break;
+      case MI.UINT32:
+        out[i] = v.getUint32(o, le);
+        break;
+      case MI.SINGLE:
+        out[i] = v.getFloat32(o, le);
+        break;
+      case MI.DOUBLE:
+        out[i] = v.getFloat64(o, le);
+        break;
+      case MI.INT64:
+        out[i] = Number(v.getBigInt64(o, le));
+        break;
+      case MI.UINT64:
+        out[i] = Number(v.getBigUint64(o, le));
+        break;
     }
   }
   return out;
@@ -101,12 +156,23 @@ function matrix(data: Uint8Array, le: boolean): MatArray {
   const nameEl = r.element();
   const name = Buffer.from(nameEl.data).toString('latin1');
   const numeric = !['cell', 'struct', 'object', 'char', 'sparse', 'unknown'].includes(cls);
-  if (!numeric) return { name, class: cls, dims, values: () => { throw new MatFileError(`'${name}' is a ${cls} array, not numeric`); } };
+  if (!numeric)
+    return {
+      name,
+      class: cls,
+      dims,
+      values: () => {
+        throw new MatFileError(`'${name}' is a ${cls} array, not numeric`);
+      },
+    };
   const real = r.element();
   const count = dims.reduce((a, b) => a * b, 1);
   const size = MI_SIZE[real.type];
   if (!size) throw new MatFileError(`'${name}': unexpected storage type ${real.type}`);
-  if (real.data.length !== count * size) throw new MatFileError(`'${name}': ${real.data.length} bytes of data for dims ${dims.join('x')} (needs ${count * size}): truncated or corrupt`);
+  if (real.data.length !== count * size)
+    throw new MatFileError(
+      `'${name}': ${real.data.length} bytes of data for dims ${dims.join('x')} (needs ${count * size}): truncated or corrupt`,
+    );
   const bytes = real.type === MI.UINT8 || real.type === MI.INT8 ? real.data : undefined;
   return { name, class: cls, dims, bytes, values: () => numbers(real, le) };
 }
@@ -116,7 +182,8 @@ export function readMat(file: Uint8Array): Map<string, MatArray> {
   if (file.length < 128) throw new MatFileError(`not a MAT-file (${file.length} bytes, the header alone is 128)`);
   const text = Buffer.from(file.subarray(0, 116)).toString('latin1');
   const endian = Buffer.from(file.subarray(126, 128)).toString('latin1');
-  if (!text.startsWith('MATLAB') || (endian !== 'IM' && endian !== 'MI')) throw new MatFileError('not a MATLAB v5 MAT-file (bad header)');
+  if (!text.startsWith('MATLAB') || (endian !== 'IM' && endian !== 'MI'))
+    throw new MatFileError('not a MATLAB v5 MAT-file (bad header)');
   const le = endian === 'IM';
   if (new DataView(file.buffer, file.byteOffset, 128).getUint16(124, le) === 0x0200 || text.startsWith('MATLAB 7.3')) {
     throw new MatFileError('this is a MATLAB v7.3 (HDF5) file; only v5 MAT-files are read (SVHN distributes v5)');

@@ -16,7 +16,10 @@ export class PickleError extends Error {
 }
 
 export class PyGlobal {
-  constructor(readonly module: string, readonly name: string) {}
+  constructor(
+    readonly module: string,
+    readonly name: string,
+  ) {}
   get qualified(): string {
     return `${this.module}.${this.name}`;
   }
@@ -24,7 +27,10 @@ export class PyGlobal {
 
 export class PyObject {
   state: unknown;
-  constructor(readonly cls: PyGlobal, readonly args: unknown[]) {}
+  constructor(
+    readonly cls: PyGlobal,
+    readonly args: unknown[],
+  ) {}
 }
 
 export interface DType {
@@ -74,9 +80,13 @@ function pyRepr(s: string): string {
   // protocol 0 STRING: a Python literal in quotes
   const q = s[0];
   if ((q !== "'" && q !== '"') || s[s.length - 1] !== q) throw new PickleError('bad STRING literal');
-  return s.slice(1, -1).replace(/\\(x[0-9a-fA-F]{2}|n|r|t|\\|'|")/g, (_m, e: string) =>
-    e[0] === 'x' ? String.fromCharCode(parseInt(e.slice(1), 16)) : ({ n: '\n', r: '\r', t: '\t', '\\': '\\', "'": "'", '"': '"' } as Record<string, string>)[e],
-  );
+  return s
+    .slice(1, -1)
+    .replace(/\\(x[0-9a-fA-F]{2}|n|r|t|\\|'|")/g, (_m, e: string) =>
+      e[0] === 'x'
+        ? String.fromCharCode(parseInt(e.slice(1), 16))
+        : ({ n: '\n', r: '\r', t: '\t', '\\': '\\', "'": "'", '"': '"' } as Record<string, string>)[e],
+    );
 }
 
 /** Unpickles `bytes`. Dicts become Maps (bytes keys decoded as latin-1), tuples and lists arrays. */
@@ -88,7 +98,8 @@ export function unpickle(bytes: Uint8Array): unknown {
   const memo = new Map<number, unknown>();
 
   const need = (n: number) => {
-    if (pos + n > bytes.length) throw new PickleError(`truncated pickle (needs ${n} bytes at offset ${pos} of ${bytes.length})`);
+    if (pos + n > bytes.length)
+      throw new PickleError(`truncated pickle (needs ${n} bytes at offset ${pos} of ${bytes.length})`);
   };
   const u8 = () => (need(1), bytes[pos++]);
   const u16 = () => (need(2), (pos += 2), view.getUint16(pos - 2, true));
@@ -159,7 +170,12 @@ export function unpickle(bytes: Uint8Array): unknown {
         return numericValues(a)[0];
       }
       if (q === '_codecs.encode') return Uint8Array.from(Buffer.from(str(args[0]), 'latin1'));
-      if (q === '__builtin__.bytearray' || q === 'builtins.bytearray') return args.length ? (isBytes(args[0]) ? args[0] : Uint8Array.from(Buffer.from(str(args[0]), 'latin1'))) : new Uint8Array(0);
+      if (q === '__builtin__.bytearray' || q === 'builtins.bytearray')
+        return args.length
+          ? isBytes(args[0])
+            ? args[0]
+            : Uint8Array.from(Buffer.from(str(args[0]), 'latin1'))
+          : new Uint8Array(0);
       if (q === 'collections.OrderedDict') return new Map();
     }
     if (!(fn instanceof PyGlobal)) throw new PickleError('corrupt pickle (REDUCE of a non-callable)');
@@ -193,82 +209,234 @@ export function unpickle(bytes: Uint8Array): unknown {
   for (;;) {
     const op = u8();
     switch (op) {
-      case 0x80: u8(); break; // PROTO
-      case 0x95: u64(); break; // FRAME
-      case 0x2e: { // STOP
+      case 0x80:
+        u8();
+        break; // PROTO
+      case 0x95:
+        u64();
+        break; // FRAME
+      case 0x2e: {
+        // STOP
         if (stack.length !== 1) throw new PickleError('corrupt pickle (stack not empty at STOP)');
         return stack[0];
       }
-      case 0x28: marks.push(stack.length); break; // MARK
-      case 0x30: pop(); break;
-      case 0x31: popMark(); break;
-      case 0x32: stack.push(top()); break;
-      case 0x4e: stack.push(null); break;
-      case 0x88: stack.push(true); break;
-      case 0x89: stack.push(false); break;
-      case 0x49: { // INT
+      case 0x28:
+        marks.push(stack.length);
+        break; // MARK
+      case 0x30:
+        pop();
+        break;
+      case 0x31:
+        popMark();
+        break;
+      case 0x32:
+        stack.push(top());
+        break;
+      case 0x4e:
+        stack.push(null);
+        break;
+      case 0x88:
+        stack.push(true);
+        break;
+      case 0x89:
+        stack.push(false);
+        break;
+      case 0x49: {
+        // INT
         const s = line();
         stack.push(s === '01' ? true : s === '00' ? false : Number(s));
         break;
       }
-      case 0x4a: stack.push(i32()); break;
-      case 0x4b: stack.push(u8()); break;
-      case 0x4d: stack.push(u16()); break;
-      case 0x4c: { const s = line().replace(/L$/, ''); const v = BigInt(s); stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v); break; }
-      case 0x8a: stack.push(longFrom(take(u8()))); break;
-      case 0x8b: stack.push(longFrom(take(i32()))); break;
-      case 0x46: stack.push(Number(line())); break;
-      case 0x47: need(8); stack.push(view.getFloat64(pos, false)); pos += 8; break;
-      case 0x53: stack.push(Uint8Array.from(Buffer.from(pyRepr(line()), 'latin1'))); break; // STRING (py2 str)
-      case 0x54: stack.push(take(i32())); break; // BINSTRING
-      case 0x55: stack.push(take(u8())); break; // SHORT_BINSTRING
-      case 0x42: stack.push(take(u32())); break; // BINBYTES
-      case 0x43: stack.push(take(u8())); break; // SHORT_BINBYTES
-      case 0x8e: stack.push(take(u64())); break; // BINBYTES8
-      case 0x96: stack.push(take(u64())); break; // BYTEARRAY8
-      case 0x56: stack.push(line().replace(/\\u([0-9a-fA-F]{4})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)))); break; // UNICODE
-      case 0x58: stack.push(utf8(u32())); break;
-      case 0x8c: stack.push(utf8(u8())); break;
-      case 0x8d: stack.push(utf8(u64())); break;
-      case 0x97: case 0x98: throw new PickleError('out-of-band pickle buffers are not supported');
-      case 0x5d: stack.push([]); break;
-      case 0x29: stack.push([]); break;
-      case 0x7d: stack.push(new Map()); break;
-      case 0x8f: stack.push(new Set()); break;
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x74: stack.push(popMark()); break; // TUPLE
-      case 0x91: stack.push(new Set(popMark())); break; // FROZENSET
-      case 0x85: stack.push([pop()]); break;
-      case 0x86: { const b = pop(); const a = pop(); stack.push([a, b]); break; }
-      case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push([a, b, c]); break; }
-      case 0x64: { // DICT
+      case 0x4a:
+        stack.push(i32());
+        break;
+      case 0x4b:
+        stack.push(u8());
+        break;
+      case 0x4d:
+        stack.push(u16());
+        break;
+      case 0x4c: {
+        const s = line().replace(/L$/, '');
+        const v = BigInt(s);
+        stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+        break;
+      }
+      case 0x8a:
+        stack.push(longFrom(take(u8())));
+        break;
+      case 0x8b:
+        stack.push(longFrom(take(i32())));
+        break;
+      case 0x46:
+        stack.push(Number(line()));
+        break;
+      case 0x47:
+        need(8);
+        stack.push(view.getFloat64(pos, false));
+        pos += 8;
+        break;
+      case 0x53:
+        stack.push(Uint8Array.from(Buffer.from(pyRepr(line()), 'latin1')));
+        break; // STRING (py2 str)
+      case 0x54:
+        stack.push(take(i32()));
+        break; // BINSTRING
+      case 0x55:
+        stack.push(take(u8()));
+        break; // SHORT_BINSTRING
+      case 0x42:
+        stack.push(take(u32()));
+        break; // BINBYTES
+      case 0x43:
+        stack.push(take(u8()));
+        break; // SHORT_BINBYTES
+      case 0x8e:
+        stack.push(take(u64()));
+        break; // BINBYTES8
+      case 0x96:
+        stack.push(take(u64()));
+        break; // BYTEARRAY8
+      case 0x56:
+        stack.push(line().replace(/\\u([0-9a-fA-F]{4})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))));
+        break; // UNICODE
+      case 0x58:
+        stack.push(utf8(u32()));
+        break;
+      case 0x8c:
+        stack.push(utf8(u8()));
+        break;
+      case 0x8d:
+        stack.push(utf8(u64()));
+        break;
+      case 0x97:
+      case 0x98:
+        throw new PickleError('out-of-band pickle buffers are not supported');
+      case 0x5d:
+        stack.push([]);
+        break;
+      case 0x29:
+        stack.push([]);
+        break;
+      case 0x7d:
+        stack.push(new Map());
+        break;
+      case 0x8f:
+        stack.push(new Set());
+        break;
+      case 0x6c:
+        stack.push(popMark());
+        break; // LIST
+      case 0x74:
+        stack.push(popMark());
+        break; // TUPLE
+      case 0x91:
+        stack.push(new Set(popMark()));
+        break; // FROZENSET
+      case 0x85:
+        stack.push([pop()]);
+        break;
+      case 0x86: {
+        const b = pop();
+        const a = pop();
+        stack.push([a, b]);
+        break;
+      }
+      case 0x87: {
+        const c = pop();
+        const b = pop();
+        const a = pop();
+        stack.push([a, b, c]);
+        break;
+      }
+      case 0x64: {
+        // DICT
         const items = popMark();
         const d = new Map<unknown, unknown>();
         for (let i = 0; i + 1 < items.length; i += 2) d.set(dictKey(items[i]), items[i + 1]);
         stack.push(d);
         break;
       }
-      case 0x61: { const v = pop(); (top() as unknown[]).push(v); break; } // APPEND
-      case 0x65: { const items = popMark(); (top() as unknown[]).push(...items); break; } // APPENDS
-      case 0x90: { const items = popMark(); const s = top() as Set<unknown>; items.forEach((i) => s.add(i)); break; }
-      case 0x73: { const v = pop(); const k = pop(); (top() as Map<unknown, unknown>).set(dictKey(k), v); break; } // SETITEM
-      case 0x75: { // SETITEMS
+      case 0x61: {
+        const v = pop();
+        (top() as unknown[]).push(v);
+        break;
+      } // APPEND
+      case 0x65: {
+        const items = popMark();
+        (top() as unknown[]).push(...items);
+        break;
+      } // APPENDS
+      case 0x90: {
+        const items = popMark();
+        const s = top() as Set<unknown>;
+        items.forEach((i) => s.add(i));
+        break;
+      }
+      case 0x73: {
+        const v = pop();
+        const k = pop();
+        (top() as Map<unknown, unknown>).set(dictKey(k), v);
+        break;
+      } // SETITEM
+      case 0x75: {
+        // SETITEMS
         const items = popMark();
         const d = top() as Map<unknown, unknown>;
         for (let i = 0; i + 1 < items.length; i += 2) d.set(dictKey(items[i]), items[i + 1]);
         break;
       }
-      case 0x63: { const module = line(); const name = line(); stack.push(new PyGlobal(module, name)); break; } // GLOBAL
-      case 0x93: { const name = str(pop()); const module = str(pop()); stack.push(new PyGlobal(module, name)); break; } // STACK_GLOBAL
-      case 0x52: { const args = pop() as unknown[]; const fn = pop(); stack.push(reduce(fn, args)); break; } // REDUCE
-      case 0x81: { const args = pop() as unknown[]; const cls = pop(); stack.push(cls instanceof PyGlobal ? new PyObject(cls, args) : null); break; } // NEWOBJ
-      case 0x92: { pop(); const args = pop() as unknown[]; const cls = pop(); stack.push(cls instanceof PyGlobal ? new PyObject(cls, args) : null); break; } // NEWOBJ_EX
-      case 0x62: { const state = pop(); build(top(), state); break; } // BUILD
-      case 0x70: memo.set(Number(line()), top()); break;
-      case 0x71: memo.set(u8(), top()); break;
-      case 0x72: memo.set(u32(), top()); break;
-      case 0x94: memo.set(memo.size, top()); break;
-      case 0x67: case 0x68: case 0x6a: {
+      case 0x63: {
+        const module = line();
+        const name = line();
+        stack.push(new PyGlobal(module, name));
+        break;
+      } // GLOBAL
+      case 0x93: {
+        const name = str(pop());
+        const module = str(pop());
+        stack.push(new PyGlobal(module, name));
+        break;
+      } // STACK_GLOBAL
+      case 0x52: {
+        const args = pop() as unknown[];
+        const fn = pop();
+        stack.push(reduce(fn, args));
+        break;
+      } // REDUCE
+      case 0x81: {
+        const args = pop() as unknown[];
+        const cls = pop();
+        stack.push(cls instanceof PyGlobal ? new PyObject(cls, args) : null);
+        break;
+      } // NEWOBJ
+      case 0x92: {
+        pop();
+        const args = pop() as unknown[];
+        const cls = pop();
+        stack.push(cls instanceof PyGlobal ? new PyObject(cls, args) : null);
+        break;
+      } // NEWOBJ_EX
+      case 0x62: {
+        const state = pop();
+        build(top(), state);
+        break;
+      } // BUILD
+      case 0x70:
+        memo.set(Number(line()), top());
+        break;
+      case 0x71:
+        memo.set(u8(), top());
+        break;
+      case 0x72:
+        memo.set(u32(), top());
+        break;
+      case 0x94:
+        memo.set(memo.size, top());
+        break;
+      case 0x67:
+      case 0x68:
+      case 0x6a: {
         const k = op === 0x67 ? Number(line()) : op === 0x68 ? u8() : u32();
         if (!memo.has(k)) throw new PickleError(`corrupt pickle (memo ${k} missing)`);
         stack.push(memo.get(k));
@@ -284,14 +452,28 @@ export function unpickle(bytes: Uint8Array): unknown {
 export function numericValues(a: NdArray): Float64Array {
   const n = a.size;
   const { kind, itemsize, littleEndian } = a.dtype;
-  if (a.data.length < n * itemsize) throw new PickleError(`numpy array data is ${a.data.length} bytes, its shape needs ${n * itemsize}`);
+  if (a.data.length < n * itemsize)
+    throw new PickleError(`numpy array data is ${a.data.length} bytes, its shape needs ${n * itemsize}`);
   const v = new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength);
   const out = new Float64Array(n);
   const get = (i: number): number => {
     const o = i * itemsize;
     if (kind === 'f') return itemsize === 4 ? v.getFloat32(o, littleEndian) : v.getFloat64(o, littleEndian);
-    if (kind === 'u' || kind === 'b') return itemsize === 1 ? v.getUint8(o) : itemsize === 2 ? v.getUint16(o, littleEndian) : itemsize === 4 ? v.getUint32(o, littleEndian) : Number(v.getBigUint64(o, littleEndian));
-    return itemsize === 1 ? v.getInt8(o) : itemsize === 2 ? v.getInt16(o, littleEndian) : itemsize === 4 ? v.getInt32(o, littleEndian) : Number(v.getBigInt64(o, littleEndian));
+    if (kind === 'u' || kind === 'b')
+      return itemsize === 1
+        ? v.getUint8(o)
+        : itemsize === 2
+          ? v.getUint16(o, littleEndian)
+          : itemsize === 4
+            ? v.getUint32(o, littleEndian)
+            : Number(v.getBigUint64(o, littleEndian));
+    return itemsize === 1
+      ? v.getInt8(o)
+      : itemsize === 2
+        ? v.getInt16(o, littleEndian)
+        : itemsize === 4
+          ? v.getInt32(o, littleEndian)
+          : Number(v.getBigInt64(o, littleEndian));
   };
   for (let i = 0; i < n; i++) out[i] = get(i);
   return a.fortran && a.shape.length > 1 ? fortranToC(out, a.shape) : out;
@@ -321,14 +503,16 @@ function fortranToC<T extends Float64Array | Uint8Array>(src: T, shape: number[]
 export function asUint8(a: NdArray, what: string): Uint8Array {
   if (a.dtype.itemsize === 1 && a.dtype.kind !== 'f') {
     const n = a.size;
-    if (a.data.length < n) throw new PickleError(`${what}: numpy array data is ${a.data.length} bytes, its shape (${a.shape}) needs ${n}`);
+    if (a.data.length < n)
+      throw new PickleError(`${what}: numpy array data is ${a.data.length} bytes, its shape (${a.shape}) needs ${n}`);
     const d = a.data.subarray(0, n);
     return a.fortran && a.shape.length > 1 ? fortranToC(Uint8Array.from(d), a.shape) : d;
   }
   const v = numericValues(a);
   const out = new Uint8Array(v.length);
   for (let i = 0; i < v.length; i++) {
-    if (!(v[i] >= 0 && v[i] <= 255 && Number.isInteger(v[i]))) throw new PickleError(`${what}: value ${v[i]} at ${i} does not fit in a byte`);
+    if (!(v[i] >= 0 && v[i] <= 255 && Number.isInteger(v[i])))
+      throw new PickleError(`${what}: value ${v[i]} at ${i} does not fit in a byte`);
     out[i] = v[i];
   }
   return out;
@@ -336,8 +520,9 @@ export function asUint8(a: NdArray, what: string): Uint8Array {
 
 /** `obj[key]` of an unpickled dict that must be a numpy array. */
 export function arrayField(obj: unknown, key: string, what: string): NdArray {
-  if (!(obj instanceof Map)) throw new PickleError(`${what}: the pickle holds ${obj === null ? 'None' : typeof obj}, not a dict`);
-  const v = obj.get(key);
+  if (!(obj instanceof Map))
+    throw new PickleError(`${what}: the pickle holds ${obj === null ? 'None' : typeof obj}, not a dict`);
+  const v: unknown = obj.get(key);
   if (!(v instanceof NdArray)) {
     if (Array.isArray(v)) {
       // a list of ints (e.g. CIFAR python labels): make it a 1-D int64 array
@@ -349,7 +534,9 @@ export function arrayField(obj: unknown, key: string, what: string): NdArray {
       a.data = new Uint8Array(b.buffer);
       return a;
     }
-    throw new PickleError(`${what}: the dict has no numpy array '${key}' (keys: ${[...obj.keys()].map(String).join(', ')})`);
+    throw new PickleError(
+      `${what}: the dict has no numpy array '${key}' (keys: ${[...obj.keys()].map(String).join(', ')})`,
+    );
   }
   return v;
 }

@@ -6,11 +6,11 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RemoteFile } from '../download';
-import { Inputs, InputEntry } from '../formats/archive';
+import { type RemoteFile } from '../download';
+import { type Inputs, type InputEntry } from '../formats/archive';
 import { DataFileError, gunzipIfNeeded, parseIdx, writeIdx } from '../idx';
-import { DatasetInfo } from '../datasets';
-import { Image, ImageFormatError, decodeImage, resizeBilinear, toChannels } from '../formats/image';
+import { type DatasetInfo } from '../datasets';
+import { type Image, ImageFormatError, decodeImage, resizeBilinear, toChannels } from '../formats/image';
 import { arrayField, asUint8, unpickle, PickleError } from '../formats/pickle';
 import { Rng } from '../../core/rng';
 
@@ -53,7 +53,7 @@ export interface DatasetSource {
 }
 
 export { CACHE_FILES, InputRecord, MANIFEST, Manifest, readManifest } from '../manifest';
-import { CACHE_FILES, InputRecord, MANIFEST, Manifest } from '../manifest';
+import { CACHE_FILES, type InputRecord, MANIFEST, type Manifest } from '../manifest';
 
 function perClass(labels: Uint8Array, classes: number): number[] {
   const h = new Array<number>(classes).fill(0);
@@ -66,11 +66,20 @@ export const ADVICE_SOURCE = 'Check that the file is the one named in `hat data 
 function checkSplit(split: BuiltSplit, shape: number[], info: DatasetInfo, which: string): void {
   const size = shape[0] * shape[1] * shape[2];
   if (split.images.length !== split.n * size || split.labels.length !== split.n) {
-    throw new DataFileError(info.name, `the ${which} split has ${split.images.length} image bytes and ${split.labels.length} labels for ${split.n} samples of ${shape.join('x')}`, ADVICE_SOURCE);
+    throw new DataFileError(
+      info.name,
+      `the ${which} split has ${split.images.length} image bytes and ${split.labels.length} labels for ${split.n} samples of ${shape.join('x')}`,
+      ADVICE_SOURCE,
+    );
   }
   if (split.n === 0) throw new DataFileError(info.name, `the ${which} split is empty`, ADVICE_SOURCE);
   for (let i = 0; i < split.labels.length; i++) {
-    if (split.labels[i] >= info.classes) throw new DataFileError(info.name, `${which} label ${split.labels[i]} at ${i} is out of range for ${info.classes} classes`, ADVICE_SOURCE);
+    if (split.labels[i] >= info.classes)
+      throw new DataFileError(
+        info.name,
+        `${which} label ${split.labels[i]} at ${i} is out of range for ${info.classes} classes`,
+        ADVICE_SOURCE,
+      );
   }
 }
 
@@ -78,7 +87,12 @@ function checkSplit(split: BuiltSplit, shape: number[], info: DatasetInfo, which
  * Writes the dataset's four IDX files and its manifest into DIR/NAME atomically (a temporary sibling
  * folder renamed into place; an existing NAME is replaced only once the new one is complete).
  */
-export function writeDataset(dir: string, info: DatasetInfo, built: Built, source: { description: string; how: 'download' | 'import'; inputs: InputRecord[] }): Manifest {
+export function writeDataset(
+  dir: string,
+  info: DatasetInfo,
+  built: Built,
+  source: { description: string; how: 'download' | 'import'; inputs: InputRecord[] },
+): Manifest {
   checkSplit(built.train, built.shape, info, 'train');
   checkSplit(built.test, built.shape, info, 'test');
   const final = path.join(dir, info.name);
@@ -106,7 +120,13 @@ export function writeDataset(dir: string, info: DatasetInfo, built: Built, sourc
       shape: [...built.shape],
       train: { n: built.train.n, perClass: perClass(built.train.labels, info.classes) },
       test: { n: built.test.n, perClass: perClass(built.test.labels, info.classes) },
-      source: { variant: built.variant, description: source.description, how: source.how, inputs: source.inputs, used: built.used },
+      source: {
+        variant: built.variant,
+        description: source.description,
+        how: source.how,
+        inputs: source.inputs,
+        used: built.used,
+      },
       conversion: built.conversion,
       files,
     };
@@ -128,13 +148,26 @@ export function writeDataset(dir: string, info: DatasetInfo, built: Built, sourc
 const DAMAGED_INPUT = 'The file is damaged: delete it and download it again, or pass a good copy with --from.';
 
 /** An IDX image file (N,H,W) or (N,H,W,C) and its label file, as a split. */
-export function idxSplit(images: Buffer, labels: Buffer, imagesName: string, labelsName: string): { split: BuiltSplit; shape: [number, number, number] } {
+export function idxSplit(
+  images: Buffer,
+  labels: Buffer,
+  imagesName: string,
+  labelsName: string,
+): { split: BuiltSplit; shape: [number, number, number] } {
   const im = parseIdx(gunzipIfNeeded(images, imagesName, DAMAGED_INPUT), imagesName);
   const lb = parseIdx(gunzipIfNeeded(labels, labelsName, DAMAGED_INPUT), labelsName);
   const shape = im.shape.length === 3 ? [...im.shape, 1] : im.shape;
   if (shape.length !== 4) throw new DataFileError(imagesName, `has shape (${im.shape}), not images`, ADVICE_SOURCE);
-  if (lb.shape.length !== 1 || lb.shape[0] !== shape[0]) throw new DataFileError(labelsName, `has ${lb.shape[0]} labels for ${shape[0]} images in ${imagesName}`, ADVICE_SOURCE);
-  return { split: { n: shape[0], images: Uint8Array.from(im.data), labels: Uint8Array.from(lb.data) }, shape: [shape[1], shape[2], shape[3]] };
+  if (lb.shape.length !== 1 || lb.shape[0] !== shape[0])
+    throw new DataFileError(
+      labelsName,
+      `has ${lb.shape[0]} labels for ${shape[0]} images in ${imagesName}`,
+      ADVICE_SOURCE,
+    );
+  return {
+    split: { n: shape[0], images: Uint8Array.from(im.data), labels: Uint8Array.from(lb.data) },
+    shape: [shape[1], shape[2], shape[3]],
+  };
 }
 
 /** (N, C, H, W) bytes to (N, H, W, C). */
@@ -170,7 +203,8 @@ export async function readImage(entry: InputEntry, size: number, channels: 1 | 3
   try {
     img = decodeImage(bytes);
   } catch (e) {
-    if (e instanceof ImageFormatError) throw new DataFileError(`${entry.origin}:${entry.path}`, e.message, ADVICE_SOURCE);
+    if (e instanceof ImageFormatError)
+      throw new DataFileError(`${entry.origin}:${entry.path}`, e.message, ADVICE_SOURCE);
     throw e;
   }
   return resizeBilinear(toChannels(img, channels), size, size);
@@ -187,7 +221,12 @@ export function packImages(images: Image[], labels: number[]): BuiltSplit {
 /** The entry matching `pattern`, or a DataFileError saying what is missing. */
 export function need(inputs: Inputs, pattern: RegExp, what: string, dataset: string): InputEntry {
   const e = inputs.one(pattern, what);
-  if (!e) throw new DataFileError(dataset, `${what} not found among the inputs (${inputs.describe() || 'no files'})`, `Pass the dataset's original files with --from (see \`hat data get --help\`).`);
+  if (!e)
+    throw new DataFileError(
+      dataset,
+      `${what} not found among the inputs (${inputs.describe() || 'no files'})`,
+      `Pass the dataset's original files with --from (see \`hat data get --help\`).`,
+    );
   return e;
 }
 
@@ -197,22 +236,45 @@ export function need(inputs: Inputs, pattern: RegExp, what: string, dataset: str
  * to HWC (so a CHW-fed network sees what the reference's saw), (N,H,W) gets C = 1. int8 is reinterpreted
  * as uint8 (the reference's astype(np.uint8)).
  */
-export function pickleSplit(bytes: Uint8Array, file: string): { split: BuiltSplit; shape: [number, number, number]; layout: 'NHWC' | 'NCHW' | 'NHW'; dtype: string } {
+export function pickleSplit(
+  bytes: Uint8Array,
+  file: string,
+): { split: BuiltSplit; shape: [number, number, number]; layout: 'NHWC' | 'NCHW' | 'NHW'; dtype: string } {
   try {
     const d = unpickle(bytes);
     const f = arrayField(d, 'features', file);
     const labels = asUint8(arrayField(d, 'labels', file), `${file} labels`);
     const s = f.shape;
     const n = s[0];
-    if (labels.length !== n) throw new DataFileError(file, `has ${labels.length} labels for ${n} images`, ADVICE_SOURCE);
+    if (labels.length !== n)
+      throw new DataFileError(file, `has ${labels.length} labels for ${n} images`, ADVICE_SOURCE);
     const data = asUint8(f, `${file} features`);
     const dtype = `${f.dtype.kind}${f.dtype.itemsize}`;
-    if (s.length === 3) return { split: { n, images: Uint8Array.from(data), labels: Uint8Array.from(labels) }, shape: [s[1], s[2], 1], layout: 'NHW', dtype };
-    if (s.length === 4 && (s[3] === 1 || s[3] === 3)) return { split: { n, images: Uint8Array.from(data), labels: Uint8Array.from(labels) }, shape: [s[1], s[2], s[3]], layout: 'NHWC', dtype };
-    if (s.length === 4 && (s[1] === 1 || s[1] === 3)) return { split: { n, images: chwToHwc(data, n, s[1], s[2], s[3]), labels: Uint8Array.from(labels) }, shape: [s[2], s[3], s[1]], layout: 'NCHW', dtype };
+    if (s.length === 3)
+      return {
+        split: { n, images: Uint8Array.from(data), labels: Uint8Array.from(labels) },
+        shape: [s[1], s[2], 1],
+        layout: 'NHW',
+        dtype,
+      };
+    if (s.length === 4 && (s[3] === 1 || s[3] === 3))
+      return {
+        split: { n, images: Uint8Array.from(data), labels: Uint8Array.from(labels) },
+        shape: [s[1], s[2], s[3]],
+        layout: 'NHWC',
+        dtype,
+      };
+    if (s.length === 4 && (s[1] === 1 || s[1] === 3))
+      return {
+        split: { n, images: chwToHwc(data, n, s[1], s[2], s[3]), labels: Uint8Array.from(labels) },
+        shape: [s[2], s[3], s[1]],
+        layout: 'NCHW',
+        dtype,
+      };
     throw new DataFileError(file, `'features' has shape (${s.join(', ')}), not images`, ADVICE_SOURCE);
   } catch (e) {
-    if (e instanceof PickleError) throw new DataFileError(file, `cannot be read as a pickle of numpy arrays (${e.message})`, ADVICE_SOURCE);
+    if (e instanceof PickleError)
+      throw new DataFileError(file, `cannot be read as a pickle of numpy arrays (${e.message})`, ADVICE_SOURCE);
     throw e;
   }
 }

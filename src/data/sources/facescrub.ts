@@ -12,17 +12,30 @@
  *    statistics differ from the spec's (which describe the scrambled pickles).
  */
 import { DataFileError } from '../idx';
-import { Inputs, InputEntry } from '../formats/archive';
-import { IMAGE_EXTENSIONS, Image } from '../formats/image';
-import { ADVICE_SOURCE, Built, DatasetSource, need, packImages, pickleSplit, readImage, seededSplit } from './common';
+import { type Inputs, type InputEntry } from '../formats/archive';
+import { IMAGE_EXTENSIONS, type Image } from '../formats/image';
+import {
+  ADVICE_SOURCE,
+  type Built,
+  type DatasetSource,
+  need,
+  packImages,
+  pickleSplit,
+  readImage,
+  seededSplit,
+} from './common';
 
 async function fromPickles(inputs: Inputs): Promise<Built> {
   const tr = need(inputs, /\/facescrub_train_100\.pkl$/, 'facescrub_train_100.pkl', 'facescrub');
   const te = need(inputs, /\/facescrub_test_100\.pkl$/, 'facescrub_test_100.pkl', 'facescrub');
   const a = pickleSplit(await tr.read(), tr.path);
   const b = pickleSplit(await te.read(), te.path);
-  for (const [p, e] of [[a, tr], [b, te]] as const) {
-    if (p.shape.join() !== '32,32,3') throw new DataFileError(e.path, `features are ${p.shape}, expected 32x32 with 3 channels`, ADVICE_SOURCE);
+  for (const [p, e] of [
+    [a, tr],
+    [b, te],
+  ] as const) {
+    if (p.shape.join() !== '32,32,3')
+      throw new DataFileError(e.path, `features are ${p.shape}, expected 32x32 with 3 channels`, ADVICE_SOURCE);
   }
   return {
     shape: [32, 32, 3],
@@ -46,7 +59,12 @@ async function fromImages(inputs: Inputs, log: (m: string) => void): Promise<Bui
     if (!byId.has(id)) byId.set(id, []);
     byId.get(id)!.push(e);
   }
-  if (byId.size < 2) throw new DataFileError('facescrub', `found images of ${byId.size} identities; expected a folder with one sub-folder of face images per person`, 'Pass facescrub_100.zip, the two .pkl files, or a folder of identity folders with --from.');
+  if (byId.size < 2)
+    throw new DataFileError(
+      'facescrub',
+      `found images of ${byId.size} identities; expected a folder with one sub-folder of face images per person`,
+      'Pass facescrub_100.zip, the two .pkl files, or a folder of identity folders with --from.',
+    );
   const chosen = [...byId.entries()]
     .sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1))
     .slice(0, MAX_IDENTITIES)
@@ -68,7 +86,11 @@ async function fromImages(inputs: Inputs, log: (m: string) => void): Promise<Bui
   }
   if (skipped.length) log(`  ${skipped.length} unreadable images skipped (e.g. ${skipped[0]})`);
   const { train, test } = seededSplit(images.length, 0.1, 'facescrub/split');
-  const pick = (rows: Int32Array) => packImages(Array.from(rows, (r) => images[r]), Array.from(rows, (r) => labels[r]));
+  const pick = (rows: Int32Array) =>
+    packImages(
+      Array.from(rows, (r) => images[r]),
+      Array.from(rows, (r) => labels[r]),
+    );
   return {
     shape: [32, 32, 3],
     train: pick(train),
@@ -84,11 +106,18 @@ export const facescrub: DatasetSource = {
   variants: [
     {
       id: 'pickle',
-      description: 'FaceScrub (H.-W. Ng, S. Winkler 2014), 100 identities at 32x32 as distributed for the reference (github.com/nkundiushuti/facescrub_subset)',
-      files: [{ name: 'facescrub_100.zip', urls: ['https://github.com/nkundiushuti/facescrub_subset/blob/master/data/facescrub_100.zip?raw=true'] }],
+      description:
+        'FaceScrub (H.-W. Ng, S. Winkler 2014), 100 identities at 32x32 as distributed for the reference (github.com/nkundiushuti/facescrub_subset)',
+      files: [
+        {
+          name: 'facescrub_100.zip',
+          urls: ['https://github.com/nkundiushuti/facescrub_subset/blob/master/data/facescrub_100.zip?raw=true'],
+        },
+      ],
     },
   ],
-  accepts: 'facescrub_100.zip (or facescrub_train_100.pkl and facescrub_test_100.pkl), or a folder of face images with one sub-folder per identity',
+  accepts:
+    'facescrub_100.zip (or facescrub_train_100.pkl and facescrub_test_100.pkl), or a folder of face images with one sub-folder per identity',
   async build(inputs, log) {
     if (inputs.find(/\/facescrub_(train|test)_100\.pkl$/).length) return fromPickles(inputs);
     return fromImages(inputs, log);

@@ -1,5 +1,5 @@
 /** Fashion-MNIST (spec §6.2 id 4): the four IDX files of Zalando's distribution, stored 28x28x1 like MNIST. */
-import { DatasetSource } from './common';
+import { type DatasetSource } from './common';
 import { buildIdxPair } from './mnist';
 
 const BASE = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/';
@@ -16,7 +16,12 @@ export const fashionMnist: DatasetSource = {
     {
       id: 'idx',
       description: 'Fashion-MNIST, Zalando Research (github.com/zalandoresearch/fashion-mnist), original IDX files',
-      files: Object.entries(MD5).map(([name, md5]) => ({ name, urls: [BASE + name], md5, checksumSource: 'md5 published in the Fashion-MNIST README' })),
+      files: Object.entries(MD5).map(([name, md5]) => ({
+        name,
+        urls: [BASE + name],
+        md5,
+        checksumSource: 'md5 published in the Fashion-MNIST README',
+      })),
     },
   ],
   accepts: 'the four files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (folder or archive)',

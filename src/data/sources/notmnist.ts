@@ -9,9 +9,18 @@
  *    'notmnist/split'; test = first ceil(10%), as sklearn's train_test_split that the reference used).
  */
 import { DataFileError } from '../idx';
-import { Inputs } from '../formats/archive';
-import { Image } from '../formats/image';
-import { ADVICE_SOURCE, Built, DatasetSource, need, packImages, pickleSplit, readImage, seededSplit } from './common';
+import { type Inputs } from '../formats/archive';
+import { type Image } from '../formats/image';
+import {
+  ADVICE_SOURCE,
+  type Built,
+  type DatasetSource,
+  need,
+  packImages,
+  pickleSplit,
+  readImage,
+  seededSplit,
+} from './common';
 import { decodeImage, toChannels } from '../formats/image';
 
 async function fromPickles(inputs: Inputs): Promise<Built> {
@@ -19,8 +28,12 @@ async function fromPickles(inputs: Inputs): Promise<Built> {
   const te = need(inputs, /\/notmnist_test\.pkl$/, 'notmnist_test.pkl', 'notmnist');
   const a = pickleSplit(await tr.read(), tr.path);
   const b = pickleSplit(await te.read(), te.path);
-  for (const [p, e] of [[a, tr], [b, te]] as const) {
-    if (p.shape[2] !== 1 || p.shape.join() !== b.shape.join()) throw new DataFileError(e.path, `features are ${p.shape}, expected grey images of one size`, ADVICE_SOURCE);
+  for (const [p, e] of [
+    [a, tr],
+    [b, te],
+  ] as const) {
+    if (p.shape[2] !== 1 || p.shape.join() !== b.shape.join())
+      throw new DataFileError(e.path, `features are ${p.shape}, expected grey images of one size`, ADVICE_SOURCE);
   }
   return {
     shape: a.shape,
@@ -34,7 +47,12 @@ async function fromPickles(inputs: Inputs): Promise<Built> {
 
 async function fromImages(inputs: Inputs, log: (m: string) => void): Promise<Built> {
   const files = inputs.find(/\/[A-J]\/[^/]+\.png$/i);
-  if (!files.length) throw new DataFileError('notmnist', `neither notmnist_{train,test}.pkl nor A..J folders of PNG images among the inputs (${inputs.describe() || 'no files'})`, 'Pass notmnist.zip, or notMNIST_small.tar.gz (or its extracted folder) with --from.');
+  if (!files.length)
+    throw new DataFileError(
+      'notmnist',
+      `neither notmnist_{train,test}.pkl nor A..J folders of PNG images among the inputs (${inputs.describe() || 'no files'})`,
+      'Pass notmnist.zip, or notMNIST_small.tar.gz (or its extracted folder) with --from.',
+    );
   const images: Image[] = [];
   const labels: number[] = [];
   let skipped = 0;
@@ -55,7 +73,11 @@ async function fromImages(inputs: Inputs, log: (m: string) => void): Promise<Bui
   if (skipped) log(`  ${skipped} undecodable images skipped`);
   if (!size) throw new DataFileError(files[0].origin, 'no image could be decoded', ADVICE_SOURCE);
   const { train, test } = seededSplit(images.length, 0.1, 'notmnist/split');
-  const pick = (rows: Int32Array) => packImages(Array.from(rows, (r) => images[r]), Array.from(rows, (r) => labels[r]));
+  const pick = (rows: Int32Array) =>
+    packImages(
+      Array.from(rows, (r) => images[r]),
+      Array.from(rows, (r) => labels[r]),
+    );
   return {
     shape: [size[0], size[1], 1],
     train: pick(train),
@@ -71,16 +93,24 @@ export const notmnist: DatasetSource = {
   variants: [
     {
       id: 'pickle',
-      description: "notMNIST (Y. Bulatov 2011), notMNIST_small at 32x32 as converted for the reference (github.com/nkundiushuti/notmnist_convert)",
-      files: [{ name: 'notmnist.zip', urls: ['https://github.com/nkundiushuti/notmnist_convert/blob/master/notmnist.zip?raw=true'] }],
+      description:
+        'notMNIST (Y. Bulatov 2011), notMNIST_small at 32x32 as converted for the reference (github.com/nkundiushuti/notmnist_convert)',
+      files: [
+        {
+          name: 'notmnist.zip',
+          urls: ['https://github.com/nkundiushuti/notmnist_convert/blob/master/notmnist.zip?raw=true'],
+        },
+      ],
     },
     {
       id: 'images',
-      description: 'notMNIST_small (Y. Bulatov 2011, http://yaroslavvb.blogspot.com/2011/09/notmnist-dataset.html), PNG images',
+      description:
+        'notMNIST_small (Y. Bulatov 2011, http://yaroslavvb.blogspot.com/2011/09/notmnist-dataset.html), PNG images',
       files: [{ name: 'notMNIST_small.tar.gz', urls: ['http://yaroslavvb.com/upload/notMNIST/notMNIST_small.tar.gz'] }],
     },
   ],
-  accepts: 'notmnist.zip (or notmnist_train.pkl and notmnist_test.pkl), or notMNIST_small.tar.gz (or a folder with sub-folders A..J of PNG images)',
+  accepts:
+    'notmnist.zip (or notmnist_train.pkl and notmnist_test.pkl), or notMNIST_small.tar.gz (or a folder with sub-folders A..J of PNG images)',
   want: /\/[A-J]\/[^/]+\.png$|\.pkl$/i,
   async build(inputs, log) {
     if (inputs.find(/\/notmnist_(train|test)\.pkl$/).length) return fromPickles(inputs);

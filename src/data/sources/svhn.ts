@@ -5,8 +5,8 @@
  */
 import { DataFileError } from '../idx';
 import { MatFileError, readMat } from '../formats/mat';
-import { InputEntry } from '../formats/archive';
-import { ADVICE_SOURCE, BuiltSplit, DatasetSource, need } from './common';
+import { type InputEntry } from '../formats/archive';
+import { ADVICE_SOURCE, type BuiltSplit, type DatasetSource, need } from './common';
 
 export function svhnSplit(bytes: Uint8Array, file: string): BuiltSplit {
   let vars;
@@ -18,14 +18,21 @@ export function svhnSplit(bytes: Uint8Array, file: string): BuiltSplit {
   }
   const X = vars.get('X');
   const y = vars.get('y');
-  if (!X || !y) throw new DataFileError(file, `has no variables X and y (has ${[...vars.keys()].join(', ') || 'none'})`, ADVICE_SOURCE);
+  if (!X || !y)
+    throw new DataFileError(
+      file,
+      `has no variables X and y (has ${[...vars.keys()].join(', ') || 'none'})`,
+      ADVICE_SOURCE,
+    );
   const [h, w, c, n] = X.dims;
-  if (X.dims.length !== 4 || h !== 32 || w !== 32 || c !== 3 || !X.bytes) throw new DataFileError(file, `X is ${X.class} ${X.dims.join('x')}, expected uint8 32x32x3xN`, ADVICE_SOURCE);
+  if (X.dims.length !== 4 || h !== 32 || w !== 32 || c !== 3 || !X.bytes)
+    throw new DataFileError(file, `X is ${X.class} ${X.dims.join('x')}, expected uint8 32x32x3xN`, ADVICE_SOURCE);
   const yv = y.values();
   if (yv.length !== n) throw new DataFileError(file, `y has ${yv.length} labels for ${n} images`, ADVICE_SOURCE);
   const labels = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
-    if (!(yv[i] >= 1 && yv[i] <= 10 && Number.isInteger(yv[i]))) throw new DataFileError(file, `label y(${i + 1}) = ${yv[i]} is not in 1..10`, ADVICE_SOURCE);
+    if (!(yv[i] >= 1 && yv[i] <= 10 && Number.isInteger(yv[i])))
+      throw new DataFileError(file, `label y(${i + 1}) = ${yv[i]} is not in 1..10`, ADVICE_SOURCE);
     labels[i] = yv[i] - 1;
   }
   // column-major X(r, col, ch, i) at r + 32*(col + 32*(ch + 3*i))  ->  HWC
@@ -50,8 +57,20 @@ export const svhn: DatasetSource = {
       id: 'mat',
       description: 'SVHN (cropped digits), Y. Netzer et al. 2011, http://ufldl.stanford.edu/housenumbers/',
       files: [
-        { name: 'train_32x32.mat', urls: ['http://ufldl.stanford.edu/housenumbers/train_32x32.mat'], md5: 'e26dedcc434d2e4c54c9b2d4a06d8373', bytes: 182040794, checksumSource: 'md5 as listed by torchvision' },
-        { name: 'test_32x32.mat', urls: ['http://ufldl.stanford.edu/housenumbers/test_32x32.mat'], md5: 'eb5a983be6a315427106f1b164d9cef3', bytes: 64275384, checksumSource: 'md5 as listed by torchvision' },
+        {
+          name: 'train_32x32.mat',
+          urls: ['http://ufldl.stanford.edu/housenumbers/train_32x32.mat'],
+          md5: 'e26dedcc434d2e4c54c9b2d4a06d8373',
+          bytes: 182040794,
+          checksumSource: 'md5 as listed by torchvision',
+        },
+        {
+          name: 'test_32x32.mat',
+          urls: ['http://ufldl.stanford.edu/housenumbers/test_32x32.mat'],
+          md5: 'eb5a983be6a315427106f1b164d9cef3',
+          bytes: 64275384,
+          checksumSource: 'md5 as listed by torchvision',
+        },
       ],
     },
   ],
@@ -65,7 +84,8 @@ export const svhn: DatasetSource = {
       train: await read(tr),
       test: await read(te),
       variant: 'mat',
-      conversion: 'X (32x32x3xN, column-major) transposed to N x 32x32x3 HWC, file order; label = y - 1 (digit 0, stored as 10, becomes 9), as the reference.',
+      conversion:
+        'X (32x32x3xN, column-major) transposed to N x 32x32x3 HWC, file order; label = y - 1 (digit 0, stored as 10, becomes 9), as the reference.',
       used: [tr.path, te.path],
     };
   },
