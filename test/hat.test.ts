@@ -182,7 +182,7 @@ function stepWithAttention(net: Network, A: number[][], inputShape: number[]) {
   const step = (attention: number[][] | null) => {
     net.restore(start);
     hat.setCumulative(attention ? attention.map((a) => tf.tensor1d(a)) : null);
-    net.reseedDropout('mask-test');
+    net.dropout.reseed('mask-test');
     const batch = randomBatch(inputShape, 32, 3, 1, 5);
     // progress 0: s = 1/smax, every gate is about 0.5, so every free weight gets a gradient
     tf.dispose(hat.trainBatch(batch, { epoch: 1, batch: 0, batches: 1, start: 0, samples: 32, lr: 0.05 }));

@@ -96,3 +96,68 @@ test('gates multiply units: a closed gate zeroes its unit, dropout only in train
   tf.dispose([x, h, plain, again]);
   net.dispose();
 });
+
+test('the fused hidden layer (op, ReLU, dropout, pool, gate) has the gradients of the same layer composed of tfjs ops', async () => {
+  await backend();
+  const { Dropout, hiddenLayer } = await import('../src/nets/ops');
+  const { Rng } = await import('../src/core/rng');
+  const rng = new Rng('fused-layer');
+  const cases = [
+    {
+      spec: { name: 'c', kind: 'conv' as const, inputs: 3, units: 5, kernel: 3, dropout: 0.3, pool: true },
+      x: [4, 9, 9, 3],
+      w: [3, 3, 3, 5],
+    },
+    {
+      spec: { name: 'd', kind: 'dense' as const, inputs: 20, units: 7, dropout: 0.5, pool: false },
+      x: [6, 20],
+      w: [20, 7],
+    },
+    {
+      spec: { name: 'f', kind: 'dense' as const, inputs: 48, units: 6, dropout: 0, pool: false },
+      x: [3, 2, 2, 12],
+      w: [48, 6],
+    },
+  ];
+  for (const { spec, x: xs, w: ws } of cases) {
+    for (const gated of [false, true]) {
+      const t = (shape: number[]) => tf.tensor(rng.normalArray(shape.reduce((a, b) => a * b, 1)), shape);
+      const [x, w, b] = [t(xs), t(ws), t([spec.units])];
+      const gate = gated ? (tf.sigmoid(t([spec.units])) as tf.Tensor1D) : undefined;
+      const inputs = gated ? [x, w, b, gate!] : [x, w, b];
+      const out = hiddenLayer(spec, x, w, b, true, new Dropout('k'), { gate });
+      const weights = t(out.shape); // a random upstream gradient
+      const fused = tf.grads((...a: tf.Tensor[]) =>
+        tf.sum(
+          tf.mul(
+            hiddenLayer(spec, a[0], a[1], a[2], true, new Dropout('k'), { gate: a[3] as tf.Tensor1D | undefined }),
+            weights,
+          ),
+        ),
+      )(inputs);
+      // the same layer from plain tfjs ops, with the mask the same stream draws
+      const composed = tf.grads((...a: tf.Tensor[]) => {
+        const flat = spec.kind === 'dense' && a[0].rank > 2 ? tf.reshape(a[0], [a[0].shape[0], -1]) : a[0];
+        const z =
+          spec.kind === 'conv'
+            ? tf.conv2d(flat as tf.Tensor4D, a[1] as tf.Tensor4D, 1, 'valid')
+            : tf.matMul(flat as tf.Tensor2D, a[1] as tf.Tensor2D);
+        const r = tf.relu(tf.add(z, a[2]));
+        const d = spec.dropout > 0 ? tf.mul(r, new Dropout('k').mask(r.shape, spec.dropout)) : r;
+        const p = spec.pool ? tf.maxPool(d as tf.Tensor4D, 2, 2, 'valid') : d;
+        return tf.sum(tf.mul(gated ? tf.mul(p, a[3]) : p, weights));
+      })(inputs);
+      fused.forEach((g, i) => {
+        const diff = tf.max(tf.abs(tf.sub(g, composed[i]))).dataSync()[0];
+        const scale = tf.max(tf.abs(composed[i])).dataSync()[0];
+        assert.ok(diff <= 1e-5 * Math.max(1, scale), `${spec.name} gated=${gated} input ${i}: max difference ${diff}`);
+      });
+      // raw-data inputs get no gradient
+      const noInput = tf.grads((...a: tf.Tensor[]) =>
+        tf.sum(tf.mul(hiddenLayer(spec, a[0], a[1], a[2], true, new Dropout('k'), { inputGrad: false }), weights)),
+      )([x, w, b]);
+      assert.equal(tf.max(tf.abs(noInput[0])).dataSync()[0], 0);
+      tf.dispose([x, w, b, out, weights, ...fused, ...composed, ...noInput, ...(gate ? [gate] : [])]);
+    }
+  }
+});

@@ -5,6 +5,7 @@
  * approach on the multi-head `Network` extends `NetworkLearner` and overrides the hooks it needs.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { sumOfSquares } from '../backend/native-ops';
 import type { Hyper } from '../core/params';
 import { type Batch, type SampleSource, type Task } from '../data/experiments';
 import type { ModelDescription } from '../nets/config';
@@ -39,11 +40,13 @@ export function evaluateLogits(source: SampleSource, logitsOf: (x: tf.Tensor) =>
   return { accuracy: correct / source.n, loss: loss / source.n };
 }
 
-/** Sum of squares of all gradients, square-rooted; scale them by max/(norm+1e-6) when above max (PyTorch clip_grad_norm). */
-export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): tf.Tensor[] {
-  const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
-  const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
-  return grads.map((g) => tf.mul(g, scale));
+/**
+ * The factor PyTorch's clip_grad_norm scales all gradients by: max/(‖g‖₂ + 1e-6) when the global norm ‖g‖₂
+ * exceeds max, else 1.
+ */
+export function clipFactor(grads: tf.Tensor[], maxNorm: number): tf.Scalar {
+  const norm = tf.sqrt(tf.addN(grads.map(sumOfSquares)));
+  return tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
 }
 
 /** An approach trained with plain SGD on some model (a Network, PathNet's modules, PNN's columns). */
@@ -93,12 +96,10 @@ export abstract class SgdLearner<M extends Model = Model> implements Learner {
       const vars = this.trainableVariables(batch);
       const { value, grads } = tf.variableGrads(() => this.objective(batch, true), vars);
       const conditioned = this.conditionGradients(grads, at);
-      const names = vars.map((v) => v.name);
-      const clipped = clipByGlobalNorm(
-        names.map((n) => conditioned[n]),
-        this.clipNorm,
-      );
-      vars.forEach((v, i) => v.assign(tf.sub(v, tf.mul(clipped[i], at.lr))));
+      const g = vars.map((v) => conditioned[v.name]);
+      // clipping and the learning rate as one scalar: one pass over each gradient for the update
+      const step = tf.mul(clipFactor(g, this.clipNorm), at.lr);
+      vars.forEach((v, i) => v.assign(tf.sub(v, tf.mul(g[i], step))));
       this.afterStep();
       return value;
     });

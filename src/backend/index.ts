@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../core/errors';
 import { registerGradients } from './gradients';
+import { installNativeGradients } from './native-ops';
 
 export { registerGradients };
 
@@ -66,6 +67,7 @@ async function activate(name: string): Promise<void> {
   const ok = await tf.setBackend(name);
   if (!ok) throw new BackendError(`backend ${name} failed to initialise`);
   await tf.ready();
+  if (name === 'tensorflow') installNativeGradients();
 }
 
 async function useWasm(): Promise<void> {

@@ -4,10 +4,19 @@
  */
 import seedrandom from 'seedrandom';
 
+/** The internal state of a generator (checkpoints save it, so a resumed run draws the same numbers). */
+export type RngState = seedrandom.State.Alea;
+
 export class Rng {
-  private readonly gen: seedrandom.PRNG;
-  constructor(readonly seed: number | string) {
-    this.gen = seedrandom.alea(String(seed));
+  private readonly gen: seedrandom.StatefulPRNG<seedrandom.State.Alea>;
+  constructor(
+    readonly seed: number | string,
+    state?: RngState,
+  ) {
+    this.gen = seedrandom.alea(String(seed), { state: state ?? true });
+  }
+  state(): RngState {
+    return this.gen.state();
   }
   /** Uniform in [0, 1). */
   next(): number {

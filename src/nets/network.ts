@@ -8,7 +8,8 @@
  * flattening a conv output is channel-last (./geometry.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DropoutMasks, Rng } from '../core/rng';
+import { Rng } from '../core/rng';
+import { Dropout, flatten, hiddenLayer, linear } from './ops';
 import { type InitScheme, type ModelDescription, type NetworkConfig } from './config';
 import { type LayerSpec, layerGeometry } from './geometry';
 
@@ -19,8 +20,8 @@ export interface Model {
   variables(): tf.Variable[];
   /** Weights and biases that make predictions (the paper's parameter count; HAT embeddings excluded). */
   parameterCount(): number;
-  /** Restart the dropout stream from a key (the loop reseeds per task, so a resumed run draws the same masks). */
-  reseedDropout(key: string): void;
+  /** The model's seeded dropout stream (the trainer restarts it per task; checkpoints save its position). */
+  readonly dropout: Dropout;
   /** For the result file. */
   describe(): ModelDescription;
   dispose(): void;
@@ -55,28 +56,6 @@ export function initWeights(rng: Rng, scheme: InitScheme, shape: number[], fanIn
 export function initBias(rng: Rng, scheme: InitScheme, units: number, fanIn: number): tf.Tensor {
   return scheme === 'pytorch' ? initWeights(rng, 'pytorch', [units], fanIn, units) : tf.zeros([units]);
 }
-/** Every axis but the batch axis in one (a conv map read by a dense layer; NHWC, so channel-last). */
-export function flatten(x: tf.Tensor): tf.Tensor2D {
-  return (x.rank > 2 ? tf.reshape(x, [x.shape[0], -1]) : x) as tf.Tensor2D;
-}
-
-/** A layer's op plus bias: stride-1 valid convolution for a 4-D weight, otherwise dense on the flattened input. */
-export function linear(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor): tf.Tensor {
-  if (weight.rank === 4) return tf.add(tf.conv2d(x as tf.Tensor4D, weight as tf.Tensor4D, 1, 'valid'), bias);
-  return tf.add(tf.matMul(flatten(x), weight as tf.Tensor2D), bias);
-}
-
-/** Inverted dropout with a mask from the model's seeded stream, in training only. */
-export function applyDropout(x: tf.Tensor, rate: number, training: boolean, masks: DropoutMasks): tf.Tensor {
-  return training && rate > 0 ? tf.mul(x, tf.tensor(masks.mask(x.size, rate), x.shape)) : x;
-}
-
-/** What every hidden layer of spec §3 does after its op: ReLU → dropout → (2×2 max-pool). */
-export function activate(spec: LayerSpec, pre: tf.Tensor, training: boolean, masks: DropoutMasks): tf.Tensor {
-  const h = applyDropout(tf.relu(pre), spec.dropout, training, masks);
-  return spec.pool ? tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid') : h;
-}
-
 /** One hidden layer: op -> ReLU -> dropout -> (pool) -> (HAT gate). */
 export class HiddenLayer {
   readonly weight: tf.Variable;
@@ -120,9 +99,9 @@ export class HiddenLayer {
     );
   }
 
-  apply(x: tf.Tensor, training: boolean, masks: DropoutMasks, gate?: tf.Tensor1D): tf.Tensor {
-    const h = activate(this.spec, linear(x, this.weight, this.bias), training, masks);
-    return gate ? tf.mul(h, gate) : h; // one gate value per unit, broadcast over height and width
+  /** `inputGrad` false for the first layer, whose input is raw data. */
+  apply(x: tf.Tensor, training: boolean, dropout: Dropout, gate?: tf.Tensor1D, inputGrad = true): tf.Tensor {
+    return hiddenLayer(this.spec, x, this.weight, this.bias, training, dropout, { gate, inputGrad });
   }
 }
 
@@ -138,7 +117,7 @@ export class Network implements Model {
   readonly layers: HiddenLayer[] = [];
   readonly heads: { weight: tf.Variable; bias: tf.Variable }[] = [];
   readonly prefix: string;
-  private readonly dropout: DropoutMasks;
+  readonly dropout: Dropout;
 
   constructor(
     readonly config: NetworkConfig,
@@ -146,7 +125,7 @@ export class Network implements Model {
   ) {
     this.prefix = nextModelPrefix('net');
     const rng = new Rng(`init/${seed}`);
-    this.dropout = new DropoutMasks(new Rng(`dropout/${seed}`).int32());
+    this.dropout = new Dropout(String(seed));
     for (const spec of config.layers)
       this.layers.push(new HiddenLayer(spec, this.prefix, config.heads.length, config, rng));
     const last = config.layers[config.layers.length - 1].units;
@@ -168,14 +147,14 @@ export class Network implements Model {
 
   /** Trunk output for a batch, and the gates applied (one per hidden layer, gated networks only). */
   features(x: tf.Tensor, opts: ForwardOptions): { h: tf.Tensor2D; gates: tf.Tensor1D[] } {
-    let h = applyDropout(x, this.config.inputDropout, opts.training, this.dropout);
+    let h = this.dropout.apply(x, this.config.inputDropout, opts.training);
     const gates: tf.Tensor1D[] = [];
     const gating = this.gated && opts.task !== undefined;
     if (gating && opts.s === undefined) throw new Error('a gated forward pass needs the gate scale s');
     for (const layer of this.layers) {
       const gate = gating ? layer.gate(opts.task!, opts.s!) : undefined;
       if (gate) gates.push(gate);
-      h = layer.apply(h, opts.training, this.dropout, gate);
+      h = layer.apply(h, opts.training, this.dropout, gate, layer !== this.layers[0]);
     }
     return { h: flatten(h), gates };
   }
@@ -225,11 +204,6 @@ export class Network implements Model {
   }
   restore(snapshot: tf.Tensor[]): void {
     this.variables().forEach((v, i) => v.assign(snapshot[i]));
-  }
-
-  /** Restart the dropout stream from a key (the loop reseeds per task, so a resumed run draws the same masks). */
-  reseedDropout(key: string): void {
-    this.dropout.setState(new Rng(`dropout/${key}`).int32());
   }
 
   dispose(): void {

@@ -8,20 +8,11 @@
  * per-module outputs are summed after ReLU/dropout/pool (which act per unit, so this is exact).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DropoutMasks, Rng } from '../core/rng';
+import { Rng } from '../core/rng';
 import { type ModelDescription, type NetworkConfig, scaledLayerSpecs } from './config';
 import { type LayerSpec, layerGeometry } from './geometry';
-import {
-  type Model,
-  activate,
-  applyDropout,
-  flatten,
-  initBias,
-  initWeights,
-  linear,
-  nextModelPrefix,
-  ownedVariable,
-} from './network';
+import { type Model, initBias, initWeights, nextModelPrefix, ownedVariable } from './network';
+import { Dropout, flatten, hiddenLayer, linear } from './ops';
 
 export interface PathNetOptions {
   /** Modules per layer (16). */
@@ -54,7 +45,7 @@ export class PathNetModel implements Model {
   readonly prefix = nextModelPrefix('pathnet');
   readonly layers: ModuleLayer[];
   readonly heads: Module[];
-  private readonly dropout: DropoutMasks;
+  readonly dropout: Dropout;
 
   constructor(
     readonly base: NetworkConfig,
@@ -62,7 +53,7 @@ export class PathNetModel implements Model {
     seed: number | string,
   ) {
     const rng = new Rng(`init/pathnet/${seed}`);
-    this.dropout = new DropoutMasks(new Rng(`dropout/${seed}`).int32());
+    this.dropout = new Dropout(String(seed));
     this.layers = pathnetLayerSpecs(base, options.widthFactor).map((spec) => {
       const { shape, fanIn, fanOut } = layerGeometry(spec);
       const modules = Array.from({ length: options.modules }, (_, m) => ({
@@ -83,7 +74,7 @@ export class PathNetModel implements Model {
 
   /** Trunk output along a path. */
   features(x: tf.Tensor, path: Path, training: boolean): tf.Tensor2D {
-    let h = applyDropout(x, this.base.inputDropout, training, this.dropout);
+    let h = this.dropout.apply(x, this.base.inputDropout, training);
     this.layers.forEach((layer, l) => {
       const { kind, units } = layer.spec;
       const chosen = path[l].map((m) => layer.modules[m]);
@@ -97,7 +88,7 @@ export class PathNetModel implements Model {
               axis,
             );
       const bias = n === 1 ? chosen[0].bias : tf.concat(chosen.map((m) => m.bias));
-      let y = activate(layer.spec, linear(h, weight, bias), training, this.dropout);
+      let y = hiddenLayer(layer.spec, h, weight, bias, training, this.dropout, { inputGrad: l > 0 });
       if (n > 1) {
         // channel/feature index = module * units + unit: split the module axis out and sum over it
         y = tf.sum(tf.reshape(y, [...y.shape.slice(0, -1), n, units]), y.rank - 1);
@@ -127,9 +118,6 @@ export class PathNetModel implements Model {
   }
   parameterCount(): number {
     return this.variables().reduce((n, v) => n + v.size, 0);
-  }
-  reseedDropout(key: string): void {
-    this.dropout.setState(new Rng(`dropout/${key}`).int32());
   }
   describe(): ModelDescription {
     return {

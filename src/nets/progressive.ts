@@ -11,20 +11,11 @@
  * without their own laterals; `fullRecursion` computes them with their laterals instead.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DropoutMasks, Rng } from '../core/rng';
+import { Rng } from '../core/rng';
 import { type ModelDescription, type NetworkConfig, scaledLayerSpecs } from './config';
 import { type LayerSpec, layerGeometry } from './geometry';
-import {
-  type Model,
-  activate,
-  applyDropout,
-  flatten,
-  initBias,
-  initWeights,
-  linear,
-  nextModelPrefix,
-  ownedVariable,
-} from './network';
+import { type Model, initBias, initWeights, nextModelPrefix, ownedVariable } from './network';
+import { Dropout, dropoutPool, flatten, linear } from './ops';
 
 export interface ProgressiveOptions {
   /** Column width = ⌊widthFactor · units / T⌋ (1.117: parameter-matched AlexNet). */
@@ -69,7 +60,7 @@ export class ProgressiveModel implements Model {
   readonly prefix = nextModelPrefix('pnn');
   readonly specs: LayerSpec[];
   readonly columns: Column[] = [];
-  private readonly dropout: DropoutMasks;
+  readonly dropout: Dropout;
 
   constructor(
     readonly base: NetworkConfig,
@@ -77,7 +68,7 @@ export class ProgressiveModel implements Model {
     seed: number | string,
   ) {
     const rng = new Rng(`init/pnn/${seed}`);
-    this.dropout = new DropoutMasks(new Rng(`dropout/${seed}`).int32());
+    this.dropout = new Dropout(String(seed));
     this.specs = columnLayerSpecs(base, options.widthFactor);
     const scheme = base.init;
     const dense = (name: string, shape: number[], fanIn: number, fanOut: number): Dense => ({
@@ -156,7 +147,7 @@ export class ProgressiveModel implements Model {
             sources.map((s) => s[l - 1]),
           ),
         );
-      h = activate(spec, pre, training, this.dropout);
+      h = dropoutPool(spec, tf.relu(pre), training, this.dropout);
       outputs.push(h);
     });
     let logits = linear(h, col.head.weight, col.head.bias) as tf.Tensor2D;
@@ -174,7 +165,7 @@ export class ProgressiveModel implements Model {
 
   /** Logits of task `task`, through its column with laterals from columns 0..task-1. */
   logits(x: tf.Tensor, task: number, training: boolean): tf.Tensor2D {
-    const input = applyDropout(x, this.base.inputDropout, training, this.dropout);
+    const input = this.dropout.apply(x, this.base.inputDropout, training);
     const sources: tf.Tensor[][] = [];
     for (let j = 0; j < task; j++) {
       // reference: sources are plain columns; full recursion: each with its own laterals
@@ -206,9 +197,6 @@ export class ProgressiveModel implements Model {
       0,
     );
     return this.variables().reduce((n, v) => n + v.size, 0) - alphas;
-  }
-  reseedDropout(key: string): void {
-    this.dropout.setState(new Rng(`dropout/${key}`).int32());
   }
   describe(): ModelDescription {
     return {

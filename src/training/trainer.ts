@@ -118,7 +118,7 @@ export class Trainer implements TaskFitter {
   }
 
   fit(): TaskLog {
-    this.learner.model.reseedDropout(`${this.ctx.seed}/${this.ctx.t}`);
+    this.learner.model.dropout.reseed(`${this.ctx.seed}/${this.ctx.t}`);
     const best = new BestSnapshot(this.learner);
     try {
       this.loop(best);
