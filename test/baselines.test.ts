@@ -217,6 +217,18 @@ test('EWC: Fisher = Σ_batches 20·g²/N, checked against a hand-written backwar
   const p = ewc.penalty().dataSync()[0];
   const want = (5000 / 2) * values(F[2])[j] * delta * delta;
   assert.ok(Math.abs(p - want) <= 1e-3 * want, `penalty ${p} vs ${want}`);
+  // the training step adds the penalty in closed form: value and gradient equal autodiff of penalty()
+  const anchored = net.trunkVariables().concat(net.headVariables());
+  const term = (
+    ewc as unknown as { analyticTerm(v: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } }
+  ).analyticTerm(anchored);
+  assert.ok(Math.abs(term.value.dataSync()[0] - p) <= 1e-6 * Math.max(1, p), 'closed-form value');
+  const auto = tf.variableGrads(() => ewc.penalty(), anchored).grads;
+  for (const v of anchored) {
+    const diff = tf.max(tf.abs(tf.sub(term.grads[v.name], auto[v.name]))).dataSync()[0];
+    assert.ok(diff <= 1e-6, `closed-form gradient of ${v.name}: ${diff}`);
+  }
+  assert.ok(tf.max(tf.abs(term.grads[w.name])).dataSync()[0] > 0, 'the moved weight is pulled back');
   ewc.dispose();
 });
 

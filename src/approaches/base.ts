@@ -90,18 +90,29 @@ export abstract class SgdLearner<M extends Model = Model> implements Learner {
   /** Called before the step's gradients are taken (HAT sets s from the position). */
   protected beforeStep(_at: StepPosition): void {}
 
+  /**
+   * A term of the objective that does not depend on the data and whose gradient is known in closed form (EWC's
+   * and IMM's quadratic anchor): its value, and its gradient for those of `vars` it involves. Added to the
+   * data term's value and gradients instead of being differentiated on the tape. Null when there is none.
+   */
+  protected analyticTerm(_vars: readonly tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } | null {
+    return null;
+  }
+
   trainBatch(batch: Batch, at: StepPosition): tf.Scalar {
     this.beforeStep(at);
     return tf.tidy(() => {
       const vars = this.trainableVariables(batch);
       const { value, grads } = tf.variableGrads(() => this.objective(batch, true), vars);
+      const term = this.analyticTerm(vars);
+      if (term) for (const [name, g] of Object.entries(term.grads)) grads[name] = tf.add(grads[name], g);
       const conditioned = this.conditionGradients(grads, at);
       const g = vars.map((v) => conditioned[v.name]);
       // clipping and the learning rate as one scalar: one pass over each gradient for the update
       const step = tf.mul(clipFactor(g, this.clipNorm), at.lr);
       vars.forEach((v, i) => v.assign(tf.sub(v, tf.mul(g[i], step))));
       this.afterStep();
-      return value;
+      return term ? (tf.add(value, term.value) as tf.Scalar) : value;
     });
   }
 
@@ -112,7 +123,10 @@ export abstract class SgdLearner<M extends Model = Model> implements Learner {
       total += loss.dataSync()[0] * batch.size;
       loss.dispose();
     });
-    return total / source.n;
+    const term = tf.tidy(() => this.analyticTerm([])?.value);
+    const extra = term ? term.dataSync()[0] : 0;
+    term?.dispose();
+    return total / source.n + extra;
   }
 
   evaluate(source: SampleSource, task: number): Evaluation {
