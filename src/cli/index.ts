@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { UserError } from '../core/errors';
 import { backendCommand } from './backend';
 import { dataCommand } from './data';
+import { gridCommand } from './grid';
 import { runCommand } from './run';
 import { tableCommand } from './table';
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (s, write) => write(s) });
   runCommand(program);
   tableCommand(program);
+  gridCommand(program);
   dataCommand(program);
   backendCommand(program);
   return program;

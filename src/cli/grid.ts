@@ -1,0 +1,304 @@
+/** `hat grid`: run a named protocol of the paper (or a grid file) into one results folder, locally or on Slurm. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type Command, Option } from 'commander';
+import { OptionError } from '../core/errors';
+import { dataDirs } from '../data/datasets';
+import { type GridPlan, type GridRun, makePlan, missingData, protocolGrid, readPlan, writePlan } from '../grid/expand';
+import { LOCK_DEFAULTS } from '../grid/locks';
+import {
+  METHODS,
+  type Method,
+  PROTOCOL_DEFS,
+  PROTOCOLS,
+  type ProtocolName,
+  SCALE_CUTS,
+  SCALES,
+  type Scale,
+} from '../grid/protocols';
+import { defaultThreads, outcomeReport, runGrid, scan } from '../grid/runner';
+import { type GridFile, gridBaseName, gridToYaml, readGridFile } from '../grid/schema';
+import { submit, writeSlurmJob } from '../grid/slurm';
+import { countStates } from '../grid/progress';
+import { gridDir } from '../grid/state';
+import { runWorker } from '../grid/worker';
+import type { ProgressMode } from '../training/progress';
+import { backendOption, dataDirOption, int, positive, progressOption } from './options';
+
+interface GridOpts {
+  protocol?: ProtocolName;
+  scale?: Scale;
+  method: Method;
+  file?: string;
+  resDir?: string;
+  dataDir?: string;
+  backend?: string;
+  workers: number;
+  threads?: number;
+  retryFailed?: boolean;
+  retryFailedBefore?: string;
+  dryRun?: boolean;
+  printGrid?: boolean;
+  skipUnavailable?: boolean;
+  slurm?: boolean;
+  submit?: boolean;
+  partition?: string;
+  time?: string;
+  mem?: string;
+  cpusPerTask?: number;
+  slurmOut?: string;
+  maxParallel?: number;
+  lockTimeout: number;
+  statusInterval: number;
+  progress: ProgressMode;
+  worker?: boolean;
+  plan?: string;
+  index?: number;
+}
+
+const gridHelp = (): string =>
+  [
+    '',
+    'Protocols (--protocol; spec §8; each lists the references random and joint it needs):',
+    ...PROTOCOLS.map((p) => `  ${p.padEnd(12)} ${PROTOCOL_DEFS[p].title}`),
+    '',
+    'Scales (--scale): what each cuts from the spec protocol',
+    ...SCALES.map((s) => `  ${s.padEnd(6)} ${SCALE_CUTS[s].description}`),
+    '  (lite values are placeholders to be tuned: LITE in src/grid/protocols.ts)',
+    '',
+    "Methods (--method): IMM-mode and PNN differ between the reference code and the paper. 'reference' (default)",
+    "runs the reference code's behaviour (tags imm-mode-ref: merge=false, progressive-ref: headLateral=false), as",
+    "the published numbers; 'paper' also runs the paper's methods (tags imm-mode, progressive).",
+    '',
+    'Runs: every run has an id, a hash of its full configuration (experiment, datasets, approach, every parameter',
+    'after defaults, seed, protocol options, monitors); its result file RES_DIR/EXPERIMENT_TAG_SEED.json records',
+    'it under extras.grid with the grid, protocol, scale and method. A run is done when that file is complete',
+    'with its id: done runs are skipped, interrupted ones resume from their checkpoint. Workers claim runs with',
+    'lock files (NAME.lock: host, pid, start, heartbeat); a stale lock (dead pid on this host, or no heartbeat for',
+    '--lock-timeout seconds) is taken over. A failing run leaves NAME.failed.json and the grid goes on; the exit',
+    'status is 1 when any run failed (--retry-failed reruns them). Bookkeeping: RES_DIR/.grid/ (plans, events.log,',
+    'per-run logs, Slurm scripts). Several machines may run workers on one shared folder (same --res-dir).',
+    '',
+    'Slurm (--slurm): writes a job-array script with one task per pending run (and its plan) under',
+    'RES_DIR/.grid/slurm/; each task runs `hat grid --worker --plan PLAN --index $SLURM_ARRAY_TASK_ID`. A requeued',
+    'task resumes its run from the checkpoint. --submit submits it with `sbatch --parsable` and prints the job id.',
+    '',
+    'Examples:',
+    '  hat grid --protocol table1 --scale smoke --data-dir ../shared/dat    # every Table 1 run, tiny, about a minute',
+    '  hat grid --protocol table1 --scale lite --dry-run                   # list the runs, their ids and state',
+    '  hat grid --protocol robustness --scale paper --workers 2 --threads 1',
+    '  hat grid --file my-grid.yaml --res-dir res/mine --retry-failed',
+    '  hat grid --protocol table1 --scale paper --slurm --submit --time 2-00:00:00 --mem 8G --cpus-per-task 4',
+    '  hat grid --protocol table1 --scale lite --print-grid > table1.yaml   # the protocol as an editable grid file',
+    '  hat results res/lite --protocol table1 --scale lite                  # what is done, Table 1, BWT/FWT',
+  ].join('\n');
+
+function loadGrid(o: GridOpts): { grid: GridFile; meta: { protocol?: ProtocolName; scale?: Scale; method?: Method } } {
+  if (o.file && o.protocol) throw new OptionError('give --protocol or --file, not both');
+  if (o.file) return { grid: readGridFile(o.file), meta: {} };
+  if (!o.protocol) throw new OptionError('give --protocol NAME (with --scale) or --file GRID.yaml');
+  if (!o.scale) throw new OptionError(`--protocol needs --scale (${SCALES.join(', ')})`);
+  return {
+    grid: protocolGrid(o.protocol, o.scale, o.method),
+    meta: { protocol: o.protocol, scale: o.scale, method: o.method },
+  };
+}
+
+const defaultResDir = (o: GridOpts, grid: GridFile): string =>
+  path.join('res', o.scale ?? (o.file ? gridBaseName(o.file) : grid.name));
+
+function dryRun(plan: GridPlan, resDir: string, lockTimeout: number, missing: Map<string, string[]>): void {
+  const status = scan(resDir, plan.runs, { timeout: lockTimeout });
+  const w = Math.max(4, ...plan.runs.map((r) => r.name.length));
+  console.log(`${plan.name}: ${plan.runs.length} runs in ${resDir}`);
+  console.log(`${'state'.padEnd(9)} ${'id'.padEnd(16)}  ${'result file'.padEnd(w)}  notes`);
+  for (const r of plan.runs) {
+    const s = status.get(r.id)!;
+    const notes = [
+      s.state === 'failed' ? `attempt ${s.failed!.attempt}: ${s.failed!.error.split('\n')[0]}` : '',
+      s.state === 'running' ? `${s.lock?.host}:${s.lock?.pid}` : '',
+      s.state === 'partial' && s.result ? `${s.result.tasksDone}/${s.result.tasks} tasks` : '',
+      s.note ?? '',
+      missing.has(r.id) ? `needs ${missing.get(r.id)!.join(', ')} (not found)` : '',
+    ].filter(Boolean);
+    console.log(`${s.state.padEnd(9)} ${r.id}  ${r.name.padEnd(w)}  ${notes.join('; ')}`.trimEnd());
+  }
+  const c = countStates(plan.runs, status);
+  console.log(
+    `${plan.runs.length} runs: ${Object.entries(c)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ')}`,
+  );
+}
+
+async function workerMode(o: GridOpts): Promise<void> {
+  if (!o.plan) throw new OptionError('--worker needs --plan FILE');
+  if (!o.resDir) throw new OptionError('--worker needs --res-dir DIR');
+  const plan = readPlan(o.plan);
+  let only: GridRun[] | undefined;
+  if (o.index !== undefined) {
+    const run = plan.runs[o.index];
+    if (!run) throw new OptionError(`--index ${o.index}: the plan ${o.plan} has ${plan.runs.length} runs`);
+    only = [run];
+  }
+  const out = await runWorker({
+    plan,
+    resDir: o.resDir,
+    dataDir: o.dataDir,
+    backend: o.backend,
+    retryFailed: o.retryFailedBefore ?? o.retryFailed ?? false,
+    only,
+    locks: { ...LOCK_DEFAULTS, timeout: o.lockTimeout },
+  });
+  if (out.failed.length) process.exitCode = only ? 1 : 3;
+}
+
+async function gridAction(o: GridOpts): Promise<void> {
+  if (o.worker) return workerMode(o);
+  const { grid, meta } = loadGrid(o);
+  if (o.printGrid) {
+    process.stdout.write(gridToYaml(grid));
+    return;
+  }
+  const resDir = o.resDir ?? defaultResDir(o, grid);
+  let plan = makePlan(grid, meta);
+  const missing = missingData(plan.runs, o.dataDir);
+  if (missing.size) {
+    const names = [...new Set([...missing.values()].flat())];
+    const where = dataDirs(o.dataDir).join(', ');
+    if (o.skipUnavailable) {
+      plan = { ...plan, runs: plan.runs.filter((r) => !missing.has(r.id)) };
+      process.stderr.write(
+        `hat grid: left out ${missing.size} runs that need ${names.join(', ')} (not in ${where}); --skip-unavailable\n`,
+      );
+    } else if (!o.dryRun) {
+      process.stderr.write(
+        `hat grid: ${missing.size} runs need ${names.join(', ')}, not in ${where}: they will fail ` +
+          '(fetch with `hat data get NAME`, or leave them out with --skip-unavailable)\n',
+      );
+    }
+  }
+  if (o.dryRun) return dryRun(plan, resDir, o.lockTimeout, o.skipUnavailable ? new Map<string, string[]>() : missing);
+  const planFile = path.join(gridDir(resDir), 'plans', `${plan.name}.json`);
+  fs.mkdirSync(resDir, { recursive: true });
+  writePlan(planFile, plan);
+
+  if (o.slurm) {
+    const status = scan(resDir, plan.runs, { timeout: o.lockTimeout });
+    const pending = plan.runs.filter((r) => {
+      const s = status.get(r.id)!.state;
+      return s === 'queued' || s === 'partial' || (s === 'failed' && o.retryFailed);
+    });
+    if (!pending.length) {
+      console.log(`${plan.name}: no pending runs in ${resDir} (${plan.runs.length} runs); nothing to submit`);
+      return;
+    }
+    const job = writeSlurmJob(
+      { ...plan, runs: pending },
+      {
+        resDir,
+        dataDir: o.dataDir !== undefined ? dataDirs(o.dataDir).join(path.delimiter) : undefined,
+        backend: o.backend,
+        command: `hat ${process.argv.slice(2).join(' ')}`,
+        slurm: {
+          partition: o.partition,
+          time: o.time,
+          mem: o.mem,
+          cpusPerTask: o.cpusPerTask,
+          out: o.slurmOut,
+          maxParallel: o.maxParallel,
+          threads: o.threads,
+        },
+      },
+    );
+    console.log(`${plan.name}: ${job.runs} pending runs of ${plan.runs.length}; job-array script ${job.script}`);
+    if (o.submit) console.log(`submitted job ${submit(job.script)}`);
+    else console.log(`submit it with: sbatch ${job.script}`);
+    return;
+  }
+
+  const threads = o.threads ?? defaultThreads(o.workers);
+  process.stderr.write(
+    `hat grid: ${plan.name}: ${plan.runs.length} runs into ${resDir} with ${o.workers} worker${o.workers > 1 ? 's' : ''}` +
+      `${threads ? `, ${threads} TensorFlow threads each` : ''}\n`,
+  );
+  const out = await runGrid({
+    plan,
+    planFile,
+    resDir,
+    dataDir: o.dataDir,
+    backend: o.backend,
+    workers: o.workers,
+    threads,
+    retryFailed: o.retryFailed,
+    lockTimeout: o.lockTimeout,
+    locks: { ...LOCK_DEFAULTS, timeout: o.lockTimeout },
+    progress: o.progress,
+    statusInterval: o.statusInterval,
+  });
+  console.log(outcomeReport(plan.name, resDir, out));
+  if (out.problems.length) process.exitCode = 1;
+}
+
+export function gridCommand(program: Command): void {
+  program
+    .command('grid')
+    .description(
+      'run a protocol of the paper (or a grid file) into one results folder: locally with N workers, or as a Slurm job array',
+    )
+    .addOption(new Option('--protocol <name>', 'a protocol of the paper (see below)').choices([...PROTOCOLS]))
+    .addOption(new Option('--scale <scale>', 'how much of it (see below)').choices([...SCALES]))
+    .addOption(
+      new Option('--method <method>', "reference: the reference code's IMM-mode and PNN; paper: also the paper's")
+        .choices([...METHODS])
+        .default('reference'),
+    )
+    .option('--file <grid.yaml>', 'a grid file instead of a protocol (YAML or JSON; see src/grid/schema.ts)')
+    .option('--res-dir <dir>', 'results folder (default res/SCALE, or res/GRID-NAME for --file)')
+    .addOption(dataDirOption())
+    .addOption(backendOption())
+    .addOption(new Option('--workers <n>', 'local worker processes').argParser(int('--workers', 1)).default(1))
+    .addOption(
+      new Option(
+        '--threads <n>',
+        'TensorFlow threads per worker (TF_NUM_INTRAOP/INTEROP_THREADS; default: cores / workers with several workers)',
+      ).argParser(int('--threads', 1)),
+    )
+    .option('--retry-failed', 'rerun the runs that failed before (their NAME.failed.json)')
+    .option('--dry-run', 'list the runs, their ids and what is done, running, failed or pending; run nothing')
+    .option('--print-grid', 'print the grid (a protocol at its scale) as a YAML grid file and stop')
+    .option('--skip-unavailable', 'leave out the runs whose datasets are not in the data folders')
+    .option('--slurm', 'write a Slurm job-array script for the pending runs instead of running them')
+    .option('--submit', 'with --slurm: submit it (sbatch --parsable) and print the job id')
+    .option('--partition <name>', 'with --slurm: partition')
+    .option('--time <limit>', 'with --slurm: time limit per run (e.g. 12:00:00, 2-00:00:00)')
+    .option('--mem <size>', 'with --slurm: memory per run (e.g. 8G)')
+    .addOption(
+      new Option('--cpus-per-task <n>', 'with --slurm: cores per run (also its TensorFlow threads)').argParser(
+        int('--cpus-per-task', 1),
+      ),
+    )
+    .option('--slurm-out <dir>', "with --slurm: folder of the tasks' output files (default RES_DIR/.grid/slurm)")
+    .addOption(
+      new Option('--max-parallel <n>', 'with --slurm: at most n array tasks at once').argParser(
+        int('--max-parallel', 1),
+      ),
+    )
+    .addOption(
+      new Option('--lock-timeout <seconds>', 'a lock without heartbeat for this long is stale (heartbeat every 30 s)')
+        .argParser(positive('--lock-timeout'))
+        .default(LOCK_DEFAULTS.timeout),
+    )
+    .addOption(
+      new Option('--status-interval <seconds>', 'seconds between status lines when not on a terminal')
+        .argParser(positive('--status-interval'))
+        .default(60),
+    )
+    .addOption(progressOption())
+    .addOption(new Option('--worker', 'internal: run as a worker of a plan').hideHelp())
+    .addOption(new Option('--plan <file>', 'internal: the plan of a worker').hideHelp())
+    .addOption(new Option('--index <i>', 'internal: only run i of the plan').argParser(int('--index')).hideHelp())
+    .addOption(new Option('--retry-failed-before <time>', 'internal: retry failures recorded before').hideHelp())
+    .addHelpText('after', gridHelp())
+    .action(gridAction);
+}
