@@ -38,3 +38,26 @@ export function populationStd(xs: number[]): number {
   const m = mean(xs);
   return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length);
 }
+
+/**
+ * Backward transfer (Lopez-Paz & Ranzato 2017, "Gradient episodic memory"): mean over u < T-1 of
+ * acc[T-1][u] - acc[u][u], how much learning the later tasks changed the accuracy of the earlier ones
+ * (negative: forgetting). T = the rows of `acc` (tasks learnt); NaN with fewer than two.
+ */
+export function backwardTransfer(acc: number[][]): number {
+  const T = acc.length;
+  if (T < 2) return NaN;
+  return mean(acc.slice(0, T - 1).map((row, u) => acc[T - 1][u] - row[u]));
+}
+
+/**
+ * Forward transfer, our variant: mean over u of acc[u][u] - joint[u][u], how well each task is learnt when it
+ * comes, relative to joint training on tasks 0..u of the same seed (0: as well; negative: worse, e.g. capacity
+ * frozen or held by a penalty; positive: earlier tasks helped). Lopez-Paz & Ranzato's FWT compares a task's
+ * accuracy *before* it is learnt with a random network's, which means nothing here: the heads of tasks not yet
+ * learnt are untrained (one head per task). NaN when the joint run has fewer tasks.
+ */
+export function forwardTransfer(acc: number[][], jointAcc: number[][]): number {
+  if (!acc.length || jointAcc.length < acc.length) return NaN;
+  return mean(acc.map((row, u) => row[u] - jointAcc[u][u]));
+}

@@ -26,3 +26,20 @@ export const PAPER_TABLE1: readonly PaperTable1Row[] = [
 
 /** Fig. 7: weights kept (%) by the final single-task models, where the paper states them. */
 export const PAPER_COMPRESSION: Readonly<Record<string, number>> = { MNIST: 1, CIFAR100: 21 };
+
+/** §4.2's other setups (spec §8.3): the final metric the paper quotes for an approach. */
+export interface PaperSetupNumber {
+  experiment: 'cifar' | 'pmnist' | 'mnist2';
+  approach: string;
+  /** rho: forgetting ratio rho^{<=T}; accuracy: average accuracy A^{<=T} (%). */
+  metric: 'rho' | 'accuracy';
+  tasks: number;
+  value: number;
+}
+
+export const PAPER_SETUPS: readonly PaperSetupNumber[] = [
+  { experiment: 'cifar', approach: 'hat', metric: 'rho', tasks: 10, value: -0.09 },
+  { experiment: 'cifar', approach: 'ewc', metric: 'rho', tasks: 10, value: -0.18 },
+  { experiment: 'pmnist', approach: 'hat', metric: 'accuracy', tasks: 10, value: 98.6 },
+  { experiment: 'mnist2', approach: 'hat', metric: 'accuracy', tasks: 2, value: 99.0 },
+];

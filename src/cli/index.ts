@@ -8,6 +8,7 @@ import { UserError } from '../core/errors';
 import { backendCommand } from './backend';
 import { dataCommand } from './data';
 import { gridCommand } from './grid';
+import { resultsCommand } from './results';
 import { runCommand } from './run';
 import { tableCommand } from './table';
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   runCommand(program);
   tableCommand(program);
   gridCommand(program);
+  resultsCommand(program);
   dataCommand(program);
   backendCommand(program);
   return program;

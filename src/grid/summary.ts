@@ -1,0 +1,481 @@
+/**
+ * `hat results DIR`: what a results folder holds and what it says. Runs found, complete, partial, running,
+ * failed and (against a protocol or grid) missing; Table 1 per family of comparable runs (mean and population
+ * std over seeds, the paper's numbers beside, reference-code and paper variants labelled apart) with BWT and
+ * FWT beside rho; the robustness grid, HAT's weight usage and the compression table. Reads result files
+ * with the loader the notebooks use. No TensorFlow.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { APPROACH_INFO, TABLE1, isReference, referenceKind } from '../approaches/catalog';
+import { changedParams } from '../core/params';
+import { backwardTransfer, forwardTransfer } from '../analysis/metrics';
+import { PAPER_SETUPS, PAPER_TABLE1 } from '../analysis/paper';
+import { stat } from '../analysis/stats';
+import { compressionRows, compressionSeries } from '../figures/compression';
+import { approachLabel, families } from '../figures/families';
+import { hyperGrid } from '../figures/robustness';
+import type { MaskUsageExtras } from '../runs/monitors';
+import { type LoadedResult, attachForgetting, findReferences, loadResults } from '../runs/loader';
+import type { RunResult } from '../runs/result-file';
+import { type GridPlan, variantOf } from './expand';
+import { LOCK_DEFAULTS, readLock, staleReason } from './locks';
+import { REFERENCE_CODE_VARIANTS } from './protocols';
+import { type FailedRecord, type GridExtras, readFailed, runStatus } from './state';
+
+export interface RunCounts {
+  /** Protocol (or grid) name, '-' for results not written by a grid. */
+  grid: string;
+  scale: string;
+  found: number;
+  complete: number;
+  /** Result files of unfinished runs nobody is running (they resume when rerun). */
+  partial: number;
+  running: number;
+  failed: number;
+  /** Against --protocol/--file only: runs of the grid with no file at all. */
+  missing?: number;
+  missingNames?: string[];
+}
+
+/** Mean and population std over seeds (numpy's default ddof=0, as the paper's Table 1 script). */
+export interface MeanStd {
+  mean: number;
+  std: number;
+  n: number;
+}
+
+export interface TableRow {
+  label: string;
+  approach: string;
+  tag: string;
+  /** For IMM-mode and PNN: the reference code's behaviour or the paper's method. */
+  variant?: 'reference' | 'paper';
+  seeds: number[];
+  /** A^{<=T} in %. */
+  accuracy: MeanStd;
+  rho2?: MeanStd;
+  rhoT?: MeanStd;
+  bwt: MeanStd;
+  fwt?: MeanStd;
+  paper?: { rho2?: string; rho8?: string; final?: string };
+}
+
+export interface TableSection {
+  family: string;
+  experiment: string;
+  tasks: number;
+  hasReferences: boolean;
+  rows: TableRow[];
+}
+
+export interface RobustnessSection {
+  family: string;
+  experiment: string;
+  tasks: number;
+  metric: 'rho' | 'accuracy';
+  smax: number[];
+  c: number[];
+  /** z[i][j]: the metric for c[i], smax[j] (mean over seeds). */
+  z: (number | null)[][];
+}
+
+export interface UsageRow {
+  file: string;
+  experiment: string;
+  seed: number;
+  label: string;
+  tasks: string[];
+  /** Network-wide weight usage (%) of the cumulative attention after each task. */
+  totalAfterTask: number[];
+  /** Per layer after the last task (%). */
+  perLayer: { layer: string; percent: number }[];
+}
+
+export interface ResultsSummary {
+  dir: string;
+  runs: RunCounts[];
+  failures: { name: string; grid: string; attempt: number; time: string; error: string }[];
+  tables: TableSection[];
+  robustness: RobustnessSection[];
+  usage: UsageRow[];
+  compression: Record<string, string | number | null>[];
+  /** Files that could not be read. */
+  problems: string[];
+}
+
+const meanStd = (xs: number[]): MeanStd => {
+  const s = stat(xs.filter((x) => Number.isFinite(x)));
+  return { mean: s.mean, std: s.popStd, n: s.n };
+};
+
+const gridOf = (r: RunResult): Partial<GridExtras> | undefined => r.extras.grid as Partial<GridExtras> | undefined;
+
+/** Is this run one of the paper's Table 1 rows (an approach at its defaults, or the reference code's variant)? */
+function tableTag(r: RunResult): boolean {
+  const { approach, tag } = r.config;
+  return tag === approach || tag === REFERENCE_CODE_VARIANTS[approach]?.tag;
+}
+
+/** A HAT run that differs from the defaults in smax and c only: a cell of the robustness grid. */
+function robustnessCell(r: RunResult): boolean {
+  if (r.config.approach !== 'hat') return false;
+  const changed = changedParams(APPROACH_INFO.hat.params, r.config.parameters).map(([k]) => k);
+  return changed.every((k) => k === 'smax' || k === 'c');
+}
+
+const TABLE_ORDER = [...TABLE1] as string[];
+const rank = (r: TableRow): number => {
+  const k = referenceKind(r.approach);
+  if (k) return k === 'random' ? -2 : -1;
+  const i = TABLE_ORDER.indexOf(r.approach);
+  return i < 0 ? TABLE_ORDER.length : i;
+};
+
+const fmt2 = (x: number) => (x >= 0 ? ' ' : '') + x.toFixed(2);
+
+function tableRows(
+  family: RunResult[],
+  experiment: string,
+  candidates: LoadedResult[],
+  files: Map<RunResult, string>,
+): TableRow[] {
+  const groups = new Map<string, RunResult[]>();
+  for (const r of family.filter((x) => tableTag(x) && !x.extras.gateLog && !x.extras.compression)) {
+    const l = approachLabel(r);
+    groups.set(l, [...(groups.get(l) ?? []), r]);
+  }
+  const rows = [...groups.entries()].map(([label, rs]): TableRow => {
+    const r0 = rs[0];
+    const finalRho = rs.filter((r) => r.forgetting).map((r) => r.forgetting!.meanUpTo[r.accuracy.length - 1]);
+    const rho2 = rs.filter((r) => r.forgetting && r.accuracy.length >= 2).map((r) => r.forgetting!.meanUpTo[1]);
+    const fwt = rs.flatMap((r) => {
+      const sameFolder = candidates.filter((c) => path.dirname(c.file) === path.dirname(files.get(r) ?? ''));
+      const joint = referenceKind(r.config.approach) === 'joint' ? r : findReferences(sameFolder, r).joint?.result;
+      return joint ? [forwardTransfer(r.accuracy, joint.accuracy)] : [];
+    });
+    const variant = variantOf(r0.config.approach, r0.config.parameters);
+    const row: TableRow = {
+      label,
+      approach: r0.config.approach,
+      tag: r0.config.tag,
+      ...(variant ? { variant } : {}),
+      seeds: rs.map((r) => r.config.protocol.seed).sort((a, b) => a - b),
+      accuracy: meanStd(rs.map((r) => 100 * r.averageAccuracy[r.accuracy.length - 1])),
+      bwt: meanStd(rs.map((r) => backwardTransfer(r.accuracy))),
+      ...(isReference(r0.config.approach) ? {} : { rho2: meanStd(rho2), rhoT: meanStd(finalRho) }),
+      ...(fwt.length ? { fwt: meanStd(fwt) } : {}),
+    };
+    if (experiment === 'mixture') {
+      const p = PAPER_TABLE1.find((x) => x.approach === r0.config.approach);
+      if (p)
+        row.paper = {
+          rho2: `${fmt2(p.rho2[0])} (${p.rho2[1].toFixed(2)})`,
+          rho8: `${fmt2(p.rho8[0])} (${p.rho8[1].toFixed(2)})`,
+        };
+    } else {
+      const p = PAPER_SETUPS.find((x) => x.experiment === experiment && x.approach === r0.config.approach);
+      if (p)
+        row.paper = { final: p.metric === 'rho' ? `rho<=${p.tasks} ${fmt2(p.value)}` : `A<=${p.tasks} ${p.value}%` };
+    }
+    return row;
+  });
+  return rows.sort(
+    (a, b) => rank(a) - rank(b) || (a.variant ?? '').localeCompare(b.variant ?? '') || a.label.localeCompare(b.label),
+  );
+}
+
+function usageRow(r: RunResult, file: string): UsageRow | undefined {
+  const masks = r.extras.masks as MaskUsageExtras | undefined;
+  if (!masks?.cumulative?.length) return undefined;
+  const last = masks.cumulative[masks.cumulative.length - 1];
+  return {
+    file,
+    experiment: r.config.protocol.experiment,
+    seed: r.config.protocol.seed,
+    label: approachLabel(r),
+    tasks: r.data.tasks.map((t) => t.name),
+    totalAfterTask: masks.totalCumulative.map((x) => 100 * x),
+    perLayer: last.map((u) => ({ layer: u.layer, percent: (100 * u.activeWeights) / u.weights })),
+  };
+}
+
+/** Every file under `dir` (to `depth` levels, hidden folders skipped) whose name ends with `suffix`. */
+function filesEnding(dir: string, suffix: string, depth: number): string[] {
+  const out: string[] = [];
+  const walk = (d: string, level: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (level < depth && !e.name.startsWith('.')) walk(p, level + 1);
+      } else if (e.name.endsWith(suffix)) out.push(p);
+    }
+  };
+  walk(dir, 0);
+  return out.sort();
+}
+
+export interface SummaryOptions {
+  /** Sub-folder levels to read (default 2: res/ with res/lite/, res/smoke/ ...). */
+  depth?: number;
+  /** Count the runs of this plan that are missing from `dir` (the grid's own folder). */
+  plan?: GridPlan;
+  lockTimeout?: number;
+}
+
+export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
+  const depth = o.depth ?? 2;
+  const problems: string[] = [];
+  const loaded = loadResults(dir, {
+    depth,
+    skip: ['.grid', 'report', 'notebook-runs', 'test-artifacts'],
+    includeIncomplete: true,
+    onProblem: (_f, m) => problems.push(m),
+  });
+  const complete = loaded.filter((l) => l.result.status === 'complete');
+  const byFolder = new Map<string, LoadedResult[]>();
+  for (const l of complete) byFolder.set(path.dirname(l.file), [...(byFolder.get(path.dirname(l.file)) ?? []), l]);
+  for (const l of complete) attachForgetting(l.result, byFolder.get(path.dirname(l.file)) ?? []);
+  const files = new Map(loaded.map((l) => [l.result, l.file]));
+
+  // --- counts per grid and scale ---
+  const timeout = o.lockTimeout ?? LOCK_DEFAULTS.timeout;
+  const counts = new Map<string, RunCounts>();
+  const bucket = (grid: string, scale: string): RunCounts => {
+    const k = `${grid}\t${scale}`;
+    let c = counts.get(k);
+    if (!c) counts.set(k, (c = { grid, scale, found: 0, complete: 0, partial: 0, running: 0, failed: 0 }));
+    return c;
+  };
+  for (const l of loaded) {
+    const g = gridOf(l.result);
+    const c = bucket(g?.protocol ?? g?.grid ?? '-', g?.scale ?? '-');
+    c.found++;
+    if (l.result.status === 'complete') c.complete++;
+    else {
+      const lock = l.file.replace(/\.json$/, '.lock');
+      const info = readLock(lock);
+      if (info !== undefined && !staleReason(info, lock, { timeout })) c.running++;
+      else c.partial++;
+    }
+  }
+  const failures: ResultsSummary['failures'] = [];
+  for (const f of filesEnding(dir, '.failed.json', depth)) {
+    const rec: FailedRecord | undefined = readFailed(f);
+    if (!rec) continue;
+    const grid = rec.meta.protocol ?? rec.meta.grid ?? '-';
+    bucket(grid, rec.meta.scale ?? '-').failed++;
+    failures.push({ name: rec.name, grid, attempt: rec.attempt, time: rec.time, error: rec.error.split('\n')[0] });
+  }
+  const runs = [...counts.values()].sort((a, b) => a.grid.localeCompare(b.grid) || a.scale.localeCompare(b.scale));
+  if (o.plan) {
+    const plan = o.plan;
+    const c: RunCounts = {
+      grid: `${plan.name} (plan)`,
+      scale: plan.scale ?? '-',
+      found: 0,
+      complete: 0,
+      partial: 0,
+      running: 0,
+      failed: 0,
+      missing: 0,
+      missingNames: [],
+    };
+    for (const r of plan.runs) {
+      const s = runStatus(dir, r, { timeout });
+      if (s.state === 'queued' || s.state === 'conflict') {
+        c.missing!++;
+        c.missingNames!.push(r.name);
+        continue;
+      }
+      c.found++;
+      if (s.state === 'done') c.complete++;
+      else if (s.state === 'partial') c.partial++;
+      else if (s.state === 'running') c.running++;
+      else if (s.state === 'failed') c.failed++;
+    }
+    runs.unshift(c);
+  }
+
+  // --- tables per family ---
+  const results = complete.map((l) => l.result);
+  const tables: TableSection[] = [];
+  const robustness: RobustnessSection[] = [];
+  for (const fam of families(results)) {
+    const rows = tableRows(fam.results, fam.experiment, complete, files);
+    if (rows.some((r) => !isReference(r.approach)))
+      tables.push({
+        family: fam.description,
+        experiment: fam.experiment,
+        tasks: fam.tasks,
+        hasReferences: fam.hasReferences,
+        rows,
+      });
+    const cells = fam.results.filter(robustnessCell);
+    const g = hyperGrid(cells);
+    if (g.smax.length * g.c.length > 1)
+      robustness.push({
+        family: fam.description,
+        experiment: fam.experiment,
+        tasks: g.tasks,
+        metric: g.metric,
+        smax: g.smax,
+        c: g.c,
+        z: g.z,
+      });
+  }
+  const usage = complete.filter((l) => l.result.extras.gateLog).flatMap((l) => usageRow(l.result, l.file) ?? []);
+  const compression = compressionRows(compressionSeries(results));
+  return { dir, runs, failures, tables, robustness, usage, compression, problems };
+}
+
+// --- output ---
+
+const cell = (m: MeanStd | undefined, digits = 2, scale = 1): string =>
+  !m || !m.n || !Number.isFinite(m.mean)
+    ? '-'
+    : `${(scale * m.mean).toFixed(digits)} (${(scale * m.std).toFixed(digits)})`;
+
+const VARIANT_WORDS = { reference: 'reference code', paper: 'paper method' } as const;
+
+/** Table 1 rows as flat records (text and CSV). */
+export function tableRecords(t: TableSection): Record<string, string | number>[] {
+  return t.rows.map((r) => ({
+    approach: r.label,
+    variant: r.variant ? VARIANT_WORDS[r.variant] : '',
+    seeds: r.seeds.length,
+    [`A<=${t.tasks} %`]: cell(r.accuracy, 1),
+    ...(t.tasks > 2 ? { 'rho<=2': cell(r.rho2) } : {}),
+    [`rho<=${t.tasks}`]: cell(r.rhoT),
+    BWT: cell(r.bwt),
+    FWT: cell(r.fwt),
+    ...(t.experiment === 'mixture'
+      ? { 'paper rho<=2': r.paper?.rho2 ?? '', 'paper rho<=8': r.paper?.rho8 ?? '' }
+      : { paper: r.paper?.final ?? '' }),
+  }));
+}
+
+export function runRecords(s: ResultsSummary): Record<string, string | number>[] {
+  return s.runs.map((c) => ({
+    grid: c.grid,
+    scale: c.scale,
+    found: c.found,
+    complete: c.complete,
+    partial: c.partial,
+    running: c.running,
+    failed: c.failed,
+    missing: c.missing ?? '-',
+  }));
+}
+
+export function robustnessRecords(g: RobustnessSection): Record<string, string | number>[] {
+  return g.c.map((c, i) => ({
+    c,
+    ...Object.fromEntries(g.smax.map((s, j) => [`smax=${s}`, g.z[i][j] === null ? '-' : g.z[i][j]!.toFixed(3)])),
+  }));
+}
+
+export function usageRecords(rows: UsageRow[]): Record<string, string | number>[] {
+  return rows.map((u) => ({
+    run: path.basename(u.file, '.json'),
+    'usage % after each task': u.totalAfterTask.map((x) => x.toFixed(1)).join(' '),
+    'final per layer %': u.perLayer.map((l) => `${l.layer} ${l.percent.toFixed(1)}`).join(', '),
+  }));
+}
+
+/** A text table: first column left-aligned, the rest right-aligned. */
+export function textTable(records: Record<string, string | number | null>[]): string {
+  if (!records.length) return '';
+  const header = Object.keys(records[0]);
+  const rows = records.map((r) => header.map((h) => (r[h] === null || r[h] === undefined ? '-' : String(r[h]))));
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 || i === 1 ? c.padEnd(w[i]) : c.padStart(w[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
+}
+
+export function csvTable(records: Record<string, string | number | null>[]): string {
+  if (!records.length) return '';
+  const header = Object.keys(records[0]);
+  const esc = (v: string | number | null | undefined) => {
+    const s = v === null || v === undefined ? '' : String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [header.map(esc).join(','), ...records.map((r) => header.map((h) => esc(r[h])).join(','))].join('\n') + '\n';
+}
+
+export const SUMMARY_TABLES = ['runs', 'table1', 'robustness', 'usage', 'compression', 'failures'] as const;
+export type SummaryTable = (typeof SUMMARY_TABLES)[number];
+
+/** One table of the summary as records (CSV output); several families get a `family` column. */
+export function summaryRecords(s: ResultsSummary, table: SummaryTable): Record<string, string | number | null>[] {
+  const withFamily = <T extends { family: string }>(
+    sections: T[],
+    f: (x: T) => Record<string, string | number | null>[],
+  ) => sections.flatMap((x) => f(x).map((r) => ({ family: x.family, ...r })));
+  switch (table) {
+    case 'runs':
+      return runRecords(s);
+    case 'table1':
+      return withFamily(s.tables, tableRecords);
+    case 'robustness':
+      return withFamily(s.robustness, robustnessRecords);
+    case 'usage':
+      return usageRecords(s.usage);
+    case 'compression':
+      return s.compression;
+    case 'failures':
+      return s.failures.map((f) => ({ ...f }));
+  }
+}
+
+export const METRICS_NOTE =
+  'rho = forgetting ratio (0: as good as joint training, -1: random), mean (population std) over seeds.\n' +
+  'BWT = mean over u < T of acc[T][u] - acc[u][u] (backward transfer; negative = forgetting).\n' +
+  'FWT = mean over u of acc[u][u] - joint acc[u][u] of the same seed (how well each task is learnt when it comes,\n' +
+  "relative to joint training; our variant: the heads of tasks not yet learnt are untrained, so Lopez-Paz & Ranzato's\n" +
+  'FWT, accuracy before learning a task, would measure nothing).';
+
+export function summaryText(s: ResultsSummary): string {
+  const out: string[] = [];
+  out.push(`Results in ${s.dir}`, '', textTable(runRecords(s)) || '(no result files)');
+  for (const c of s.runs)
+    if (c.missingNames?.length)
+      out.push(
+        `missing from ${c.grid}: ${c.missingNames.slice(0, 8).join(', ')}${c.missingNames.length > 8 ? `, ... (${c.missingNames.length})` : ''}`,
+      );
+  if (s.failures.length) {
+    out.push('', 'Failed runs (NAME.failed.json; `hat grid ... --retry-failed` reruns them):');
+    for (const f of s.failures) out.push(`  ${f.name} (${f.grid}, attempt ${f.attempt}): ${f.error}`);
+  }
+  for (const t of s.tables) {
+    out.push(
+      '',
+      `Table 1: ${t.family}${t.hasReferences ? '' : ' (some seeds lack their random/joint references: no rho)'}`,
+    );
+    out.push(textTable(tableRecords(t)));
+  }
+  if (s.tables.length) out.push('', METRICS_NOTE);
+  for (const g of s.robustness) {
+    out.push(
+      '',
+      `Robustness (Fig. 4): ${g.metric === 'rho' ? `rho<=${g.tasks}` : `A<=${g.tasks} %`} per c (rows) x smax; ${g.family}`,
+    );
+    out.push(textTable(robustnessRecords(g)));
+  }
+  if (s.usage.length)
+    out.push('', "HAT's weight usage (Fig. 5, cumulative attention):", textTable(usageRecords(s.usage)));
+  if (s.compression.length)
+    out.push('', 'Compression (Fig. 7): weights kept and accuracy per dataset', textTable(s.compression));
+  if (s.problems.length) out.push('', ...s.problems.map((p) => `skipped: ${p}`));
+  return out.join('\n');
+}
