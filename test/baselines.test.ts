@@ -528,3 +528,56 @@ test("baseline hyperparameters: the spec's defaults, typed parsing of -p name=va
       if (p.type === 'number' && p.grid) assert.ok(p.grid.includes(p.default), `${id}.${k}: default in its grid`);
   }
 });
+
+test("PathNet: a path's learning-rate decay takes effect at its next turn, as the reference builds its optimiser once per generation", async () => {
+  await backend();
+  const { runExperiment } = await import('../src/runs/run');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  // lr so small that the validation loss stops improving at once: with patience 1, lr / 3 after each later epoch
+  const { result, approach } = await runExperiment({
+    experiment: 'mnist2',
+    approach: 'pathnet',
+    seed: 1,
+    tasks: 1,
+    hidden: [16],
+    maxTrain: 130,
+    maxTest: 50,
+    train: { nepochs: 6, lr: 1e-9, lrMin: 1e-14, patience: 1 },
+    parameters: ['generations=2', 'modules=6'],
+    resDir: fs.mkdtempSync(path.join(os.tmpdir(), 'hat-pathnet-')),
+    progress: 'quiet',
+    resume: false,
+  });
+  approach.dispose();
+  const epochs = result.epochs[0].epochs;
+  // 2 generations x 2 paths x 3 epochs
+  assert.deepEqual(
+    epochs.map((e) => [e.generation, e.path]),
+    [
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 1],
+      [0, 1],
+      [0, 1],
+      [1, 0],
+      [1, 0],
+      [1, 0],
+      [1, 1],
+      [1, 1],
+      [1, 1],
+    ],
+  );
+  for (const [g, p] of [
+    [0, 0],
+    [0, 1],
+    [1, 0],
+    [1, 1],
+  ]) {
+    const lrs = new Set(epochs.filter((e) => e.generation === g && e.path === p).map((e) => e.lr));
+    assert.equal(lrs.size, 1, `generation ${g}, path ${p}: one lr within the turn`);
+  }
+  assert.ok(epochs[6].lr < epochs[0].lr, 'the decays of generation 1 apply in generation 2');
+});

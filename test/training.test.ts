@@ -181,3 +181,83 @@ test('early stopping: lr is divided by 3 after patience epochs without improveme
   );
   assert.equal(result.epochs[0].bestEpoch, 1);
 });
+
+test('a run killed with SIGKILL mid-task and between tasks resumes to the accuracy matrix of an uninterrupted run', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const root = path.resolve(__dirname, '..');
+  // HAT (gate log on) and PathNet (its own loop): 2 tasks, 3 epochs each, a checkpoint after every epoch
+  // (PathNet trains 2 paths x 1 epoch per generation for 2 generations: 4 epochs per task)
+  for (const [approach, tag, extra, epochsPerTask] of [
+    ['hat', 'hat', ['--monitor', 'gates'], 3],
+    ['pathnet', 'pathnet-generations2-modules6', ['-p', 'generations=2,modules=6'], 4],
+  ] as const) {
+    const args = (dir: string) => [
+      'run',
+      '-e',
+      'mnist2',
+      '-a',
+      approach,
+      '-s',
+      '5',
+      '--hidden',
+      '24',
+      '--max-train',
+      '300',
+      '--max-test',
+      '200',
+      '--nepochs',
+      '3',
+      '--checkpoint-every',
+      '0',
+      '--res-dir',
+      dir,
+      '--progress',
+      'quiet',
+      ...extra,
+    ];
+    const run = (dir: string, fault?: string) =>
+      spawnSync(path.join(root, 'bin', 'hat'), args(dir), {
+        encoding: 'utf8',
+        env: { ...process.env, HAT_FAULT: fault ?? '' },
+        timeout: 300_000,
+      });
+    const whole = tmp();
+    assert.equal(run(whole).status, 0);
+    const dir = tmp();
+    // checkpoints of the first process: after epochs 1, 2, 3 of task 1, then after task 1; killed after the 2nd (mid-task)
+    // bin/hat runs node under tsx, which reports its child's SIGKILL as exit status 137 (128 + 9)
+    const killed = (x: { signal: NodeJS.Signals | null; status: number | null }) =>
+      x.signal === 'SIGKILL' || x.status === 137;
+    let r = run(dir, 'checkpoint:2');
+    assert.ok(killed(r), `${approach}: first process killed mid-task (${r.stderr})`);
+    const mid = JSON.parse(fs.readFileSync(path.join(dir, `mnist2_${tag}_5.ckpt.json`), 'utf8')) as {
+      tasksDone: number;
+      json: { trainer?: { log: { epochs: unknown[] } } };
+    };
+    assert.equal(mid.tasksDone, 0);
+    assert.ok(
+      mid.json.trainer && mid.json.trainer.log.epochs.length === 2,
+      'the checkpoint is within task 1, after 2 epochs',
+    );
+    // resumed: the remaining epochs of task 1, then the checkpoint between tasks; killed right after it
+    r = run(dir, `checkpoint:${epochsPerTask - 1}`);
+    assert.ok(killed(r), `${approach}: second process killed between tasks (${r.stderr})`);
+    const between = JSON.parse(fs.readFileSync(path.join(dir, `mnist2_${tag}_5.ckpt.json`), 'utf8')) as {
+      tasksDone: number;
+      json: { trainer?: unknown };
+    };
+    assert.equal(between.tasksDone, 1);
+    assert.equal(between.json.trainer, undefined, 'the checkpoint is between tasks');
+    r = run(dir);
+    assert.equal(r.status, 0, r.stderr);
+    const a = readResult(path.join(whole, `mnist2_${tag}_5.json`));
+    const b = readResult(path.join(dir, `mnist2_${tag}_5.json`));
+    assert.deepEqual(b.accuracy, a.accuracy, `${approach}: resumed accuracy matrix`);
+    assert.deepEqual(
+      b.epochs.map((t) => t.epochs.map((e) => [e.trainLoss, e.validLoss, e.lr])),
+      a.epochs.map((t) => t.epochs.map((e) => [e.trainLoss, e.validLoss, e.lr])),
+      `${approach}: resumed epoch logs`,
+    );
+    assert.deepEqual(b.extras, a.extras, `${approach}: the callbacks' extras (gate log) continue seamlessly`);
+  }
+});

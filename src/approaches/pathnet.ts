@@ -7,11 +7,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type ParamValues } from '../core/params';
-import { Rng } from '../core/rng';
+import { Rng, type RngState } from '../core/rng';
 import { type Batch, type Task } from '../data/experiments';
 import { type Path, type PathNetModel } from '../nets/pathnet';
 import { type BestSnapshot, LrSchedule, Trainer } from '../training/trainer';
-import type { LearnerState, TaskContext, TaskFitter } from '../training/types';
+import type { LearnerState, ScheduleState, TaskContext, TaskFitter } from '../training/types';
 import { SgdLearner, crossEntropy } from './base';
 import { type PATHNET_PARAMS } from './catalog';
 
@@ -159,13 +159,28 @@ export class PathNet extends SgdLearner<PathNetModel> {
   }
 }
 
+/** Where PathNet's evolution is within a task (for mid-task checkpoints). */
+interface EvolutionState {
+  /** Generation, candidate path, and epochs that path has trained in this generation. */
+  g: number;
+  p: number;
+  e: number;
+  paths: Path[];
+  schedules: ScheduleState[];
+  winner: number;
+  rng: RngState;
+}
+
 /**
  * PathNet's loop for one task (spec §5): P candidate paths train in turns, each with its own learning-rate
  * schedule, for G generations of ⌊nepochs/G⌋ epochs; whenever a validation loss beats the best over all
  * paths the model is kept (the trainer's best snapshot); after every generation the best model is restored
- * and the losing paths become mutated copies of the winner.
+ * and the losing paths become mutated copies of the winner. As in the reference, a path's optimiser is built
+ * once per generation: a learning-rate decay takes effect at its next turn, not within the current one.
  */
 export class EvolutionTrainer extends Trainer {
+  private evolution: { state: EvolutionState; rng: Rng; schedules: LrSchedule[] } | null = null;
+
   constructor(
     readonly pathnet: PathNet,
     ctx: TaskContext,
@@ -173,37 +188,56 @@ export class EvolutionTrainer extends Trainer {
     super(pathnet, ctx);
   }
 
-  protected override loop(best: BestSnapshot): void {
+  protected override loop(best: BestSnapshot, resumed?: unknown): void {
     const { pathnet, ctx } = this;
     const { opts, t } = ctx;
     const { modules, active } = pathnet.model.options;
     const L = pathnet.model.layers.length;
-    const rng = new Rng(`pathnet/${pathnet.seed}/${t}`);
-    const paths = Array.from({ length: pathnet.paths }, () => randomPath(rng, L, modules, active));
-    const schedules = paths.map(() => new LrSchedule(opts));
+    let rng: Rng;
+    let state: EvolutionState;
+    if (resumed) {
+      state = structuredClone(resumed as EvolutionState);
+      rng = new Rng('', state.rng);
+    } else {
+      rng = new Rng(`pathnet/${pathnet.seed}/${t}`);
+      const paths = Array.from({ length: pathnet.paths }, () => randomPath(rng, L, modules, active));
+      state = { g: 0, p: 0, e: 0, paths, schedules: [], winner: 0, rng: rng.state() };
+    }
+    const schedules = resumed
+      ? state.schedules.map((s) => LrSchedule.fromState(opts, s))
+      : state.paths.map(() => new LrSchedule(opts));
+    this.evolution = { state, rng, schedules };
     const epochsPerGeneration = Math.max(1, Math.floor(opts.nepochs / pathnet.generations));
     const generations = Math.min(pathnet.generations, Math.ceil(opts.nepochs / epochsPerGeneration));
     this.maxEpochs = generations * epochsPerGeneration * pathnet.paths;
-    let winner = 0;
-    for (let g = 0; g < generations && !schedules.every((s) => s.done); g++) {
-      paths.forEach((path, p) => {
-        const schedule = schedules[p];
-        pathnet.candidate = path;
-        for (let e = 0; e < epochsPerGeneration && !schedule.done; e++) {
-          const entry = this.epoch(schedule.lr, { path: p, generation: g });
+    for (; state.g < generations && !schedules.every((s) => s.done); state.g++, state.p = 0) {
+      for (; state.p < state.paths.length; state.p++, state.e = 0) {
+        const schedule = schedules[state.p];
+        pathnet.candidate = state.paths[state.p];
+        // the path's optimiser of this turn: its lr when the turn began
+        const lr = schedule.lr;
+        while (state.e < epochsPerGeneration && !schedule.done) {
+          const entry = this.epoch(lr, { path: state.p, generation: state.g });
           entry.best = best.offer(entry.validLoss);
-          if (entry.best) winner = p;
+          if (entry.best) state.winner = state.p;
           schedule.update(entry.validLoss);
+          state.e++;
           this.finish(entry);
         }
-      });
+      }
       best.restore();
-      paths.forEach((_, p) => {
-        if (p === winner) return;
-        paths[p] = mutatePath(rng, paths[winner], modules);
-        schedules[p].reset(schedules[winner].lr);
+      state.paths.forEach((_, p) => {
+        if (p === state.winner) return;
+        state.paths[p] = mutatePath(rng, state.paths[state.winner], modules);
+        schedules[p].reset(schedules[state.winner].lr);
       });
     }
-    pathnet.keepPath(t, paths[winner]);
+    pathnet.keepPath(t, state.paths[state.winner]);
+  }
+
+  protected override loopState(): unknown {
+    if (!this.evolution) return null;
+    const { state, rng, schedules } = this.evolution;
+    return { ...state, schedules: schedules.map((s) => s.state()), rng: rng.state() };
   }
 }

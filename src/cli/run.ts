@@ -52,7 +52,15 @@ export function runCommand(program: Command): void {
           `per-epoch logs in the result file, comma-separated: gates (HAT's gates and weight usage, Figs. 5-6), compression (weights kept and validation accuracy, Fig. 7)`,
         ).argParser(monitors),
       )
-      .option('--no-resume', 'start afresh even if a checkpoint of the same run exists'),
+      .option('--no-resume', 'start afresh even if a checkpoint of the same run exists')
+      .addOption(
+        new Option(
+          '--checkpoint-every <seconds>',
+          'seconds between checkpoints within a task (0: after every epoch); one is always written after every task',
+        )
+          .argParser(int('--checkpoint-every'))
+          .default(300),
+      ),
   )
     .addHelpText(
       'after',
@@ -69,6 +77,7 @@ export function runCommand(program: Command): void {
           parameter: string[];
           tag?: string;
           resume: boolean;
+          checkpointEvery: number;
           monitor?: MonitorName[];
         },
       ) => {
@@ -81,6 +90,7 @@ export function runCommand(program: Command): void {
           tag: o.tag,
           resume: o.resume,
           monitor: o.monitor,
+          checkpointEvery: o.checkpointEvery,
         });
         approach.dispose();
         console.log(summaryTable([result]));

@@ -106,6 +106,7 @@ export function gateLog(): Callback {
       if (!gated(e.approach) || !e.data) return;
       before = e.approach.cumulativeBefore(e.t);
       log.cumulativeBefore[e.t] = before.map(encodeGates);
+      if (e.resumedAfterEpoch > 0) return; // the records of the epochs before the interruption are in the extras
       const valid = e.data.valid;
       record(e.approach, e.t, 0, NaN, null, e.approach.validationLoss(valid), e.approach.evaluate(valid, e.t).accuracy);
     },
@@ -151,7 +152,7 @@ export function compressionLog(): Callback {
   return {
     key: 'compression',
     onTaskStart(e: TaskStartEvent) {
-      if (isLearner(e.approach) && e.data)
+      if (isLearner(e.approach) && e.data && e.resumedAfterEpoch === 0)
         record(e.approach, e.t, 0, e.approach.validationLoss(e.data.valid), e.data.valid);
     },
     onEpochEnd(e: EpochEndEvent) {

@@ -16,9 +16,10 @@ import { meanUpTo } from '../analysis/metrics';
 import type { InitScheme } from '../nets/config';
 import { type Callback, CallbackList } from '../training/callbacks';
 import { type Progress, type ProgressMode, createProgress } from '../training/progress';
-import { learnTask } from '../training/trainer';
+import { type TaskResume, learnTask } from '../training/trainer';
+import { faultPoint } from '../core/faults';
 import { TRAIN_DEFAULTS, type TrainOptions } from '../training/types';
-import type { Predictor } from '../training/types';
+import type { Predictor, TaskFitter, TrainerState } from '../training/types';
 import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint';
 import { attachForgetting, loadResults } from './loader';
 import { type MonitorName, maskUsage, monitorCallbacks } from './monitors';
@@ -56,6 +57,11 @@ export interface RunOptions {
   tag?: string;
   /** Continue from a checkpoint of the same config when there is one (default true). */
   resume?: boolean;
+  /**
+   * Seconds between checkpoints within a task (after the epoch that passes it; default 300); 0 = after every
+   * epoch. A checkpoint is also written after every task.
+   */
+  checkpointEvery?: number;
   /** Progress display (a mode, or a Progress callback); default 'auto'. */
   progress?: Progress | ProgressMode;
   /** Per-epoch monitoring logs written into the result file's extras (runs/monitors.ts). */
@@ -166,14 +172,20 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     extras: {},
   };
 
+  const checkpoint = (t: number, tensors: Record<string, tf.Tensor>, json: CheckpointJson) => {
+    saveCheckpoint(`${base}.ckpt`, t, configHash, tensors, json);
+    faultPoint('checkpoint');
+  };
+  let resume: TaskResume | undefined;
+  let loaded: tf.Tensor[] = [];
   try {
     let first = 0;
     if (opts.resume ?? true) {
       const ckpt = loadCheckpoint(`${base}.ckpt`, configHash);
       if (ckpt) {
-        const previous = ckpt.manifest.json as { result: RunResult; approach: unknown };
-        approach.loadState({ tensors: ckpt.tensors, json: previous.approach });
-        tf.dispose(Object.values(ckpt.tensors));
+        loaded = Object.values(ckpt.tensors);
+        const previous = ckpt.manifest.json as CheckpointJson;
+        const learner = { tensors: withoutPrefix(ckpt.tensors, 'trainer/', false), json: previous.approach };
         Object.assign(result, {
           accuracy: previous.result.accuracy,
           loss: previous.result.loss,
@@ -182,6 +194,19 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
         });
         callbacks.resume(previous.result.extras);
         first = ckpt.manifest.tasksDone;
+        if (previous.trainer) {
+          // interrupted within task `first`: its learner and trainer go on from where they were
+          const tensors = withoutPrefix(ckpt.tensors, 'trainer/', true);
+          resume = {
+            learner,
+            trainer: {
+              json: previous.trainer,
+              tensors: Object.keys(tensors)
+                .sort((a, b) => Number(a) - Number(b))
+                .map((k) => tensors[k]),
+            },
+          };
+        } else approach.loadState(learner);
       }
     }
     const missing = experiment.missing.length ? `; missing datasets: ${experiment.missing.join(', ')}` : '';
@@ -189,8 +214,28 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     callbacks.emit('onRunStart', { experiment, approach, firstTask: first, header });
 
     const tests = experiment.tasks.map((t, u) => SampleSource.of(t.test, u));
+    const every = opts.checkpointEvery ?? 300;
+    let lastCheckpoint = performance.now();
     for (let t = first; t < T; t++) {
-      const log = learnTask(approach, { t, tasks: experiment.tasks, opts: train, seed: opts.seed, callbacks });
+      const onEpochEnd = (trainer: TaskFitter) => {
+        if ((performance.now() - lastCheckpoint) / 1000 < every) return;
+        const learner = approach.state();
+        const state = trainer.state();
+        const tensors = { ...learner.tensors };
+        state.tensors.forEach((v, i) => (tensors[`trainer/${i}`] = v));
+        checkpoint(t, tensors, {
+          result: { ...result, extras: callbacks.extras() },
+          approach: learner.json,
+          trainer: state.json,
+        });
+        lastCheckpoint = performance.now();
+      };
+      const log = learnTask(
+        approach,
+        { t, tasks: experiment.tasks, opts: train, seed: opts.seed, callbacks, onEpochEnd },
+        t === first ? resume : undefined,
+      );
+      if (t === first) tf.dispose(loaded);
       const { accuracy: accRow, loss: lossRow } = testLearntTasks(approach, tests, t);
       result.accuracy[t] = accRow;
       result.loss[t] = lossRow;
@@ -204,7 +249,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
       writeResult(base, result);
       if (t < T - 1) {
         const state = approach.state();
-        saveCheckpoint(`${base}.ckpt`, t + 1, configHash, state.tensors, { result, approach: state.json });
+        checkpoint(t + 1, state.tensors, { result, approach: state.json });
+        lastCheckpoint = performance.now();
       }
     }
     callbacks.emit('onRunEnd', { approach });
@@ -216,11 +262,28 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     removeCheckpoint(`${base}.ckpt`);
   } catch (e) {
     approach.dispose();
+    tf.dispose(loaded);
     throw e;
   } finally {
     callbacks.close();
   }
   return { result, file: `${base}.json`, experiment, approach, backend };
+}
+
+/** What a checkpoint keeps besides tensors: the result so far, the approach's JSON state, and within a task the trainer's. */
+interface CheckpointJson {
+  result: RunResult;
+  approach: unknown;
+  trainer?: TrainerState['json'];
+}
+
+/** The tensors whose names start (or do not start) with a prefix, the prefix removed. */
+function withoutPrefix(tensors: Record<string, tf.Tensor>, prefix: string, keep: boolean): Record<string, tf.Tensor> {
+  return Object.fromEntries(
+    Object.entries(tensors).flatMap(([k, v]) =>
+      k.startsWith(prefix) === keep ? [[keep ? k.slice(prefix.length) : k, v]] : [],
+    ),
+  );
 }
 
 /** Test accuracy and loss of every task learnt so far (0..t) with its own head: row t of the matrices (0 above the diagonal). */

@@ -32,6 +32,8 @@ export interface TaskStartEvent extends TaskPosition {
   approach: Predictor;
   /** The samples a learner trains and validates on (absent for predictors that do not train). */
   data?: TaskData;
+  /** Epochs already trained before an interruption (a resumed task); 0 for a task that starts afresh. */
+  resumedAfterEpoch: number;
 }
 
 export interface EpochStartEvent extends TaskPosition {

@@ -11,14 +11,17 @@ import { SampleSource } from '../data/experiments';
 import {
   type EpochLog,
   type Learner,
+  type LearnerState,
   type Predictor,
+  type ScheduleState,
   type TaskContext,
   type TaskData,
   type TaskFitter,
   type TaskLog,
+  type TrainOptions,
+  type TrainerState,
   isLearner,
 } from './types';
-import type { TrainOptions } from './types';
 
 export class NonFiniteLossError extends UserError {
   override name = 'NonFiniteLossError';
@@ -61,14 +64,34 @@ export class LrSchedule {
     this.bestLoss = Infinity;
     this.patience = this.opts.patience;
   }
+  state(): ScheduleState {
+    return { lr: this.lr, bestLoss: finiteOrNull(this.bestLoss), patience: this.patience };
+  }
+  static fromState(opts: TrainOptions, state: ScheduleState): LrSchedule {
+    const s = new LrSchedule(opts, state.lr);
+    s.bestLoss = state.bestLoss ?? Infinity;
+    s.patience = state.patience;
+    return s;
+  }
 }
+
+const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
 /** The parameters at the lowest validation loss seen so far (early stopping restores them). */
 export class BestSnapshot {
   bestLoss = Infinity;
   private values: tf.Tensor[];
-  constructor(private readonly learner: Learner) {
-    this.values = learner.snapshot();
+  /** The learner's current parameters, or (resuming) saved values and their loss, taken over. */
+  constructor(
+    private readonly learner: Learner,
+    saved?: { values: tf.Tensor[]; bestLoss: number },
+  ) {
+    this.values = saved ? saved.values : learner.snapshot();
+    if (saved) this.bestLoss = saved.bestLoss;
+  }
+  /** The kept parameters (owned by the snapshot). */
+  get kept(): readonly tf.Tensor[] {
+    return this.values;
   }
   /** Keeps the current parameters when `loss` beats the best so far; true when it did. */
   offer(loss: number): boolean {
@@ -95,15 +118,20 @@ export function taskData(ctx: TaskContext): TaskData {
 
 /**
  * Learns one task with the standard loop (spec §4). Batch shuffles are seeded by (seed, t) and the dropout
- * stream is restarted from (seed, t), so a run resumed after task t draws what an uninterrupted one does.
+ * stream is restarted from (seed, t), so a run resumed after task t draws what an uninterrupted one does;
+ * within a task, `state()` after an epoch and `resume()` continue exactly where it was.
  */
 export class Trainer implements TaskFitter {
   readonly log: TaskLog;
   readonly batches: number;
   /** Most epochs the task can take (progress ETA); a loop of its own may raise it. */
   maxEpochs: number;
-  private readonly rng: Rng;
+  private rng: Rng;
   private readonly order: Int32Array;
+  private best: BestSnapshot | null = null;
+  private resumed: TrainerState | null = null;
+  /** The standard loop's schedule. */
+  private schedule: LrSchedule | null = null;
 
   constructor(
     readonly learner: Learner,
@@ -117,27 +145,69 @@ export class Trainer implements TaskFitter {
     this.maxEpochs = ctx.opts.nepochs;
   }
 
+  /** Continue from a mid-task state (the learner's parameters already restored). */
+  resume(state: TrainerState): void {
+    const { json } = state;
+    this.resumed = state;
+    this.log.epochs.push(...json.log.epochs);
+    this.log.bestEpoch = json.log.bestEpoch;
+    this.rng = new Rng('', json.shuffle);
+    this.order.set(new Int32Array(Uint8Array.from(Buffer.from(json.order, 'base64')).buffer));
+  }
+
+  /** Where the task is now (between epochs), for a checkpoint; the tensors stay owned by the trainer. */
+  state(): TrainerState {
+    if (!this.best) throw new Error('the trainer has not started');
+    return {
+      json: {
+        log: { ...this.log, epochs: [...this.log.epochs] },
+        shuffle: this.rng.state(),
+        order: Buffer.from(this.order.buffer, this.order.byteOffset, this.order.byteLength).toString('base64'),
+        dropout: this.learner.model.dropout.state(),
+        bestLoss: finiteOrNull(this.best.bestLoss),
+        loop: this.loopState(),
+      },
+      tensors: [...this.best.kept],
+    };
+  }
+
   fit(): TaskLog {
-    this.learner.model.dropout.reseed(`${this.ctx.seed}/${this.ctx.t}`);
-    const best = new BestSnapshot(this.learner);
+    const resumed = this.resumed;
+    if (resumed) this.learner.model.dropout.setState(resumed.json.dropout);
+    else this.learner.model.dropout.reseed(`${this.ctx.seed}/${this.ctx.t}`);
+    this.best = new BestSnapshot(
+      this.learner,
+      resumed
+        ? { values: resumed.tensors.map((t) => tf.clone(t)), bestLoss: resumed.json.bestLoss ?? Infinity }
+        : undefined,
+    );
     try {
-      this.loop(best);
-      best.restore();
+      this.loop(this.best, resumed?.json.loop);
+      this.best.restore();
     } finally {
-      best.dispose();
+      this.best.dispose();
     }
     return this.log;
   }
 
   /** Epochs until lr < lrMin or nepochs (spec §4.2); `fit` then restores the best snapshot. */
-  protected loop(best: BestSnapshot): void {
-    const schedule = new LrSchedule(this.ctx.opts);
-    for (let e = 1; e <= this.ctx.opts.nepochs && !schedule.done; e++) {
+  protected loop(best: BestSnapshot, resumed?: unknown): void {
+    const opts = this.ctx.opts;
+    const schedule = resumed
+      ? LrSchedule.fromState(opts, (resumed as { schedule: ScheduleState }).schedule)
+      : new LrSchedule(opts);
+    this.schedule = schedule;
+    for (let e = this.log.epochs.length + 1; e <= opts.nepochs && !schedule.done; e++) {
       const entry = this.epoch(schedule.lr);
       entry.best = best.offer(entry.validLoss);
       schedule.update(entry.validLoss);
       this.finish(entry);
     }
+  }
+
+  /** The loop's position for `state()`; a loop of its own overrides it with what it needs. */
+  protected loopState(): unknown {
+    return { schedule: this.schedule?.state() };
   }
 
   /** One epoch at learning rate lr: shuffle, train every batch, then the validation objective. */
@@ -185,32 +255,53 @@ export class Trainer implements TaskFitter {
     return entry;
   }
 
-  /** Records a finished epoch (after the loop marked whether it is the best) and tells the callbacks. */
+  /**
+   * Records a finished epoch (after the loop marked whether it is the best and moved its own position on),
+   * tells the callbacks, and offers the run a mid-task checkpoint.
+   */
   protected finish(entry: EpochLog): void {
     if (entry.best) this.log.bestEpoch = entry.epoch;
     const { t, tasks, callbacks } = this.ctx;
     callbacks.emit('onEpochEnd', { t, tasks, log: entry, learner: this.learner, data: this.data });
+    this.ctx.onEpochEnd?.(this);
   }
+}
+
+/** A task interrupted in the middle: the learner's state and its trainer's, from a checkpoint. */
+export interface TaskResume {
+  learner: LearnerState;
+  trainer: TrainerState;
 }
 
 /**
  * Task t of a run, for any approach: beginTask, the learner's trainer (predictors that do not train skip
  * it), endTask. Returns the task's log with its wall time (endTask included: EWC's Fisher, IMM's merge).
+ * With `resume`, the task continues from a mid-task checkpoint (after beginTask, which may reset weights).
  */
-export function learnTask(approach: Predictor, ctx: TaskContext): TaskLog {
+export function learnTask(approach: Predictor, ctx: TaskContext, resume?: TaskResume): TaskLog {
   const started = performance.now();
   const { t, tasks, callbacks } = ctx;
   approach.beginTask(t, tasks);
   let log: TaskLog;
   if (isLearner(approach)) {
+    if (resume) approach.loadState(resume.learner);
     const fitter = approach.trainer(ctx);
-    callbacks.emit('onTaskStart', { t, tasks, approach, data: fitter.data });
+    if (resume) fitter.resume(resume.trainer);
+    callbacks.emit('onTaskStart', {
+      t,
+      tasks,
+      approach,
+      data: fitter.data,
+      resumedAfterEpoch: resume ? resume.trainer.json.log.epochs.length : 0,
+    });
     log = fitter.fit();
   } else {
-    callbacks.emit('onTaskStart', { t, tasks, approach });
+    callbacks.emit('onTaskStart', { t, tasks, approach, resumedAfterEpoch: 0 });
     log = { task: t, epochs: [], bestEpoch: 0, trainSeconds: 0 };
   }
   approach.endTask(t, tasks);
-  log.trainSeconds = (performance.now() - started) / 1000;
+  // a resumed task also counts the epochs it had trained before the interruption
+  const before = resume ? resume.trainer.json.log.epochs.reduce((a, e) => a + e.seconds, 0) : 0;
+  log.trainSeconds = (performance.now() - started) / 1000 + before;
   return log;
 }

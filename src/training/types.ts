@@ -9,6 +9,7 @@ import type { Batch, SampleSource, Task } from '../data/experiments';
 import type { ModelDescription } from '../nets/config';
 import type { LayerSpec } from '../nets/geometry';
 import type { Model } from '../nets/network';
+import type { RngState } from '../core/rng';
 import type { CallbackList } from './callbacks';
 
 export interface TrainOptions {
@@ -93,12 +94,39 @@ export interface TaskContext {
   /** Run seed: batch shuffles and dropout are seeded by (seed, t). */
   seed: number;
   callbacks: CallbackList;
+  /** Called after every epoch with the task's trainer (the run saves a mid-task checkpoint when one is due). */
+  onEpochEnd?: (trainer: TaskFitter) => void;
+}
+
+/** An LrSchedule in a checkpoint (JSON: an infinite best loss is null). */
+export interface ScheduleState {
+  lr: number;
+  bestLoss: number | null;
+  patience: number;
+}
+
+/** Where a trainer is within its task (a mid-task checkpoint): JSON, and the best snapshot's tensors. */
+export interface TrainerState {
+  json: {
+    log: TaskLog;
+    /** Batch shuffling: the generator, and the order it last produced (each epoch reshuffles it). */
+    shuffle: RngState;
+    order: string;
+    dropout: RngState;
+    bestLoss: number | null;
+    /** The loop's own position (the standard loop's schedule; PathNet's generation, path, paths). */
+    loop: unknown;
+  };
+  tensors: tf.Tensor[];
 }
 
 /** Learns one task (the standard loop of spec §4, or an approach's own, e.g. PathNet's evolution). */
 export interface TaskFitter {
   readonly data: TaskData;
   fit(): TaskLog;
+  /** Where the task is, between epochs (a mid-task checkpoint), and continuing from there. */
+  state(): TrainerState;
+  resume(state: TrainerState): void;
 }
 
 /** Any approach: predicts every task it has been shown. */
