@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Ewc } from '../src/approaches/ewc';
 import { fisherDiagonal } from '../src/approaches/fisher';
 import { APPROACHES, parseApproachParams } from '../src/approaches/index';
+import { crossEntropy } from '../src/approaches/base';
 import { type ImmMean } from '../src/approaches/imm-mean';
 import { ImmMode, modeMerge } from '../src/approaches/imm-mode';
 import { Lfl } from '../src/approaches/lfl';
@@ -394,6 +395,24 @@ test('LFL: ½·Σ(h_old − h)² summed over batch and units; zero right after a
   const hOld = tf.tidy(() => lfl.old.model!.features(x, { training: false }).h);
   assert.deepEqual(values(hOld), values(h));
   tf.dispose([x, h, hOld]);
+  // its validation objective is the reference's whatever the evaluation batch: CE (batch mean) plus the summed
+  // distance of batches of the training size (64), weighted by batch size, over the number of samples
+  tf.dispose(learnWithoutEnd(lfl, 1, exp.tasks)); // task 2 learnt, the old model still task 1's
+  const source = SampleSource.of(exp.tasks[1].valid, 1);
+  let want = 0;
+  source.forEachBatch(64, (b) => {
+    const v = tf.tidy(() => {
+      const hNew = lfl.net.features(b.x, { training: false }).h;
+      const old = lfl.old.model!.features(b.x, { training: false }).h;
+      return tf.add(crossEntropy(lfl.net.logits(hNew, 1), b.y), tf.mul(Lfl.featureDistance(hNew, old), 0.05));
+    });
+    want += v.dataSync()[0] * b.size;
+    v.dispose();
+  });
+  want /= source.n;
+  const got = lfl.validationLoss(source, 64);
+  assert.ok(Math.abs(got - want) <= 1e-5 * want, `validation ${got} vs the reference's ${want}`);
+  assert.ok(Math.abs(lfl.validationLoss(source) - want) > 1e-3 * want, 'in batches of 512 it would differ');
   lfl.dispose();
 });
 

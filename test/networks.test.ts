@@ -161,3 +161,13 @@ test('the fused hidden layer (op, ReLU, dropout, pool, gate) has the gradients o
     }
   }
 });
+
+test('for one seed HAT and the baselines start from the same trunk and heads: the embeddings draw from their own stream (spec §4.5)', async () => {
+  await backend();
+  const gated = new Network(alexnetConfig({ heads: [10, 10], hat: true }), 7);
+  const plain = new Network(alexnetConfig({ heads: [10, 10], hat: false }), 7);
+  const weights = (n: Network) => [...n.trunkVariables(), ...n.headVariables()].map((v) => Array.from(v.dataSync()));
+  assert.deepEqual(weights(gated), weights(plain));
+  gated.dispose();
+  plain.dispose();
+});

@@ -116,9 +116,16 @@ export abstract class SgdLearner<M extends Model = Model> implements Learner {
     });
   }
 
-  validationLoss(source: SampleSource): number {
+  /**
+   * Whether the objective sums a term over the batch instead of averaging it (LFL's feature distance), so that
+   * its value depends on the batch size: validation then uses the training batch size, as the reference.
+   */
+  protected readonly sumsOverBatch: boolean = false;
+
+  validationLoss(source: SampleSource, trainBatchSize?: number): number {
     let total = 0;
-    source.forEachBatch(EVAL_BATCH, (batch) => {
+    const size = this.sumsOverBatch && trainBatchSize ? trainBatchSize : EVAL_BATCH;
+    source.forEachBatch(size, (batch) => {
       const loss = tf.tidy(() => this.objective(batch, false));
       total += loss.dataSync()[0] * batch.size;
       loss.dispose();

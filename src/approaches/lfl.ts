@@ -15,6 +15,8 @@ export type LflParams = ParamValues<typeof LFL_PARAMS>;
 export class Lfl extends FrozenCopyLearner {
   readonly id = 'lfl';
   readonly hyper: LflParams;
+  /** ½·Σ_batch Σ_units (h_old − h)² grows with the batch: validate in training-size batches, as the reference. */
+  protected override readonly sumsOverBatch = true;
 
   constructor(net: Network, params: Partial<LflParams> = {}) {
     const hyper = withDefaults(LFL_PARAMS, params, 'approach lfl');

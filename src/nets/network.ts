@@ -69,6 +69,8 @@ export class HiddenLayer {
     tasks: number,
     config: NetworkConfig,
     rng: Rng,
+    /** HAT's embeddings draw from their own stream, so gated and plain trunks of one seed get the same weights. */
+    embeddingRng: Rng,
   ) {
     const { units } = spec;
     const { shape, fanIn, fanOut } = layerGeometry(spec);
@@ -77,7 +79,9 @@ export class HiddenLayer {
     this.bias = ownedVariable(bias, `${prefix}/${spec.name}/bias`);
     if (config.hat) {
       const values =
-        config.embeddingInit === 'normal' ? rng.normalArray(tasks * units) : rng.uniformArray(tasks * units, 0, 2);
+        config.embeddingInit === 'normal'
+          ? embeddingRng.normalArray(tasks * units)
+          : embeddingRng.uniformArray(tasks * units, 0, 2);
       this.embedding = ownedVariable(tf.tensor2d(values, [tasks, units]), `${prefix}/${spec.name}/embedding`);
     }
   }
@@ -125,9 +129,10 @@ export class Network implements Model {
   ) {
     this.prefix = nextModelPrefix('net');
     const rng = new Rng(`init/${seed}`);
+    const embeddingRng = rng.fork('embeddings');
     this.dropout = new Dropout(String(seed));
     for (const spec of config.layers)
-      this.layers.push(new HiddenLayer(spec, this.prefix, config.heads.length, config, rng));
+      this.layers.push(new HiddenLayer(spec, this.prefix, config.heads.length, config, rng, embeddingRng));
     const last = config.layers[config.layers.length - 1].units;
     config.heads.forEach((n, t) => {
       const bias = initBias(rng, config.init, n, last);

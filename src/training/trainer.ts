@@ -241,7 +241,7 @@ export class Trainer implements TaskFitter {
           'Lower the learning rate (--lr) or the gradient clip (-p clipNorm=...), or check the input data.',
       );
     }
-    const validLoss = learner.validationLoss(valid);
+    const validLoss = learner.validationLoss(valid, ctx.opts.batchSize);
     const entry: EpochLog = {
       epoch,
       lr,

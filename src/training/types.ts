@@ -155,8 +155,11 @@ export interface Learner extends Predictor {
   trainer(ctx: TaskContext): TaskFitter;
   /** One optimisation step; returns the batch's training objective. */
   trainBatch(batch: Batch, at: StepPosition): tf.Scalar;
-  /** The full training objective on a sample source in eval mode (early stopping uses it). */
-  validationLoss(source: SampleSource): number;
+  /**
+   * The full training objective on a sample source in eval mode (early stopping uses it): the mean over samples
+   * of each batch's objective; `trainBatchSize` for an objective whose value depends on the batch (LFL).
+   */
+  validationLoss(source: SampleSource, trainBatchSize?: number): number;
   snapshot(): tf.Tensor[];
   restore(snapshot: tf.Tensor[]): void;
 }
