@@ -368,7 +368,14 @@ export function gridToYaml(grid: GridFile): string {
     grid.grids.length === 1
       ? { name: grid.name, ...block(grid.grids[0]) }
       : { name: grid.name, grids: grid.grids.map(block) };
-  return YAML.stringify(doc, { lineWidth: 118 });
+  const yaml = new YAML.Document(doc);
+  // lists of plain values on one line: [0, 1, 2]
+  YAML.visit(yaml, {
+    Seq(_, node) {
+      if (node.items.every((i) => YAML.isScalar(i))) node.flow = true;
+    },
+  });
+  return yaml.toString({ lineWidth: 118, flowCollectionPadding: false });
 }
 
 /** The file name without folder and extension (a default plan name). */
