@@ -368,9 +368,9 @@ describe('protocols', () => {
     });
     const help = await hat(['grid', '--help']);
     for (const s of [
-      'smoke  1 epoch, 2 tasks, 200 training and 100 test samples',
-      'lite   at most 10 epochs',
-      'paper  the spec',
+      'smoke  at most 1 epoch per task; the first 2 tasks; 200 training and 100 test samples per task; MLP hidden 16;',
+      'lite   at most 10 epochs per task; all tasks; 4000 training and 2000 test samples per task; seeds 0-2',
+      "paper  the spec's protocol: up to 200 epochs per task; all tasks; all samples; seeds 0-9",
     ])
       assert.ok(help.out.includes(s), s);
   });

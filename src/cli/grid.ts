@@ -4,7 +4,16 @@ import * as path from 'node:path';
 import { type Command, Option } from 'commander';
 import { OptionError } from '../core/errors';
 import { dataDirs } from '../data/datasets';
-import { type GridPlan, type GridRun, makePlan, missingData, protocolGrid, readPlan, writePlan } from '../grid/expand';
+import {
+  type GridPlan,
+  type GridRun,
+  describeScale,
+  makePlan,
+  missingData,
+  protocolGrid,
+  readPlan,
+  writePlan,
+} from '../grid/expand';
 import { LOCK_DEFAULTS } from '../grid/locks';
 import {
   METHODS,
@@ -12,7 +21,6 @@ import {
   PROTOCOL_DEFS,
   PROTOCOLS,
   type ProtocolName,
-  SCALE_CUTS,
   SCALES,
   type Scale,
 } from '../grid/protocols';
@@ -56,14 +64,28 @@ interface GridOpts {
   index?: number;
 }
 
+/** A help line wrapped at 116 columns, continuation lines indented. */
+function wrap(line: string, indent: number, width = 116): string {
+  const out: string[] = [];
+  let rest = line;
+  while (rest.length > width) {
+    const cut = rest.lastIndexOf(' ', width);
+    out.push(rest.slice(0, cut));
+    rest = ' '.repeat(indent) + rest.slice(cut + 1);
+  }
+  return [...out, rest].join('\n');
+}
+
 const gridHelp = (): string =>
   [
     '',
     'Protocols (--protocol; spec §8; each lists the references random and joint it needs):',
-    ...PROTOCOLS.map((p) => `  ${p.padEnd(12)} ${PROTOCOL_DEFS[p].title}`),
+    ...PROTOCOLS.map((p) => wrap(`  ${p.padEnd(12)} ${PROTOCOL_DEFS[p].title}`, 15)),
     '',
     'Scales (--scale): what each cuts from the spec protocol',
-    ...SCALES.map((s) => `  ${s.padEnd(6)} ${SCALE_CUTS[s].description}`),
+    ...SCALES.map((s) =>
+      wrap(`  ${s.padEnd(6)} ${s === 'paper' ? "the spec's protocol: " : ''}${describeScale(s)}`, 9),
+    ),
     '  (lite values are placeholders to be tuned: LITE in src/grid/protocols.ts)',
     '',
     "Methods (--method): IMM-mode and PNN differ between the reference code and the paper. 'reference' (default)",

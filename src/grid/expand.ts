@@ -12,7 +12,9 @@ import { availableDatasets, dataDirs } from '../data/datasets';
 import { EXPERIMENT_NETWORK } from '../data/experiments';
 import { type Protocol, resultBase } from '../runs/result-file';
 import { defaultTag } from '../runs/run';
+import { TRAIN_DEFAULTS } from '../training/types';
 import {
+  COMPRESSION_SEEDS,
   METHODS,
   type Method,
   PAPER_METHOD_APPROACHES,
@@ -20,6 +22,7 @@ import {
   type ProtocolName,
   PROTOCOLS,
   REFERENCE_CODE_VARIANTS,
+  ROBUSTNESS_GRID,
   SCALE_CUTS,
   SCALES,
   type Scale,
@@ -249,4 +252,25 @@ export function missingData(runs: readonly GridRun[], dataDir?: string): Map<str
     if (missing.length) out.set(r.id, missing);
   }
   return out;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** What a scale cuts from the spec's protocol, in words (for --help), from its values in protocols.ts. */
+export function describeScale(scale: Scale): string {
+  const cut = SCALE_CUTS[scale];
+  const { nepochs, tasks, maxTrain, maxTest } = cut.caps;
+  const tableSeeds = PROTOCOL_DEFS.table1.grids[0].seeds as { from: number; to: number };
+  const seeds = cut.seeds ?? tableSeeds.to - tableSeeds.from + 1;
+  const grid = cut.robustness ?? ROBUSTNESS_GRID;
+  const datasets = cut.compressionDatasets;
+  return [
+    nepochs ? `at most ${plural(nepochs, 'epoch')} per task` : `up to ${TRAIN_DEFAULTS.nepochs} epochs per task`,
+    tasks ? `the first ${plural(tasks, 'task')}` : 'all tasks',
+    maxTrain || maxTest ? `${maxTrain ?? 'all'} training and ${maxTest ?? 'all'} test samples per task` : 'all samples',
+    ...(cut.mlpHidden ? [`MLP hidden ${cut.mlpHidden.join(',')}`] : []),
+    `${seeds === 1 ? 'seed 0' : `seeds 0-${seeds - 1}`} for table1, pmnist, mnist2, cifar`,
+    `robustness on smax ${grid.smax.join(',')} x c ${grid.c.join(',')}`,
+    `compression on ${datasets ? datasets.join(', ') : `all ${Object.keys(COMPRESSION_SEEDS).length} datasets`}`,
+  ].join('; ');
 }

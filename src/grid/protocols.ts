@@ -3,7 +3,7 @@
  * approaches, parameters and seeds each result of the paper needs at the spec's scale, and what the smaller
  * scales cut. No TensorFlow.
  */
-import { REFERENCES, TABLE1 } from '../approaches/catalog';
+import { HAT_PARAMS, REFERENCES, TABLE1 } from '../approaches/catalog';
 import type { ParamValue } from '../core/params';
 import type { GridApproachInput, GridBlockInput, GridOptions } from './schema';
 
@@ -45,6 +45,9 @@ export const PAPER_METHOD_APPROACHES: readonly string[] = Object.keys(REFERENCE_
 
 const SEEDS_0_9 = { from: 0, to: 9 };
 
+/** Fig. 4's grid: the spec's search grid of smax and c (their schemas in the catalog). */
+export const ROBUSTNESS_GRID = { smax: [...(HAT_PARAMS.smax.grid ?? [])], c: [...(HAT_PARAMS.c.grid ?? [])] };
+
 /** Spec §6.3: a compression run per mixture dataset, with the seed whose sequence starts with it. */
 export const COMPRESSION_SEEDS: Readonly<Record<string, number>> = {
   facescrub: 0,
@@ -78,10 +81,7 @@ export const PROTOCOL_DEFS: Readonly<Record<ProtocolName, ProtocolDef>> = {
     grids: [
       {
         experiments: ['mixture'],
-        approaches: [
-          ...REFERENCES,
-          { id: 'hat', parameters: { smax: [25, 50, 100, 200, 400, 800], c: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 4] } },
-        ],
+        approaches: [...REFERENCES, { id: 'hat', parameters: ROBUSTNESS_GRID }],
         seeds: [0],
       },
     ],
@@ -114,8 +114,6 @@ export const PROTOCOL_DEFS: Readonly<Record<ProtocolName, ProtocolDef>> = {
 
 /** What a scale cuts from the paper's protocol. */
 export interface ScaleCut {
-  /** For --help. */
-  description: string;
   /** Caps on every run (a block's own smaller value stays): epochs, tasks, samples. */
   caps: Pick<GridOptions, 'nepochs' | 'tasks' | 'maxTrain' | 'maxTest'>;
   /** MLP widths for the MNIST experiments (unless a block sets them). */
@@ -133,18 +131,12 @@ export interface ScaleCut {
  * within about 6 hours, with at least 3 seeds for Table 1. Change them here only.
  */
 export const LITE: ScaleCut = {
-  description:
-    'at most 10 epochs per task, 4000 training and 2000 test samples per task, seeds 0-2, ' +
-    'robustness on smax 25,100,400,800 x c 0.1,0.75,2.5, compression on every dataset',
   caps: { nepochs: 10, maxTrain: 4000, maxTest: 2000 },
   seeds: 3,
   robustness: { smax: [25, 100, 400, 800], c: [0.1, 0.75, 2.5] },
 };
 
 export const SMOKE: ScaleCut = {
-  description:
-    '1 epoch, 2 tasks, 200 training and 100 test samples per task, MLP hidden 16, seed 0 only (first seed), ' +
-    'robustness on smax 25,400 x c 0.1,0.75, compression on mnist and notmnist',
   caps: { nepochs: 1, tasks: 2, maxTrain: 200, maxTest: 100 },
   mlpHidden: [16],
   seeds: 1,
@@ -153,12 +145,7 @@ export const SMOKE: ScaleCut = {
 };
 
 export const SCALE_CUTS: Readonly<Record<Scale, ScaleCut>> = {
-  paper: {
-    description:
-      "the spec's protocol exactly: up to 200 epochs per task, all tasks and samples, seeds 0-9 " +
-      '(table1, pmnist, mnist2, cifar), the full 6 x 8 robustness grid, compression on all 8 datasets',
-    caps: {},
-  },
+  paper: { caps: {} },
   lite: LITE,
   smoke: SMOKE,
 };

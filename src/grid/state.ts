@@ -43,6 +43,8 @@ export interface FailedRecord {
 export interface ResultGlance {
   status: string;
   id?: string;
+  /** The grid that wrote it. */
+  grid?: string;
   tasksDone: number;
   tasks: number;
   seconds: number;
@@ -94,6 +96,7 @@ export function glanceResult(file: string): ResultGlance | null | undefined {
       glance = {
         status: r.status ?? 'unknown',
         id: r.extras?.grid?.id,
+        grid: r.extras?.grid?.grid,
         tasksDone: r.accuracy?.length ?? 0,
         tasks: r.data?.tasks?.length ?? 0,
         seconds: r.timings?.seconds ?? 0,
@@ -129,7 +132,7 @@ export function runStatus(resDir: string, run: GridRun, lockOpts: Pick<LockOptio
       state: 'conflict',
       ...(result ? { result } : {}),
       note:
-        `${run.name}.json holds ${result ? (result.id ? `another run (id ${result.id})` : 'a run not written by a grid') : 'something unreadable'}; ` +
+        `${run.name}.json holds ${result ? (result.id ? `another run (${result.grid ?? 'grid'}, id ${result.id})` : 'a run not written by a grid') : 'something unreadable'}; ` +
         'use another --res-dir, or move that file away',
     };
   }
