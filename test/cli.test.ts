@@ -42,8 +42,9 @@ test('unknown values stop with a clear message and a non-zero exit code', () => 
   assert.notEqual(r.code, 0);
   assert.match(r.err, /unknown option '--bogus'/);
   r = hat(['run', '-e', 'cifar', '-a', 'sgd', '--data-dir', os.tmpdir()]);
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2);
   assert.match(r.err, /needs cifar10 and cifar100.*hat data get cifar10/s);
+  assert.doesNotMatch(r.err, /    at /, 'no stack trace');
 });
 
 test('hat run trains, prints the summary, writes the result files; hat table reads them', () => {

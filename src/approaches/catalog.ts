@@ -3,7 +3,7 @@
  * spec's defaults, ranges and grids), and its role. The registry (./index.ts) adds the constructors; tables,
  * figures and help texts read this module only, so they load without TensorFlow.
  */
-import { type ParamSchema, booleanParam, choiceParam, numberParam } from '../core/params';
+import { type Hyper, type ParamSchema, booleanParam, changedParams, choiceParam, numberParam } from '../core/params';
 
 /**
  * Which network an approach starts from (spec §3): HAT's gated variant, the baselines' plain one, LFL's
@@ -238,4 +238,11 @@ export function isReference(approach: string): boolean {
 
 export function approachInfo(id: string): ApproachInfo | undefined {
   return APPROACH_INFO[id];
+}
+
+/** The default tag: approach id plus its non-default parameters ("hat-smax25-c0.1"). */
+export function defaultTag(approach: string, params: Hyper): string {
+  return [approach, ...changedParams(APPROACH_INFO[approach].params, params).map(([k, v]) => `${k}${String(v)}`)].join(
+    '-',
+  );
 }

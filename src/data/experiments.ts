@@ -248,8 +248,10 @@ export function buildExperiment(name: ExperimentName, opts: ExperimentOptions): 
     const { missing: absent } = availableDatasets(dirs);
     const need = absent.filter((d) => d.name === 'cifar10' || d.name === 'cifar100');
     if (need.length) {
-      throw new Error(
-        `the cifar experiment needs ${need.map((d) => d.name).join(' and ')}, not found in ${dirs.join(', ')}. Fetch with \`hat data get cifar10\` / \`hat data get cifar100\`, or point --data-dir at them.`,
+      throw new DataFileError(
+        dirs.join(', '),
+        `the cifar experiment needs ${need.map((d) => d.name).join(' and ')}, not found there`,
+        'Fetch them with `hat data get cifar10` / `hat data get cifar100`, or point --data-dir at them.',
       );
     }
     const c10 = datasetByName('cifar10');

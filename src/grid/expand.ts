@@ -10,8 +10,8 @@ import { writeFileAtomic } from '../core/io';
 import type { ParamValue } from '../core/params';
 import { availableDatasets, dataDirs } from '../data/datasets';
 import { EXPERIMENT_NETWORK } from '../data/experiments';
-import { type Protocol, resultBase } from '../runs/result-file';
-import { defaultTag } from '../runs/run';
+import { resultBase } from '../runs/result-file';
+import { defaultTag } from '../approaches/catalog';
 import { TRAIN_DEFAULTS } from '../training/types';
 import {
   COMPRESSION_SEEDS,
@@ -65,9 +65,7 @@ export interface GridPlan {
 
 /** The result file name of a run (runs/result-file.ts resultBase, without the folder). */
 export function resultName(o: Pick<GridRunOptions, 'experiment' | 'datasets' | 'seed' | 'tag'>): string {
-  // resultBase reads only these three fields of the protocol
-  const protocol = { experiment: o.experiment, datasets: o.datasets, seed: o.seed } as Protocol;
-  return resultBase('', protocol, o.tag);
+  return resultBase('', { experiment: o.experiment, datasets: o.datasets, seed: o.seed }, o.tag);
 }
 
 const cartesian = (lists: [string, ParamValue[]][]): Record<string, ParamValue>[] =>

@@ -41,6 +41,8 @@ export interface RunConfig {
   tag: string;
   parameters: Hyper;
   network: { hidden?: number[]; init: string };
+  /** Per-epoch monitoring logs the run keeps (they cost evaluation passes, so they are part of its identity). */
+  monitor?: string[];
   protocol: Protocol;
   backendChoice: string;
   dataDir?: string;
@@ -116,7 +118,11 @@ export function protocolKey(p: Protocol): string {
   ]);
 }
 
-export function resultBase(resDir: string, protocol: Protocol, tag: string): string {
+export function resultBase(
+  resDir: string,
+  protocol: Pick<Protocol, 'experiment' | 'datasets' | 'seed'>,
+  tag: string,
+): string {
   const experiment = protocol.datasets ? `${protocol.experiment}-${protocol.datasets.join('+')}` : protocol.experiment;
   return path.join(resDir, `${experiment}_${tag}_${protocol.seed}`);
 }

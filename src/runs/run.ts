@@ -6,9 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendInfo, initBackend } from '../backend/index';
-import { APPROACH_INFO } from '../approaches/catalog';
+import { defaultTag } from '../approaches/catalog';
 import { approachDef, createApproach, parseApproachParams } from '../approaches/index';
-import { changedParams, type Hyper, withDefaults } from '../core/params';
+import { type Hyper, withDefaults } from '../core/params';
 import { UserError } from '../core/errors';
 import { readManifest } from '../data/manifest';
 import { type Experiment, type ExperimentName, SampleSource, buildExperiment } from '../data/experiments';
@@ -70,13 +70,6 @@ export interface RunOptions {
   callbacks?: readonly Callback[];
 }
 
-/** The default tag: approach id plus its non-default parameters ("hat-smax25-c0.1"). */
-export function defaultTag(approach: string, params: Hyper): string {
-  return [approach, ...changedParams(APPROACH_INFO[approach].params, params).map(([k, v]) => `${k}${String(v)}`)].join(
-    '-',
-  );
-}
-
 export interface RunOutcome {
   result: RunResult;
   file: string;
@@ -128,6 +121,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     tag: opts.tag ?? defaultTag(def.id, approach.hyper),
     parameters: approach.hyper,
     network: { hidden: opts.hidden, init: opts.init ?? 'pytorch' },
+    monitor: opts.monitor?.length ? [...opts.monitor] : undefined,
     protocol,
     backendChoice: backend.choice,
     dataDir: opts.dataDir,
