@@ -369,7 +369,7 @@ describe('protocols', () => {
     const help = await hat(['grid', '--help']);
     for (const s of [
       'smoke  at most 1 epoch per task; the first 2 tasks; 200 training and 100 test samples per task; MLP hidden 16;',
-      'lite   at most 10 epochs per task; all tasks; 4000 training and 2000 test samples per task; seeds 0-2',
+      'lite   at most 15 epochs per task; all tasks; 3000 training and 2000 test samples per task; seeds 0-2',
       "paper  the spec's protocol: up to 200 epochs per task; all tasks; all samples; seeds 0-9",
     ])
       assert.ok(help.out.includes(s), s);

@@ -178,6 +178,9 @@ export function protocolGrid(protocol: ProtocolName, scale: Scale, method: Metho
   if (!cut) throw new OptionError(`unknown scale '${String(scale)}'; choose one of ${SCALES.join(', ')}`);
   if (!(METHODS as readonly string[]).includes(method))
     throw new OptionError(`unknown method '${String(method)}'; choose one of ${METHODS.join(', ')}`);
+  const own = cut.protocols?.[protocol];
+  const caps = { ...cut.caps, ...own?.caps };
+  const keepSeeds = own?.seeds ?? cut.seeds;
   let blocks: GridBlockInput[] = def.grids;
   if (protocol === 'compression' && cut.compressionDatasets) {
     const keep = cut.compressionDatasets;
@@ -189,7 +192,7 @@ export function protocolGrid(protocol: ProtocolName, scale: Scale, method: Metho
       : Array.from({ length: b.seeds.to - b.seeds.from + 1 }, (_, i) => (b.seeds as { from: number }).from + i);
     const options: GridOptions = { ...b.options };
     for (const k of ['nepochs', 'tasks', 'maxTrain', 'maxTest'] as const) {
-      const v = cap(options[k], cut.caps[k]);
+      const v = cap(options[k], caps[k]);
       if (v !== undefined) options[k] = v;
     }
     if (cut.mlpHidden && options.hidden === undefined && b.experiments.every((e) => MLP_EXPERIMENTS.has(e)))
@@ -205,7 +208,7 @@ export function protocolGrid(protocol: ProtocolName, scale: Scale, method: Metho
     return {
       ...b,
       approaches,
-      seeds: cut.seeds ? seeds.slice(0, cut.seeds) : seeds,
+      seeds: keepSeeds ? seeds.slice(0, keepSeeds) : seeds,
       ...(Object.keys(options).length ? { options } : {}),
     };
   });
@@ -270,5 +273,16 @@ export function describeScale(scale: Scale): string {
     `${seeds === 1 ? 'seed 0' : `seeds 0-${seeds - 1}`} for table1, pmnist, mnist2, cifar`,
     `robustness on smax ${grid.smax.join(',')} x c ${grid.c.join(',')}`,
     `compression on ${datasets ? datasets.join(', ') : `all ${Object.keys(COMPRESSION_SEEDS).length} datasets`}`,
+    ...Object.entries(cut.protocols ?? {}).map(
+      ([p, o]) =>
+        `${p}: ${[
+          o.caps?.tasks ? plural(o.caps.tasks, 'task') : '',
+          o.caps?.maxTrain ? `${o.caps.maxTrain} training samples` : '',
+          o.caps?.nepochs ? `at most ${plural(o.caps.nepochs, 'epoch')}` : '',
+          o.seeds ? plural(o.seeds, 'seed') : '',
+        ]
+          .filter(Boolean)
+          .join(', ')}`,
+    ),
   ].join('; ');
 }
