@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../core/errors';
 import { registerGradients } from './gradients';
 import { installNativeGradients } from './native-ops';
+import { quietly, tfLogWanted } from './quiet';
 
 export { registerGradients };
 
@@ -47,14 +48,27 @@ function packageVersion(pkg: string): string {
 }
 
 function firstLine(e: unknown): string {
-  return String((e as Error)?.message ?? e).split('\n')[0];
+  const err = e as NodeJS.ErrnoException;
+  // a package that is simply not installed needs no require stack
+  if (err?.code === 'MODULE_NOT_FOUND' && /^Cannot find module/.test(err.message)) return 'not installed';
+  return String(err?.message ?? e).split('\n')[0];
 }
+
+/**
+ * The CPU native package: @tensorflow/tfjs-node, or HAT_NATIVE_MODULE (a path or package name: a build of
+ * one's own; the tests point it at broken packages to check that a failed load is reported).
+ */
+const nativeCpuPackage = (): string => process.env.HAT_NATIVE_MODULE || '@tensorflow/tfjs-node';
 
 /** Loads a native package; it registers the `tensorflow` backend with tfjs-core as a side effect. */
 function loadNative(pkg: string): { libtensorflow?: string } {
-  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2'; // TensorFlow's oneDNN notices on stderr are noise for users
+  if (!tfLogWanted()) process.env.TF_CPP_MIN_LOG_LEVEL ??= '2'; // TensorFlow's INFO lines are noise for users
 
-  require(pkg);
+  // a tfjs-node of another version than our tfjs-core would register its backend with its own copy
+  const version = packageVersion(pkg);
+  if (version !== 'unknown' && version !== tf.version_core)
+    throw new BackendError(`${pkg} is version ${version}, but @tensorflow/tfjs-core is ${tf.version_core}`);
+  quietly(() => void require(pkg));
   const backend = tf.findBackend('tensorflow') as unknown as { binding?: { TF_Version?: string } } | null;
   if (!backend)
     throw new BackendError(
@@ -127,18 +141,19 @@ export async function initBackend(choice: string = process.env.HAT_BACKEND ?? 'a
         throw new BackendError(
           `the GPU backend is not available: ${firstLine(e)}. Build it with \`npm run build:native -- gpu\` on a machine with CUDA.`,
         );
-      fallbacks.push(`tfjs-node-gpu: ${firstLine(e)}`);
+      fallbacks.push(`@tensorflow/tfjs-node-gpu: ${firstLine(e)}`);
     }
   }
   if (wanted === 'native' || wanted === 'auto') {
+    const pkg = nativeCpuPackage();
     try {
-      const { libtensorflow } = loadNative('@tensorflow/tfjs-node');
+      const { libtensorflow } = loadNative(pkg);
       await activate('tensorflow');
-      return (current = info('tensorflow', '@tensorflow/tfjs-node', 'cpu', libtensorflow));
+      return (current = info('tensorflow', pkg, 'cpu', libtensorflow));
     } catch (e) {
       if (wanted === 'native')
         throw new BackendError(`the native TensorFlow backend is not available: ${firstLine(e)}. ${NATIVE_ADVICE}`);
-      fallbacks.push(`tfjs-node: ${firstLine(e)}`);
+      fallbacks.push(`${pkg}: ${firstLine(e)}`);
     }
   }
   if (wanted === 'cpu') {
@@ -147,8 +162,9 @@ export async function initBackend(choice: string = process.env.HAT_BACKEND ?? 'a
   }
   await useWasm();
   if (wanted === 'auto') {
-    process.emitWarning(
-      `no native TensorFlow backend; training on WebAssembly, which is 5-10x slower. ${NATIVE_ADVICE}`,
+    // never silently: which backend runs instead, and why the native one did not load
+    process.stderr.write(
+      `hat: warning: no native TensorFlow backend (${fallbacks.join('; ')}); using the WebAssembly backend instead, which trains 5-10x slower. ${NATIVE_ADVICE}\n`,
     );
   }
   return (current = info('wasm', '@tensorflow/tfjs-backend-wasm', 'cpu'));
