@@ -59,3 +59,33 @@ export function encodeGates(g: ArrayLike<number>): string {
 export function decodeGates(s: string): number[] {
   return Array.from(Buffer.from(s, 'base64'), (b) => b / 255);
 }
+
+export interface UnitUsage {
+  layer: string;
+  units: number;
+  /** Fraction of the layer's units each task's binarised gates use. */
+  perTask: number[];
+  /** Fraction used by at least one task, and what is still free for new tasks. */
+  used: number;
+  free: number;
+}
+
+/** Per layer: the units each task uses (gate > threshold), all tasks together, and what is left (`hat capacity`). */
+export function unitUsage(
+  layers: readonly { name: string; units: number }[],
+  taskGates: readonly (readonly ArrayLike<number>[])[],
+  threshold = 0.5,
+): UnitUsage[] {
+  return layers.map((spec, l) => {
+    const active = taskGates.map((g) => Array.from(g[l], (v) => v > threshold));
+    const any = Array.from({ length: spec.units }, (_, i) => active.some((a) => a[i]));
+    const used = any.filter(Boolean).length / spec.units;
+    return {
+      layer: spec.name,
+      units: spec.units,
+      perTask: active.map((a) => a.filter(Boolean).length / spec.units),
+      used,
+      free: 1 - used,
+    };
+  });
+}

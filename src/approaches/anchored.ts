@@ -69,6 +69,13 @@ export abstract class AnchoredLearner extends NetworkLearner {
     return { value: tf.mul(tf.addN(terms), 0.5 * this.strength) as tf.Scalar, grads };
   }
 
+  /** A new head is anchored at its initial values with zero weight: no pull until a task has been learnt with it. */
+  protected override afterAddTask(t: number): void {
+    const head = this.net.heads[t];
+    if (this.anchor) this.anchor.push(tf.clone(head.weight), tf.clone(head.bias));
+    if (this.anchorWeights) this.anchorWeights.push(tf.zerosLike(head.weight), tf.zerosLike(head.bias));
+  }
+
   /** Make the current parameters the new anchor. */
   protected setAnchorToCurrent(): void {
     if (this.anchor) tf.dispose(this.anchor);

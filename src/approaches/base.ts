@@ -140,6 +140,10 @@ export abstract class SgdLearner<M extends Model = Model> implements Learner {
     return evaluateLogits(source, (x) => this.evalLogits(x, task));
   }
 
+  predict(x: tf.Tensor, task: number): tf.Tensor2D {
+    return tf.tidy(() => tf.softmax(this.evalLogits(x, task)));
+  }
+
   snapshot(): tf.Tensor[] {
     return this.model.variables().map((v) => tf.clone(v));
   }
@@ -190,6 +194,15 @@ export abstract class NetworkLearner extends SgdLearner<Network> {
   get net(): Network {
     return this.model;
   }
+
+  addTask(classes: number): number {
+    const t = this.net.addTask(classes);
+    this.afterAddTask(t);
+    return t;
+  }
+
+  /** State kept per parameter (anchors, initial values) learns of the new head's variables here. */
+  protected afterAddTask(_t: number): void {}
 
   protected trainableVariables(batch: Batch): tf.Variable[] {
     return [

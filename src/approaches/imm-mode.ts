@@ -71,6 +71,12 @@ export class ImmMode extends AnchoredLearner {
     this.setAnchorToCurrent();
   }
 
+  protected override afterAddTask(t: number): void {
+    super.afterAddTask(t);
+    const head = this.net.heads[t];
+    if (this.fisherAcc) this.fisherAcc.push(tf.zerosLike(head.weight), tf.zerosLike(head.bias));
+  }
+
   protected override extraState(): LearnerState {
     const state = super.extraState();
     this.fisherAcc?.forEach((f, i) => (state.tensors[`fisherAcc/${i}`] = f));

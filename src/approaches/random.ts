@@ -2,6 +2,7 @@
  * Random reference: predicts labels drawn from the task's training-label distribution (stratified random,
  * spec §5). Its accuracy A_R is the floor of the forgetting ratio. A predictor: it never trains.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../core/rng';
 import { type SampleSource, type Task } from '../data/experiments';
 import type { Evaluation, LearnerState, Predictor } from '../training/types';
@@ -42,6 +43,11 @@ export class RandomGuess implements Predictor {
       }
     }
     return { accuracy: correct / source.n, loss: loss / source.n };
+  }
+
+  /** The task's training-label distribution for every input (what random guessing expects). */
+  predict(x: tf.Tensor, task: number): tf.Tensor2D {
+    return tf.tidy(() => tf.tile(tf.tensor2d([this.priors[task]]), [x.shape[0], 1]) as tf.Tensor2D);
   }
 
   describe(): null {

@@ -11,6 +11,12 @@ export class SgdRestart extends Sgd {
     super(net, params);
     this.initial = net.snapshot();
   }
+  protected override afterAddTask(t: number): void {
+    // the restart point of a new head is its initial value (baseline networks have no embeddings after the heads)
+    const head = this.net.heads[t];
+    this.initial.push(tf.clone(head.weight), tf.clone(head.bias));
+  }
+
   override beginTask(t: number, tasks: Task[]): void {
     super.beginTask(t, tasks);
     this.net.restore(this.initial);

@@ -10,6 +10,7 @@ import { backendCommand } from './backend';
 import { dataCommand } from './data';
 import { gridCommand } from './grid';
 import { resultsCommand } from './results';
+import { modelCommands } from './model';
 import { runCommand } from './run';
 import { tableCommand } from './table';
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
       if (o.verbose) process.env.HAT_TF_LOG = '1';
     });
   runCommand(program);
+  modelCommands(program);
   tableCommand(program);
   gridCommand(program);
   resultsCommand(program);

@@ -52,6 +52,14 @@ export function runCommand(program: Command): void {
           `per-epoch logs in the result file, comma-separated: gates (HAT's gates and weight usage, Figs. 5-6), compression (weights kept and validation accuracy, Fig. 7)`,
         ).argParser(monitors),
       )
+      .option(
+        '--save-model <dir>',
+        'save the trained model there when the run completes (hat predict, export, capacity use it)',
+      )
+      .option(
+        '--from-model <dir>',
+        "start from a saved model: its learnt tasks must be the experiment's first ones; the run learns the next (growing it by a head for new tasks)",
+      )
       .option('--no-resume', 'start afresh even if a checkpoint of the same run exists')
       .addOption(
         new Option(
@@ -78,6 +86,8 @@ export function runCommand(program: Command): void {
           tag?: string;
           resume: boolean;
           checkpointEvery: number;
+          saveModel?: string;
+          fromModel?: string;
           monitor?: MonitorName[];
         },
       ) => {
@@ -91,6 +101,8 @@ export function runCommand(program: Command): void {
           resume: o.resume,
           monitor: o.monitor,
           checkpointEvery: o.checkpointEvery,
+          saveModel: o.saveModel,
+          fromModel: o.fromModel,
         });
         approach.dispose();
         console.log(summaryTable([result]));

@@ -1,16 +1,108 @@
 /** File helpers shared by the data cache and result files. */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { UserError } from './errors';
 
-/** Write to a temporary name in the same folder, then rename: readers never see half a file. */
+/** A file that cannot be written (full disk, read-only or forbidden folder): the message names the folder. */
+export class StorageError extends UserError {
+  override name = 'StorageError';
+  constructor(
+    readonly file: string,
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const WHY: Record<string, (dir: string) => string> = {
+  ENOSPC: (dir) => `the disk holding ${dir} is full (ENOSPC). Free some space`,
+  EDQUOT: (dir) => `the disk quota for ${dir} is used up (EDQUOT). Free some space`,
+  EROFS: (dir) => `${dir} is on a read-only file system (EROFS). Choose a writable folder (e.g. --res-dir)`,
+  EACCES: (dir) => `no permission to write in ${dir} (EACCES). Fix its permissions or choose another folder`,
+  EPERM: (dir) => `no permission to write in ${dir} (EPERM). Fix its permissions or choose another folder`,
+  ENOTDIR: (dir) => `${dir} is not a folder (ENOTDIR). Choose another path`,
+  EEXIST: (dir) => `${dir} is not a folder (a file of that name exists). Choose another path`,
+};
+
+/** A storage failure as a StorageError naming the folder, or the error itself when it is something else. */
+export function storageError(e: unknown, file: string): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const why = code ? WHY[code] : undefined;
+  if (!why) return e;
+  const dir = path.dirname(path.resolve(file));
+  return new StorageError(
+    file,
+    code,
+    `cannot write ${path.basename(file)}: ${why(dir)}, then run the same command again (nothing was half-written; a run resumes from its last checkpoint).`,
+  );
+}
+
+const HOST = os.hostname().replace(/[^\w-]/g, '_');
+/** A day: a temporary file this old is left over by a writer on any machine, whatever its pid says. */
+const STALE_MS = 24 * 3600 * 1000;
+
+/** Temporary files are `FILE.HOST.PID.RANDOM.tmp`: unique per writer, recognisable as leftovers of `FILE`. */
+function tmpName(file: string): string {
+  return `${file}.${HOST}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files a killed writer of `file` left behind: those of a dead process of this machine
+ * (also from the older FILE.PID.TIME.tmp naming), and any older than a day. Live writers' are left alone.
+ */
+export function removeStaleTemporaries(file: string): void {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const parts = name.slice(prefix.length, -'.tmp'.length).split('.');
+    const [host, pid] = parts.length === 3 ? [parts[0], Number(parts[1])] : [HOST, Number(parts[0])];
+    const p = path.join(dir, name);
+    try {
+      const old = Date.now() - fs.statSync(p).mtimeMs > STALE_MS;
+      if (old || (host === HOST && Number.isInteger(pid) && pid !== process.pid && !alive(pid))) fs.rmSync(p);
+    } catch {
+      // gone already (another process cleaned it)
+    }
+  }
+}
+
+/**
+ * Write to a temporary name in the same folder, then rename: readers never see half a file, a writer killed at
+ * any point leaves the previous version intact (and a temporary file that the next write removes), and two
+ * processes writing the same file never mix their bytes. A full disk or a read-only folder is a StorageError
+ * naming the folder, with nothing left behind.
+ */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+  } catch (e) {
+    throw storageError(e, file);
+  }
+  removeStaleTemporaries(file);
+  const tmp = tmpName(file);
   try {
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw e;
+    throw storageError(e, file);
   }
 }

@@ -21,18 +21,47 @@ export interface DatasetInfo {
   /** Per-channel normalisation of pixel/255 (grey-scale sets have one channel). */
   mean: number[];
   std: number[];
+  /** What each class is (when known; else its number). */
+  labels?: readonly string[];
 }
+
+const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
 const CIFAR_MEAN = [125.3 / 255, 123.0 / 255, 113.9 / 255];
 const CIFAR_STD = [63.0 / 255, 62.1 / 255, 66.7 / 255];
 
 /** Indexed by the spec's dataset id (§6.2). */
 export const DATASETS: readonly DatasetInfo[] = [
-  { id: 0, name: 'cifar10', title: 'CIFAR10', classes: 10, mean: CIFAR_MEAN, std: CIFAR_STD },
+  {
+    id: 0,
+    name: 'cifar10',
+    title: 'CIFAR10',
+    classes: 10,
+    mean: CIFAR_MEAN,
+    std: CIFAR_STD,
+    labels: ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
+  },
   { id: 1, name: 'cifar100', title: 'CIFAR100', classes: 100, mean: CIFAR_MEAN, std: CIFAR_STD },
-  { id: 2, name: 'mnist', title: 'MNIST', classes: 10, mean: [0.1], std: [0.2752] },
-  { id: 3, name: 'svhn', title: 'SVHN', classes: 10, mean: [0.4377, 0.4438, 0.4728], std: [0.198, 0.201, 0.197] },
-  { id: 4, name: 'fashion-mnist', title: 'FashionMNIST', classes: 10, mean: [0.219], std: [0.3318] },
+  { id: 2, name: 'mnist', title: 'MNIST', classes: 10, mean: [0.1], std: [0.2752], labels: DIGITS },
+  {
+    id: 3,
+    name: 'svhn',
+    title: 'SVHN',
+    classes: 10,
+    mean: [0.4377, 0.4438, 0.4728],
+    std: [0.198, 0.201, 0.197],
+    // label = y − 1 of the .mat files, whose digit 0 is stored as 10 (spec §6.2)
+    labels: ['1', '2', '3', '4', '5', '6', '7', '8', '9', '0'],
+  },
+  {
+    id: 4,
+    name: 'fashion-mnist',
+    title: 'FashionMNIST',
+    classes: 10,
+    mean: [0.219],
+    std: [0.3318],
+    labels: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
+  },
   {
     id: 5,
     name: 'traffic-signs',
@@ -49,7 +78,15 @@ export const DATASETS: readonly DatasetInfo[] = [
     mean: [0.5163, 0.5569, 0.4695],
     std: [0.2307, 0.2272, 0.2479],
   },
-  { id: 7, name: 'notmnist', title: 'NotMNIST', classes: 10, mean: [0.4254], std: [0.4501] },
+  {
+    id: 7,
+    name: 'notmnist',
+    title: 'NotMNIST',
+    classes: 10,
+    mean: [0.4254],
+    std: [0.4501],
+    labels: ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J'],
+  },
 ];
 
 export function datasetByName(name: string): DatasetInfo {

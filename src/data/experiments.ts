@@ -41,6 +41,8 @@ export interface Task {
   index: number;
   name: string;
   classes: number;
+  /** What each of the task's classes is (the dataset's label names, or their numbers). */
+  classNames: string[];
   train: Split;
   /** May be the very same split as train (MNIST setups, spec §11.6). */
   valid: Split;
@@ -140,6 +142,8 @@ function split(set: ImageSet, rows: Int32Array, label: (l: number) => number, pr
 interface TaskSpec {
   name: string;
   classes: number;
+  /** The dataset's names of its labels (before `label` maps them to the task's classes). */
+  labelNames?: readonly string[];
   train: ImageSet;
   test: ImageSet;
   keep: (label: number) => boolean;
@@ -182,11 +186,24 @@ function makeTask(
     index,
     name: spec.name,
     classes: spec.classes,
+    classNames: classNames(spec),
     train: trainSplit,
     valid: validRows ? split(train, validRows, spec.label, spec.preprocess) : trainSplit,
     test: split(spec.test, testRows, spec.label, spec.preprocess),
     source: train.source,
   };
+}
+
+/** Class k of a task is the dataset label l it keeps with label(l) = k (mnist2's second task: 5-9). */
+function classNames(spec: TaskSpec): string[] {
+  const names = Array.from({ length: spec.classes }, (_, k) => String(k));
+  for (let l = 0; l < 256; l++) {
+    if (!spec.keep(l)) continue;
+    const k = spec.label(l);
+    if (k >= 0 && k < spec.classes && names[k] === String(k)) names[k] = spec.labelNames?.[l] ?? String(l);
+    if (l >= (spec.labelNames?.length ?? spec.classes * 20)) break;
+  }
+  return names;
 }
 
 const everything = (_label: number): boolean => true;
@@ -206,7 +223,16 @@ function imageTask(
   const channels = train.shape[2];
   const mean = channels === stats.mean.length ? stats.mean : new Array<number>(channels).fill(stats.mean[0]);
   const std = channels === stats.std.length ? stats.std : new Array<number>(channels).fill(stats.std[0]);
-  return { name, classes, train, test, keep, label, preprocess: imagePreprocess(train.shape, 32, mean, std) };
+  return {
+    name,
+    classes,
+    labelNames: info.labels,
+    train,
+    test,
+    keep,
+    label,
+    preprocess: imagePreprocess(train.shape, 32, mean, std),
+  };
 }
 
 /** Builds the task sequence of an experiment for a seed. Throws with advice when data is missing. */
@@ -226,16 +252,19 @@ export function buildExperiment(name: ExperimentName, opts: ExperimentOptions): 
     const train = loadImageSet('mnist', 'train', dirs);
     const test = loadImageSet('mnist', 'test', dirs);
     const mnistStats = [0.1307, 0.3081] as const; // the usual MNIST statistics, as the reference's MLP setups use
+    const labelNames = datasetByName('mnist').labels;
     if (name === 'mnist2') {
       const pre = flatPreprocess(train.shape, ...mnistStats);
+      const half = { classes: 5, labelNames, train, test, preprocess: pre };
       specs = [
-        { name: 'MNIST 0-4', classes: 5, train, test, keep: (l) => l < 5, label: identity, preprocess: pre },
-        { name: 'MNIST 5-9', classes: 5, train, test, keep: (l) => l >= 5, label: (l) => l - 5, preprocess: pre },
+        { name: 'MNIST 0-4', ...half, keep: (l) => l < 5, label: identity },
+        { name: 'MNIST 5-9', ...half, keep: (l) => l >= 5, label: (l) => l - 5 },
       ];
     } else {
       specs = order.map((p) => ({
         name: `pMNIST-${p}`,
         classes: 10,
+        labelNames,
         train,
         test,
         keep: everything,

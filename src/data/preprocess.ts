@@ -6,9 +6,19 @@
  * channel channel[k]", so a batch is filled with one table look-up per element and datasets stay in memory
  * as bytes (the mixture's 300k images would be 3.7 GB as float32).
  */
+/**
+ * A preprocessing as data (saved with a model, so a loaded model preprocesses new images as its task did):
+ * `flat` for the MLPs (normalise, optionally permute), `image` for the conv nets (pad, normalise, grey to RGB).
+ */
+export type PreprocessSpec =
+  | { kind: 'flat'; inShape: [number, number, number]; mean: number; std: number; permutation?: number[] }
+  | { kind: 'image'; inShape: [number, number, number]; size: number; mean: number[]; std: number[] };
+
 export class Preprocess {
   /** Number of floats per sample. */
   readonly size: number;
+  /** How it was made (`fromSpec` makes it again). */
+  spec!: PreprocessSpec;
   constructor(
     /** Per-sample output shape (without the batch axis). */
     readonly outShape: number[],
@@ -63,7 +73,9 @@ export function flatPreprocess(
   const source = new Int32Array(n);
   for (let k = 0; k < n; k++) source[k] = permutation ? permutation[k] : k;
   const { lut, pad } = normalisationTables([mean], [std]);
-  return new Preprocess([n], n, source, new Uint8Array(n), lut, pad);
+  const p = new Preprocess([n], n, source, new Uint8Array(n), lut, pad);
+  p.spec = { kind: 'flat', inShape, mean, std, ...(permutation ? { permutation: Array.from(permutation) } : {}) };
+  return p;
 }
 
 /**
@@ -99,5 +111,19 @@ export function imagePreprocess(
     }
   }
   const { lut, pad } = normalisationTables(mean, std);
-  return new Preprocess([size, size, 3], h * w * c, source, channel, lut, pad);
+  const p = new Preprocess([size, size, 3], h * w * c, source, channel, lut, pad);
+  p.spec = { kind: 'image', inShape, size, mean, std };
+  return p;
+}
+
+/** The preprocessing a spec describes. */
+export function fromSpec(spec: PreprocessSpec): Preprocess {
+  return spec.kind === 'flat'
+    ? flatPreprocess(
+        spec.inShape,
+        spec.mean,
+        spec.std,
+        spec.permutation ? Int32Array.from(spec.permutation) : undefined,
+      )
+    : imagePreprocess(spec.inShape, spec.size, spec.mean, spec.std);
 }

@@ -1,5 +1,5 @@
 /** Figs. 5 and 6 (spec §8.5, §8.6): capacity used while tasks accumulate, and weight reuse between tasks. No TensorFlow. */
-import { type LayerUsage, cumulativeMax, totalUsage, weightUsage } from '../analysis/usage';
+import { type LayerUsage, type UnitUsage, cumulativeMax, totalUsage, weightUsage } from '../analysis/usage';
 import type { LayerSpec } from '../nets/geometry';
 import type { GateLogEpoch, GateLogExtras } from '../runs/monitors';
 import type { RunResult } from '../runs/result-file';
@@ -141,4 +141,27 @@ export function reuseFigure(matrix: (number | null)[][], names: string[]): Plotl
       colorscale: 'Blues',
     },
   );
+}
+
+/** Units per layer used by each task, by all tasks together, and free (`hat capacity`): a grouped bar chart. */
+export function unitUsageFigure(rows: UnitUsage[], tasks: string[]): PlotlyFigure {
+  const layers = rows.map((r) => r.layer);
+  const data: Record<string, unknown>[] = tasks.map((name, t) => ({
+    type: 'bar',
+    name: `${t + 1} ${name}`,
+    x: layers,
+    y: rows.map((r) => 100 * r.perTask[t]),
+    marker: { color: COLORS[t % COLORS.length] },
+  }));
+  data.push({ type: 'bar', name: 'all tasks', x: layers, y: rows.map((r) => 100 * r.used), marker: { color: '#000' } });
+  data.push({ type: 'bar', name: 'free', x: layers, y: rows.map((r) => 100 * r.free), marker: { color: '#bbb' } });
+  return {
+    data,
+    layout: {
+      title: { text: 'Units per layer: used by each task, by all, and free for new tasks' },
+      barmode: 'group',
+      yaxis: { title: { text: 'units (%)' }, range: [0, 100] },
+      height: 420,
+    },
+  };
 }

@@ -60,8 +60,8 @@ export function initBias(rng: Rng, scheme: InitScheme, units: number, fanIn: num
 export class HiddenLayer {
   readonly weight: tf.Variable;
   readonly bias: tf.Variable;
-  /** HAT task embeddings [tasks, units], when the network is gated. */
-  readonly embedding?: tf.Variable;
+  /** HAT task embeddings [tasks, units], when the network is gated (a row more for every task added). */
+  embedding?: tf.Variable;
 
   constructor(
     readonly spec: LayerSpec,
@@ -84,6 +84,18 @@ export class HiddenLayer {
           : embeddingRng.uniformArray(tasks * units, 0, 2);
       this.embedding = ownedVariable(tf.tensor2d(values, [tasks, units]), `${prefix}/${spec.name}/embedding`);
     }
+  }
+
+  /** Appends the embedding row of a new task (drawn like the others, from its own stream). */
+  addEmbeddingRow(init: NetworkConfig['embeddingInit'], rng: Rng): void {
+    const old = this.embedding;
+    if (!old) return;
+    const { units } = this.spec;
+    const row = init === 'normal' ? rng.normalArray(units) : rng.uniformArray(units, 0, 2);
+    const grown = tf.tidy(() => tf.concat([old, tf.tensor2d(row, [1, units])]));
+    const name = old.name;
+    old.dispose();
+    this.embedding = ownedVariable(grown, name);
   }
 
   get name(): string {
@@ -125,7 +137,7 @@ export class Network implements Model {
 
   constructor(
     readonly config: NetworkConfig,
-    seed: number | string,
+    readonly seed: number | string,
   ) {
     this.prefix = nextModelPrefix('net');
     const rng = new Rng(`init/${seed}`);
@@ -145,6 +157,28 @@ export class Network implements Model {
 
   get tasks(): number {
     return this.heads.length;
+  }
+
+  /**
+   * Grows the network by one task (a loaded model learning a task it was not built for): a new head and, for
+   * HAT, a new embedding row per layer, each drawn from a stream of its own (so earlier tasks are untouched).
+   */
+  addTask(classes: number): number {
+    const t = this.heads.length;
+    const rng = new Rng(`init/${this.seed}/task${t}`);
+    const last = this.config.layers[this.config.layers.length - 1].units;
+    const bias = initBias(rng, this.config.init, classes, last);
+    this.heads.push({
+      weight: ownedVariable(
+        initWeights(rng, this.config.init, [last, classes], last, classes),
+        `${this.prefix}/head${t}/weight`,
+      ),
+      bias: ownedVariable(bias, `${this.prefix}/head${t}/bias`),
+    });
+    for (const layer of this.layers)
+      layer.addEmbeddingRow(this.config.embeddingInit, rng.fork(`embedding/${layer.name}`));
+    this.config.heads.push(classes);
+    return t;
   }
   get gated(): boolean {
     return this.config.hat;
@@ -198,7 +232,7 @@ export class Network implements Model {
 
   /** A copy with the same config and current values (LwF's and LFL's frozen "old" model). */
   copy(): Network {
-    const twin = new Network(this.config, `${this.prefix}/copy`);
+    const twin = new Network({ ...this.config, heads: [...this.config.heads] }, `${this.prefix}/copy`);
     twin.restore(this.variables());
     return twin;
   }

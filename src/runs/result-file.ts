@@ -9,11 +9,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import type { BackendInfo } from '../backend/index';
 import { UserError } from '../core/errors';
 import { writeFileAtomic } from '../core/io';
 import type { Hyper } from '../core/params';
-import type { ModelDescription } from '../nets/config';
+import type { InitScheme, ModelDescription } from '../nets/config';
 import type { TaskLog, TrainOptions } from '../training/types';
 
 export const RESULT_FORMAT = 'hat-ts/run@2';
@@ -40,7 +41,7 @@ export interface RunConfig {
   /** Name of the approach in tables and file names (approach id, plus non-default parameters). */
   tag: string;
   parameters: Hyper;
-  network: { hidden?: number[]; init: string };
+  network: { hidden?: number[]; init: InitScheme };
   /** Per-epoch monitoring logs the run keeps (they cost evaluation passes, so they are part of its identity). */
   monitor?: string[];
   protocol: Protocol;
@@ -59,7 +60,9 @@ export interface CacheProvenance {
 
 export interface RunResult {
   format: typeof RESULT_FORMAT;
-  status: 'running' | 'complete';
+  status: 'running' | 'complete' | 'failed';
+  /** Why a failed run stopped (its error's message): it resumes from its last checkpoint when run again. */
+  failure?: { error: string; name: string; time: string };
   config: RunConfig;
   configHash: string;
   environment: {
@@ -183,6 +186,22 @@ export function writeResult(base: string, result: RunResult): void {
   writeFileAtomic(`${base}.txt`, accuracyText(result.accuracy, result.data.tasks.length));
 }
 
+/**
+ * Marks a run's result file failed, with the error's message (status 'failed'; the run resumes from its last
+ * checkpoint when started again). Best effort: when the disk that failed the run fails this write too, the file
+ * stays as it was.
+ */
+export function writeFailure(base: string, result: RunResult, e: unknown): void {
+  const err = e instanceof Error ? e : new Error(String(e));
+  result.status = 'failed';
+  result.failure = { error: err.message, name: err.name, time: new Date().toISOString() };
+  try {
+    writeResult(base, result);
+  } catch {
+    // the original error is what the caller reports
+  }
+}
+
 /** Reads a result file, refusing anything that is not this version's format with a message naming the file. */
 export function readResult(file: string): RunResult {
   let json: unknown;
@@ -195,10 +214,42 @@ export function readResult(file: string): RunResult {
   return json as RunResult;
 }
 
-/** Throws a clear error unless `json` is a result file of this version. */
+const finite = z.number().refine(Number.isFinite, 'not a finite number');
+const count = z.number().int().min(0);
+const matrix = z.array(z.array(finite));
+/** What the readers (tables, figures, notebooks, the grid) rely on; everything else is free-form. */
+const RESULT_SHAPE = z.object({
+  status: z.enum(['running', 'complete', 'failed']),
+  config: z.object({
+    approach: z.string(),
+    tag: z.string(),
+    parameters: z.record(z.string(), z.unknown()),
+    protocol: z.object({ experiment: z.string(), seed: count, tasks: count, train: z.record(z.string(), z.unknown()) }),
+  }),
+  configHash: z.string(),
+  data: z.object({ tasks: z.array(z.object({ name: z.string(), classes: count })) }),
+  timings: z.object({ seconds: finite, perTask: z.array(finite.nullable()) }),
+  accuracy: matrix,
+  loss: z.array(z.array(z.number().nullable())),
+  epochs: z.array(z.object({ epochs: z.array(z.unknown()) }).nullable()),
+  averageAccuracy: z.array(finite),
+  summary: z.record(z.string(), z.unknown()),
+  extras: z.record(z.string(), z.unknown()),
+});
+
+/** Throws a clear error unless `json` is a result file of this version, with the fields its readers use. */
 export function checkFormat(json: unknown, file: string): void {
   const format = (json as { format?: unknown } | null)?.format;
-  if (format === RESULT_FORMAT) return;
+  if (format === RESULT_FORMAT) {
+    const r = RESULT_SHAPE.safeParse(json);
+    if (r.success) return;
+    const issue = r.error.issues[0];
+    const where = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('');
+    throw new ResultFileError(
+      `${file} is a damaged result file: ${where.replace(/^\./, '') || 'the file'}: ${issue.message}. ` +
+        'Run it again (the same `hat run` command) to rewrite it.',
+    );
+  }
   if (typeof format === 'string' && format.startsWith('hat-ts/run@')) {
     throw new ResultFileError(
       `${file} is a result file of another hat-ts version (format ${format}; this version reads ${RESULT_FORMAT}). ` +

@@ -18,6 +18,8 @@ import { type Callback, CallbackList } from '../training/callbacks';
 import { type Progress, type ProgressMode, createProgress } from '../training/progress';
 import { type TaskResume, learnTask } from '../training/trainer';
 import { faultPoint } from '../core/faults';
+import { loadModel, saveModel } from '../models/store';
+import * as path from 'node:path';
 import { TRAIN_DEFAULTS, type TrainOptions } from '../training/types';
 import type { Predictor, TaskFitter, TrainerState } from '../training/types';
 import { loadCheckpoint, removeCheckpoint, saveCheckpoint } from './checkpoint';
@@ -32,6 +34,7 @@ import {
   environment,
   hashConfig,
   resultBase,
+  writeFailure,
   writeResult,
 } from './result-file';
 
@@ -64,6 +67,13 @@ export interface RunOptions {
   checkpointEvery?: number;
   /** Progress display (a mode, or a Progress callback); default 'auto'. */
   progress?: Progress | ProgressMode;
+  /** Save the trained model into this folder when the run completes (models/store.ts). */
+  saveModel?: string;
+  /**
+   * Start from a saved model: its learnt tasks must be the experiment's first ones (by name); the run goes on
+   * with the next, growing the model by a head (and HAT embedding rows) for tasks it was not built for.
+   */
+  fromModel?: string;
   /** Per-epoch monitoring logs written into the result file's extras (runs/monitors.ts). */
   monitor?: readonly MonitorName[];
   /** More observers of the run. */
@@ -108,20 +118,24 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     maxTest: opts.maxTest,
     validation: experiment.validation,
   };
-  const approach = createApproach(def.id, {
-    kind: experiment.network,
-    inputShape: experiment.inputShape,
-    heads: experiment.tasks.map((t) => t.classes),
-    network: { hidden: opts.hidden, init: opts.init },
-    params,
-    seed: opts.seed,
-  });
+  const start = opts.fromModel ? startFromModel(opts.fromModel, def.id, experiment) : undefined;
+  const approach =
+    start?.approach ??
+    createApproach(def.id, {
+      kind: experiment.network,
+      inputShape: experiment.inputShape,
+      heads: experiment.tasks.map((t) => t.classes),
+      network: { hidden: opts.hidden, init: opts.init },
+      params,
+      seed: opts.seed,
+    });
   const config: RunConfig = {
     approach: def.id,
     tag: opts.tag ?? defaultTag(def.id, approach.hyper),
     parameters: approach.hyper,
     network: { hidden: opts.hidden, init: opts.init ?? 'pytorch' },
     monitor: opts.monitor?.length ? [...opts.monitor] : undefined,
+    ...(start ? { from: { model: path.resolve(opts.fromModel!), learnt: start.learnt, created: start.created } } : {}),
     protocol,
     backendChoice: backend.choice,
     dataDir: opts.dataDir,
@@ -174,6 +188,11 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   let loaded: tf.Tensor[] = [];
   try {
     let first = 0;
+    if (start) {
+      first = start.learnt;
+      result.accuracy = start.accuracy.map((row) => experiment.tasks.map((_, u) => row[u] ?? 0));
+      result.loss = start.accuracy.map(() => experiment.tasks.map(() => 0));
+    }
     if (opts.resume ?? true) {
       const ckpt = loadCheckpoint(`${base}.ckpt`, configHash);
       if (ckpt) {
@@ -254,7 +273,21 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     result.timings.finished = new Date().toISOString();
     writeResult(base, result);
     removeCheckpoint(`${base}.ckpt`);
+    if (opts.saveModel) {
+      await saveModel(opts.saveModel, {
+        approach,
+        experiment,
+        learnt: T,
+        seed: opts.seed,
+        hidden: opts.hidden,
+        init: opts.init,
+        config,
+        accuracy: result.accuracy,
+        backend,
+      });
+    }
   } catch (e) {
+    writeFailure(base, result, e); // status 'failed' and why; the last checkpoint stays for the next attempt
     approach.dispose();
     tf.dispose(loaded);
     throw e;
@@ -262,6 +295,48 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     callbacks.close();
   }
   return { result, file: `${base}.json`, experiment, approach, backend };
+}
+
+/**
+ * A run that starts from a saved model: the model's approach (grown to the experiment's tasks), how many tasks
+ * it has learnt, and its accuracy rows. Its learnt tasks must be the experiment's first ones.
+ */
+function startFromModel(
+  dir: string,
+  approachId: string,
+  experiment: Experiment,
+): { approach: Predictor; learnt: number; accuracy: number[][]; created: string } {
+  const model = loadModel(dir);
+  const { manifest, approach } = model;
+  const fail = (why: string): never => {
+    approach.dispose();
+    throw new UserError(`--from-model ${dir}: ${why}`);
+  };
+  if (manifest.approach !== approachId)
+    fail(`the model is a ${manifest.approach} model, not ${approachId} (-a ${manifest.approach})`);
+  const learnt = manifest.tasks.slice(0, manifest.learnt).map((t) => t.name);
+  const wanted = experiment.tasks.slice(0, manifest.learnt).map((t) => t.name);
+  if (learnt.join('\n') !== wanted.join('\n'))
+    fail(
+      `its learnt tasks (${learnt.join(', ')}) are not the experiment's first ones (${wanted.join(', ')}); check -e, -s, --datasets`,
+    );
+  if (experiment.tasks.length <= manifest.learnt)
+    fail(`it has learnt all ${manifest.learnt} tasks of this experiment; ask for more (--tasks)`);
+  experiment.tasks.forEach((t, i) => {
+    if (i < manifest.tasks.length) {
+      if (manifest.tasks[i].classes !== t.classes)
+        fail(`its head ${i + 1} has ${manifest.tasks[i].classes} classes, task ${t.name} ${t.classes}`);
+    } else if (approach.addTask) approach.addTask(t.classes);
+    else fail(`${approachId} models cannot grow by a task (their structure is fixed by their number of tasks)`);
+  });
+  // without the run's matrix, the learnt tasks' accuracy now stands for every row
+  let accuracy = manifest.accuracy ?? [];
+  if (accuracy.length < manifest.learnt) {
+    const tests = experiment.tasks.map((t, u) => SampleSource.of(t.test, u));
+    const now = testLearntTasks(approach, tests, manifest.learnt - 1).accuracy;
+    accuracy = Array.from({ length: manifest.learnt }, (_, t) => now.map((a, u) => (u <= t ? a : 0)));
+  }
+  return { approach, learnt: manifest.learnt, accuracy, created: manifest.created };
 }
 
 /** What a checkpoint keeps besides tensors: the result so far, the approach's JSON state, and within a task the trainer's. */

@@ -28,6 +28,12 @@ export class NonFiniteLossError extends UserError {
 }
 
 /**
+ * Batches between two reads of the epoch's running loss sum (each read waits for the device): a NaN or infinite
+ * loss stops the epoch at most this many batches after it appeared, and its message gives the batch range.
+ */
+export const LOSS_CHECK_BATCHES = 25;
+
+/**
  * Patience-based learning-rate schedule of one learner (spec §4.2): after `patience` epochs without a lower
  * validation loss divide lr by `lrFactor` and reset patience; the learner is done once lr < lrMin.
  */
@@ -221,27 +227,46 @@ export class Trainer implements TaskFitter {
     callbacks.emit('onEpochStart', { t, tasks, epoch, maxEpochs: this.maxEpochs, batches, lr });
     let lossSum = tf.scalar(0);
     let b = 0;
-    train.forEachBatch(
-      ctx.opts.batchSize,
-      (batch, start) => {
-        const loss = learner.trainBatch(batch, { epoch, batch: b, batches, start, samples: train.n, lr });
-        const previous = lossSum;
-        lossSum = tf.tidy(() => tf.add(previous, tf.mul(loss, batch.size)) as tf.Scalar);
-        previous.dispose();
-        callbacks.emit('onBatchEnd', { batch: ++b, batches, loss });
-        loss.dispose();
-      },
-      this.order,
-    );
-    const trainLoss = lossSum.dataSync()[0] / train.n;
-    lossSum.dispose();
-    if (!Number.isFinite(trainLoss)) {
-      throw new NonFiniteLossError(
-        `the training loss of task ${t + 1} (${tasks[t].name}) became ${trainLoss} in epoch ${epoch} (lr ${lr}). ` +
-          'Lower the learning rate (--lr) or the gradient clip (-p clipNorm=...), or check the input data.',
+    let checked = 0; // batches whose summed loss was read and finite
+    const nonFinite = (what: string, value: number, where: string) =>
+      new NonFiniteLossError(
+        `the ${what} of task ${t + 1} (${tasks[t].name}) became ${value} in epoch ${epoch}${where} (lr ${lr}); ` +
+          'the run stops here, its last checkpoint (if any) from before. Lower the learning rate (--lr) or the gradient clip ' +
+          '(-p clipNorm=...), or check the input data.',
       );
+    const check = () => {
+      const sum = lossSum.dataSync()[0];
+      if (!Number.isFinite(sum))
+        throw nonFinite(
+          'training loss',
+          sum,
+          `, batch${b - checked > 1 ? `es ${checked + 1}-${b}` : ` ${b}`} of ${batches}`,
+        );
+      checked = b;
+      return sum;
+    };
+    let trainLoss: number;
+    try {
+      train.forEachBatch(
+        ctx.opts.batchSize,
+        (batch, start) => {
+          const loss = learner.trainBatch(batch, { epoch, batch: b, batches, start, samples: train.n, lr });
+          const previous = lossSum;
+          lossSum = tf.tidy(() => tf.add(previous, tf.mul(loss, batch.size)) as tf.Scalar);
+          previous.dispose();
+          callbacks.emit('onBatchEnd', { batch: ++b, batches, loss });
+          loss.dispose();
+          if (b % LOSS_CHECK_BATCHES === 0) check();
+        },
+        this.order,
+      );
+      trainLoss = check() / train.n;
+    } finally {
+      lossSum.dispose();
     }
     const validLoss = learner.validationLoss(valid, ctx.opts.batchSize);
+    // the last update can leave non-finite weights behind a finite training loss: they never reach a checkpoint
+    if (!Number.isFinite(validLoss)) throw nonFinite('validation loss', validLoss, ' (after its last batch)');
     const entry: EpochLog = {
       epoch,
       lr,

@@ -138,12 +138,19 @@ export interface Predictor {
   endTask(t: number, tasks: Task[]): void;
   /** Accuracy and loss of head `task` on a task's samples. */
   evaluate(source: SampleSource, task: number): Evaluation;
+  /** Class probabilities of task `task` for preprocessed inputs x (eval mode): [batch, classes]. */
+  predict(x: tf.Tensor, task: number): tf.Tensor2D;
   /** The trained model for the result file (null when there is none). */
   describe(): ModelDescription | null;
   /** Approach-specific summary for the result file (e.g. HAT's task gates). */
   summary(): Record<string, unknown>;
   /** Everything needed to go on after a finished task (network variables included). */
   state(): LearnerState;
+  /**
+   * Grows the approach by a task it was not built for (a head of `classes` classes, HAT's embedding rows) and
+   * returns its index; absent for approaches whose structure is fixed by their number of tasks (PNN, PathNet).
+   */
+  addTask?(classes: number): number;
   loadState(state: LearnerState): void;
   dispose(): void;
 }
