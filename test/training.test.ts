@@ -143,7 +143,8 @@ test('an interrupted run resumes after its last finished task with the same resu
     /simulated interruption/,
   );
   const partial = readResult(path.join(dir, 'mnist2_hat_1.json'));
-  assert.equal(partial.status, 'running');
+  assert.equal(partial.status, 'failed', 'the run stopped with an error: its result file says so, and why');
+  assert.match(partial.failure!.error, /simulated interruption/);
   assert.equal(partial.accuracy.length, 1);
   const resumed = await runExperiment(small(dir, { resume: true }));
   resumed.approach.dispose();

@@ -119,6 +119,36 @@ export function dataDirs(option?: string): string[] {
     .map((d) => path.resolve(d));
 }
 
+/**
+ * The data folders to read (see dataDirs), each one given (--data-dir, HAT_DATA_DIR) checked to be a folder: a
+ * mistyped path is an error naming it, not an experiment on whatever else is found (MNIST from its package).
+ */
+export function existingDataDirs(option?: string): string[] {
+  const given = option ?? process.env.HAT_DATA_DIR;
+  const dirs = dataDirs(option);
+  if (given === undefined) return dirs;
+  const from = option !== undefined ? '--data-dir' : 'HAT_DATA_DIR';
+  if (!dirs.length)
+    throw new DataFileError(`${from} ''`, 'no data folder given', `Name folders separated by '${path.delimiter}'.`);
+  for (const d of dirs) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(d);
+    } catch {
+      st = undefined;
+    }
+    if (!st)
+      throw new DataFileError(
+        d,
+        `no such data folder (from ${from})`,
+        `Check the path, or fetch datasets into it with \`hat data get NAME --data-dir ${d}\`.`,
+      );
+    if (!st.isDirectory())
+      throw new DataFileError(d, `is not a folder (from ${from})`, `Name folders separated by '${path.delimiter}'.`);
+  }
+  return dirs;
+}
+
 function fileNames(name: string, split: 'train' | 'test') {
   return { images: `${split}-images-idx4-ubyte.gz`, labels: `${split}-labels-idx1-ubyte.gz`, folder: name };
 }

@@ -11,7 +11,7 @@ import {
   type ImageSet,
   availableDatasets,
   datasetByName,
-  dataDirs,
+  existingDataDirs,
   loadImageSet,
 } from './datasets';
 import { DataFileError } from './idx';
@@ -239,7 +239,7 @@ function imageTask(
 export function buildExperiment(name: ExperimentName, opts: ExperimentOptions): Experiment {
   if (!(EXPERIMENTS as readonly string[]).includes(name))
     throw new Error(`unknown experiment '${name}'; choose one of ${EXPERIMENTS.join(', ')}`);
-  const dirs = dataDirs(opts.dataDir);
+  const dirs = existingDataDirs(opts.dataDir);
   const rng = new Rng(`data/${name}/${opts.seed}`);
   let order = taskOrder(name, opts.seed);
   let specs: TaskSpec[];
@@ -322,10 +322,25 @@ export function buildExperiment(name: ExperimentName, opts: ExperimentOptions): 
       order = order.filter((id) => wanted.includes(id));
     }
     order = order.filter((id) => ids.has(id));
+    // a mixture of one dataset is no continual learning: only when asked for (--datasets X, --tasks 1)
+    if (order.length < 2 && !opts.datasets && opts.tasks === undefined)
+      throw new DataFileError(
+        dirs.join(', '),
+        `the mixture experiment needs at least 2 datasets; ${order.length ? `only ${DATASETS[order[0]].name} is` : 'none is'} available (missing: ${missing.join(', ')})`,
+        'Fetch some with `hat data get NAME`, point --data-dir at them, or ask for one task explicitly (--datasets NAME or --tasks 1).',
+      );
     specs = order.map((id) => imageTask(DATASETS[id], dirs));
   }
   if (opts.tasks !== undefined) {
     if (opts.tasks < 1) throw new Error('--tasks must be at least 1');
+    if (opts.tasks > specs.length)
+      throw new DataFileError(
+        name === 'mixture' ? dirs.join(', ') : name,
+        `--tasks ${opts.tasks} asks for more tasks than the ${name} experiment has (${specs.length}${name === 'mixture' ? `: the datasets there; missing ${missing.join(', ')}` : ''})`,
+        name === 'mixture'
+          ? 'Fetch more datasets (`hat data get NAME`), or ask for fewer tasks.'
+          : 'Ask for fewer tasks.',
+      );
     specs = specs.slice(0, opts.tasks);
     order = order.slice(0, opts.tasks);
   }

@@ -91,7 +91,7 @@ export interface RunOutcome {
 
 /** Runs (or resumes) an experiment. */
 export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
-  const backend = await initBackend(opts.backend);
+  // what the user typed and the data are checked before the (slow) native backend loads
   const def = approachDef(opts.approach);
   const params = Array.isArray(opts.parameters)
     ? parseApproachParams(def.id, opts.parameters)
@@ -108,6 +108,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   });
   const T = experiment.tasks.length;
   if (T === 0) throw new UserError(`experiment ${opts.experiment} has no tasks (no datasets found)`);
+  const backend = await initBackend(opts.backend);
   const protocol: Protocol = {
     experiment: opts.experiment,
     datasets: opts.datasets,
