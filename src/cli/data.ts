@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { type Command, Option } from 'commander';
 import { OptionError } from '../core/errors';
-import { DATASETS, dataDirs, datasetListing, findDataset } from '../data/datasets';
+import { DATASETS, dataDirs, datasetListing, existingDataDirs, findDataset } from '../data/datasets';
 import { DataFileError } from '../data/idx';
 import { type TransferMode, createTransferProgress } from '../data/download';
 import { SOURCES, getDataset } from '../data/sources/index';
@@ -25,7 +25,7 @@ export function dataCommand(program: Command): void {
     .description('the eight datasets: cached or missing, counts, classes, shapes, size on disk and source')
     .option('--data-dir <dirs>', 'dataset folders (default: $HAT_DATA_DIR or dat)')
     .action((o: { dataDir?: string }) => {
-      const dirs = dataDirs(o.dataDir);
+      const dirs = existingDataDirs(o.dataDir);
       console.log(`data folders: ${dirs.join(', ')}`);
       const rows = datasetListing(dirs);
       const header = ['dataset', 'train', 'test', 'classes', 'shape', 'MB', 'source', 'folder'];

@@ -1,10 +1,10 @@
 /** `hat grid`: run a named protocol of the paper (or a grid file) into one results folder, locally or on Slurm. */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Command, Option } from 'commander';
 import { OptionError } from '../core/errors';
-import { dataDirs } from '../data/datasets';
+import { checkWritableFolder } from '../core/io';
+import { dataDirs, existingDataDirs } from '../data/datasets';
 import {
   type GridPlan,
   type GridRun,
@@ -32,7 +32,7 @@ import { countStates } from '../grid/progress';
 import { gridDir } from '../grid/state';
 import { runWorker } from '../grid/worker';
 import type { ProgressMode } from '../training/progress';
-import { backendOption, dataDirOption, int, positive, progressOption } from './options';
+import { backendOption, dataDirOption, int, positive, progressOption, slurmMemory, slurmTime } from './options';
 
 interface GridOpts {
   protocol?: ProtocolName;
@@ -184,6 +184,7 @@ async function gridAction(o: GridOpts): Promise<void> {
     return;
   }
   const resDir = o.resDir ?? defaultResDir(o, grid);
+  existingDataDirs(o.dataDir); // a mistyped --data-dir fails here, not in every run
   let plan = makePlan(grid, meta);
   const missing = missingData(plan.runs, o.dataDir);
   if (missing.size) {
@@ -203,7 +204,7 @@ async function gridAction(o: GridOpts): Promise<void> {
   }
   if (o.dryRun) return dryRun(plan, resDir, o.lockTimeout, o.skipUnavailable ? new Map<string, string[]>() : missing);
   const planFile = path.join(gridDir(resDir), 'plans', `${plan.name}.json`);
-  fs.mkdirSync(resDir, { recursive: true });
+  checkWritableFolder(resDir, 'the grid files');
   writePlan(planFile, plan);
 
   if (o.slurm) {
@@ -301,8 +302,10 @@ export function gridCommand(program: Command): void {
     .option('--slurm', 'write a Slurm job-array script for the pending runs instead of running them')
     .option('--submit', 'with --slurm: submit it (sbatch --parsable) and print the job id')
     .option('--partition <name>', 'with --slurm: partition')
-    .option('--time <limit>', 'with --slurm: time limit per run (e.g. 12:00:00, 2-00:00:00)')
-    .option('--mem <size>', 'with --slurm: memory per run (e.g. 8G)')
+    .addOption(
+      new Option('--time <limit>', 'with --slurm: time limit per run (e.g. 12:00:00, 2-00:00:00)').argParser(slurmTime),
+    )
+    .addOption(new Option('--mem <size>', 'with --slurm: memory per run (e.g. 8G)').argParser(slurmMemory))
     .addOption(
       new Option('--cpus-per-task <n>', 'with --slurm: cores per run (also its TensorFlow threads)').argParser(
         int('--cpus-per-task', 1),

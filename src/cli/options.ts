@@ -2,14 +2,15 @@
 import * as path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES } from '../backend/index';
+import { DATASETS } from '../data/datasets';
 import { PROGRESS_MODES, type ProgressMode } from '../training/progress';
 import { TRAIN_DEFAULTS } from '../training/types';
 import type { RunOptions } from '../runs/run';
 
 export function int(name: string, min = 0) {
   return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    const n = v.trim() === '' ? NaN : Number(v);
+    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
     return n;
   };
 }
@@ -38,6 +39,36 @@ export function list(v: string): string[] {
     .filter(Boolean);
 }
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** Dataset names, comma-separated, each one of the eight (`hat data list`). */
+export function datasetNames(v: string): string[] {
+  const names = list(v);
+  const known = DATASETS.map((d) => d.name);
+  if (!names.length) throw new InvalidArgumentError(`name one or more datasets: ${known.join(', ')}`);
+  for (const n of names)
+    if (!known.includes(n)) throw new InvalidArgumentError(`unknown dataset '${n}'; choose from ${known.join(', ')}`);
+  return names;
+}
+
+/** A name that becomes part of file names: letters, digits and . _ + - = , (no spaces or slashes). */
+export function fileTag(v: string): string {
+  if (!/^[\w.+=,-]+$/.test(v) || v.startsWith('.'))
+    throw new InvalidArgumentError('use letters, digits and . _ + - = , only (it becomes part of file names)');
+  return v;
+}
+
+/** A Slurm time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS. */
+export function slurmTime(v: string): string {
+  if (!/^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d{1,2}(:\d{1,2}){0,2})$/.test(v))
+    throw new InvalidArgumentError('a Slurm time limit: MINUTES, HH:MM:SS, D-HH or D-HH:MM:SS (e.g. 12:00:00)');
+  return v;
+}
+
+/** A Slurm memory size: a number with an optional unit K, M, G or T (e.g. 8G). */
+export function slurmMemory(v: string): string {
+  if (!/^\d+[KMGT]?$/i.test(v)) throw new InvalidArgumentError('a number with an optional unit K, M, G or T (e.g. 8G)');
+  return v;
+}
 
 export const progressOption = () =>
   new Option('--progress <mode>', 'progress display (auto: a bar on a terminal, lines otherwise)')
@@ -84,7 +115,7 @@ export function protocolOptions(
     )
     .addOption(
       new Option('--datasets <names>', "mixture: only these datasets, comma-separated (in the seed's order)").argParser(
-        list,
+        datasetNames,
       ),
     )
     .addOption(

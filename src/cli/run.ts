@@ -10,7 +10,7 @@ import { SUMMARY_NOTE, summaryTable, table1Order } from '../analysis/summary';
 import { MONITORS, type MonitorName } from '../runs/monitors';
 import { runExperiment } from '../runs/run';
 import type { RunResult } from '../runs/result-file';
-import { type ProtocolOpts, collect, int, list, protocolOptions, protocolRunOptions } from './options';
+import { type ProtocolOpts, collect, fileTag, int, list, protocolOptions, protocolRunOptions } from './options';
 
 /** Every approach with its parameters (defaults = the spec's values), for --help. */
 export const approachHelp = Object.values(APPROACHES)
@@ -45,7 +45,12 @@ export function runCommand(program: Command): void {
         collect,
         [],
       )
-      .option('--tag <name>', 'name in result files and tables (default: approach id plus non-default parameters)')
+      .addOption(
+        new Option(
+          '--tag <name>',
+          'name in result files and tables (default: approach id plus non-default parameters)',
+        ).argParser(fileTag),
+      )
       .addOption(
         new Option(
           '--monitor <logs>',

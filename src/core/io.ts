@@ -16,18 +16,21 @@ export class StorageError extends UserError {
   }
 }
 
-const WHY: Record<string, (dir: string) => string> = {
-  ENOSPC: (dir) => `the disk holding ${dir} is full (ENOSPC). Free some space`,
-  EDQUOT: (dir) => `the disk quota for ${dir} is used up (EDQUOT). Free some space`,
-  EROFS: (dir) => `${dir} is on a read-only file system (EROFS). Choose a writable folder (e.g. --res-dir)`,
-  EACCES: (dir) => `no permission to write in ${dir} (EACCES). Fix its permissions or choose another folder`,
-  EPERM: (dir) => `no permission to write in ${dir} (EPERM). Fix its permissions or choose another folder`,
-  ENOTDIR: (dir) => `${dir} is not a folder (ENOTDIR). Choose another path`,
-  EEXIST: (dir) => `${dir} is not a folder (a file of that name exists). Choose another path`,
+const WHY: Record<string, string> = {
+  ENOSPC: 'the disk is full (ENOSPC). Free some space',
+  EDQUOT: 'the disk quota is used up (EDQUOT). Free some space',
+  EROFS: 'the file system is read-only (EROFS). Choose a writable folder (e.g. --res-dir)',
+  EACCES: 'no permission to write there (EACCES). Fix the permissions or choose another folder',
+  EPERM: 'no permission to write there (EPERM). Fix the permissions or choose another folder',
+  ENOTDIR: 'a part of that path is a file, not a folder (ENOTDIR). Choose another folder',
+  EEXIST: 'a part of that path is a file, not a folder (EEXIST). Choose another folder',
 };
 
-/** A storage failure as a StorageError naming the folder, or the error itself when it is something else. */
-export function storageError(e: unknown, file: string): unknown {
+/**
+ * A storage failure as a StorageError naming the folder (and `what` was being written, default the file's
+ * name), or the error itself when it is something else.
+ */
+export function storageError(e: unknown, file: string, what = path.basename(file)): unknown {
   const code = (e as NodeJS.ErrnoException)?.code;
   const why = code ? WHY[code] : undefined;
   if (!why) return e;
@@ -35,7 +38,7 @@ export function storageError(e: unknown, file: string): unknown {
   return new StorageError(
     file,
     code,
-    `cannot write ${path.basename(file)}: ${why(dir)}, then run the same command again (nothing was half-written; a run resumes from its last checkpoint).`,
+    `cannot write ${what} in ${dir}: ${why}, then run the same command again (nothing was half-written; a run resumes from its last checkpoint).`,
   );
 }
 
@@ -104,5 +107,18 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw storageError(e, file);
+  }
+}
+
+/** Creates `dir` when need be and proves that files can be written in it: a StorageError naming it otherwise. */
+export function checkWritableFolder(dir: string, what = 'files'): void {
+  const probe = path.join(dir, `.hat-write-probe.${HOST}.${process.pid}.tmp`);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe);
+  } catch (e) {
+    fs.rmSync(probe, { force: true });
+    throw storageError(e, probe, what);
   }
 }

@@ -3,6 +3,7 @@
  * splits, built reproducibly from the run seed: task order, validation split and permutations.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { OptionError } from '../core/errors';
 import { Rng } from '../core/rng';
 import { type NetworkKind } from '../nets/config';
 import {
@@ -239,6 +240,8 @@ function imageTask(
 export function buildExperiment(name: ExperimentName, opts: ExperimentOptions): Experiment {
   if (!(EXPERIMENTS as readonly string[]).includes(name))
     throw new Error(`unknown experiment '${name}'; choose one of ${EXPERIMENTS.join(', ')}`);
+  if (opts.datasets && name !== 'mixture')
+    throw new OptionError(`--datasets chooses the datasets of the mixture experiment; ${name} has its own data`);
   const dirs = existingDataDirs(opts.dataDir);
   const rng = new Rng(`data/${name}/${opts.seed}`);
   let order = taskOrder(name, opts.seed);

@@ -18,6 +18,7 @@ import { type Callback, CallbackList } from '../training/callbacks';
 import { type Progress, type ProgressMode, createProgress } from '../training/progress';
 import { type TaskResume, learnTask } from '../training/trainer';
 import { faultPoint } from '../core/faults';
+import { checkWritableFolder } from '../core/io';
 import { loadModel, saveModel } from '../models/store';
 import * as path from 'node:path';
 import { TRAIN_DEFAULTS, type TrainOptions } from '../training/types';
@@ -108,6 +109,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   });
   const T = experiment.tasks.length;
   if (T === 0) throw new UserError(`experiment ${opts.experiment} has no tasks (no datasets found)`);
+  checkWritableFolder(opts.resDir ?? 'res', 'results'); // a read-only or full folder fails now, not after a task
   const backend = await initBackend(opts.backend);
   const protocol: Protocol = {
     experiment: opts.experiment,
