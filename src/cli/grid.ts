@@ -61,6 +61,7 @@ interface GridOpts {
   statusInterval: number;
   progress: ProgressMode;
   worker?: boolean;
+  saveModels?: boolean;
   plan?: string;
   index?: number;
 }
@@ -171,6 +172,7 @@ async function workerMode(o: GridOpts): Promise<void> {
     backend: o.backend,
     retryFailed: o.retryFailedBefore ?? o.retryFailed ?? false,
     only,
+    saveModels: o.saveModels,
     locks: { ...LOCK_DEFAULTS, timeout: o.lockTimeout },
   });
   if (out.failed.length) process.exitCode = only ? 1 : 3;
@@ -223,6 +225,7 @@ async function gridAction(o: GridOpts): Promise<void> {
         resDir,
         dataDir: o.dataDir !== undefined ? dataDirs(o.dataDir).join(path.delimiter) : undefined,
         backend: o.backend,
+        saveModels: o.saveModels,
         command: `hat ${process.argv.slice(2).join(' ')}`,
         slurm: {
           partition: o.partition,
@@ -256,6 +259,7 @@ async function gridAction(o: GridOpts): Promise<void> {
     threads,
     retryFailed: o.retryFailed,
     lockTimeout: o.lockTimeout,
+    saveModels: o.saveModels,
     locks: { ...LOCK_DEFAULTS, timeout: o.lockTimeout },
     progress: o.progress,
     statusInterval: o.statusInterval,
@@ -328,6 +332,7 @@ export function gridCommand(program: Command): void {
         .default(60),
     )
     .addOption(progressOption())
+    .option('--save-models', "save every run's trained model into RES_DIR/models/NAME (hat predict, export, capacity)")
     .addOption(new Option('--worker', 'internal: run as a worker of a plan').hideHelp())
     .addOption(new Option('--plan <file>', 'internal: the plan of a worker').hideHelp())
     .addOption(new Option('--index <i>', 'internal: only run i of the plan').argParser(int('--index')).hideHelp())

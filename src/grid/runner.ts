@@ -49,6 +49,8 @@ export interface WorkerArgs {
   backend?: string;
   retryFailed?: boolean | string;
   lockTimeout?: number;
+  /** Save every run's trained model into RES_DIR/models/NAME (hat predict, export, capacity). */
+  saveModels?: boolean;
 }
 
 /** The `hat grid --worker ...` arguments of a worker (also the Slurm array task's command). */
@@ -64,6 +66,7 @@ export function workerArgs(a: WorkerArgs): string[] {
     ...(a.backend ? ['--backend', a.backend] : []),
     ...(a.retryFailed === true ? ['--retry-failed'] : a.retryFailed ? ['--retry-failed-before', a.retryFailed] : []),
     ...(a.lockTimeout !== undefined ? ['--lock-timeout', String(a.lockTimeout)] : []),
+    ...(a.saveModels ? ['--save-models'] : []),
   ];
 }
 

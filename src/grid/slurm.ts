@@ -39,7 +39,14 @@ const quote = (s: string): string => (/^[A-Za-z0-9_./:=+,@%-]+$/.test(s) ? s : `
 /** Writes the job-array script (and its plan of pending runs) for `pending`; the runs must not be empty. */
 export function writeSlurmJob(
   pending: GridPlan,
-  o: { resDir: string; dataDir?: string; backend?: string; slurm: SlurmOptions; command?: string },
+  o: {
+    resDir: string;
+    dataDir?: string;
+    backend?: string;
+    slurm: SlurmOptions;
+    command?: string;
+    saveModels?: boolean;
+  },
 ): SlurmJob {
   if (!pending.runs.length) throw new UserError('no pending runs: nothing to submit');
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
@@ -61,7 +68,13 @@ export function writeSlurmJob(
     ...(s.partition ? [`--partition=${s.partition}`] : []),
     '--requeue',
   ];
-  const args = workerArgs({ planFile, resDir: o.resDir, dataDir: o.dataDir, backend: o.backend });
+  const args = workerArgs({
+    planFile,
+    resDir: o.resDir,
+    dataDir: o.dataDir,
+    backend: o.backend,
+    saveModels: o.saveModels,
+  });
   const threads = s.threads ? String(s.threads) : '${SLURM_CPUS_PER_TASK:-1}';
   const script = [
     '#!/bin/bash',

@@ -37,6 +37,8 @@ export interface WorkerOptions {
   /** Only these runs (a Slurm array task: one); they are retried whatever their failure record says. */
   only?: readonly GridRun[];
   locks?: LockOptions;
+  /** Save every run's trained model into RES_DIR/models/NAME. */
+  saveModels?: boolean;
   /** One line per event (claimed, done, failed); default stderr. */
   say?: (line: string) => void;
 }
@@ -92,6 +94,7 @@ async function execute(o: WorkerOptions, run: GridRun, attempt: number): Promise
       progress: createProgress('lines', appendStream(log)),
       callbacks: [gridRecorder(run)],
       resume: true,
+      saveModel: o.saveModels ? path.join(o.resDir, 'models', run.name) : undefined,
     });
     approach.dispose();
     fs.rmSync(failedFile(o.resDir, run), { force: true });
