@@ -1,4 +1,5 @@
 /** `hat results DIR`: what a results folder holds (per protocol) and what it says (Table 1, BWT/FWT, Figs. 4, 5, 7). */
+import * as fs from 'node:fs';
 import { type Command, Option } from 'commander';
 import { OptionError } from '../core/errors';
 import { makePlan, protocolGrid } from '../grid/expand';
@@ -55,6 +56,8 @@ export function resultsCommand(program: Command): void {
     .action((dir: string, o: ResultsOpts) => {
       if (o.protocol && o.file) throw new OptionError('give --protocol or --file, not both');
       if (o.protocol && !o.scale) throw new OptionError(`--protocol needs --scale (${SCALES.join(', ')})`);
+      if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+        throw new OptionError(`${dir}: no such results folder (the folder a \`hat run\` or \`hat grid\` wrote into)`);
       const plan = o.protocol
         ? makePlan(protocolGrid(o.protocol, o.scale!, o.method), {
             protocol: o.protocol,

@@ -51,6 +51,15 @@ function tmpName(file: string): string {
   return `${file}.${HOST}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`;
 }
 
+/** Removes a file if it is there and can be removed (clean-up after a failure must not hide the failure). */
+function removeQuietly(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // ENOTDIR, EROFS...: there is nothing to remove, or nothing can be
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -105,7 +114,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, file);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     throw storageError(e, file);
   }
 }
@@ -118,7 +127,7 @@ export function checkWritableFolder(dir: string, what = 'files'): void {
     fs.writeFileSync(probe, '');
     fs.rmSync(probe);
   } catch (e) {
-    fs.rmSync(probe, { force: true });
+    removeQuietly(probe);
     throw storageError(e, probe, what);
   }
 }
