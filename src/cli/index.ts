@@ -69,7 +69,8 @@ export async function runCli(argv: readonly string[], io: CliIO = PROCESS_IO): P
   const debug = () => truthy(process.env.HAT_DEBUG) || argv.includes('--debug');
   try {
     await program.parseAsync([...argv]);
-    return 0;
+    // a command may have set its own status (hat grid: 1 when a run failed)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     // commander has already printed its own message (unknown option, invalid choice, --help)
     if (e instanceof CommanderError) return e.exitCode;
