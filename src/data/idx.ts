@@ -37,6 +37,8 @@ export function parseIdx(bytes: Uint8Array, file = '<buffer>'): IdxArray {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const shape: number[] = [];
   for (let d = 0; d < ndim; d++) shape.push(view.getInt32(4 + 4 * d, false));
+  if (shape.some((d) => d < 0))
+    throw new DataFileError(file, `IDX header has a negative size (${shape.join('x')})`, FIX);
   const size = shape.reduce((a, b) => a * b, 1);
   const offset = 4 + 4 * ndim;
   if (bytes.length - offset !== size) {
@@ -119,5 +121,8 @@ export function readIdxShape(file: string): number[] {
   const ndim = bytes[3];
   if (bytes.length < 4 + 4 * ndim) throw new DataFileError(file, 'truncated IDX header', FIX);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return Array.from({ length: ndim }, (_, d) => view.getInt32(4 + 4 * d, false));
+  const shape = Array.from({ length: ndim }, (_, d) => view.getInt32(4 + 4 * d, false));
+  if (!ndim || shape.some((d) => d < 0))
+    throw new DataFileError(file, `IDX header has no or a negative size (${shape.join('x')})`, FIX);
+  return shape;
 }

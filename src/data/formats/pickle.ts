@@ -55,9 +55,25 @@ const NUMPY_FROMBUFFER = new Set(['numpy.core.numeric._frombuffer', 'numpy._core
 const NUMPY_SCALAR = new Set(['numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar']);
 
 function parseDtype(spec: string): DType {
-  const m = /^([<>|=]?)([biuf])(\d+)$/.exec(spec);
+  const m = /^([<>|=]?)(b1|[iu][1248]|f[48])$/.exec(spec);
   if (!m) throw new PickleError(`numpy dtype '${spec}' is not supported (bool, integers and floats are)`);
-  return { kind: m[2], itemsize: Number(m[3]), littleEndian: m[1] !== '>' };
+  return { kind: m[2][0], itemsize: Number(m[2].slice(1)), littleEndian: m[1] !== '>' };
+}
+
+/** A numpy shape from a pickle: non-negative integers (a corrupt pickle can hold anything there). */
+function shapeOf(x: unknown): number[] {
+  if (!Array.isArray(x)) throw new PickleError('corrupt numpy array (its shape is not a tuple)');
+  const shape = x.map(Number);
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0) || shape.reduce((a, b) => a * b, 1) > 2 ** 32)
+    throw new PickleError(`corrupt numpy array (shape ${shape.join(', ')})`);
+  return shape;
+}
+
+function dtypeOf(x: unknown): DType {
+  const d = x as DType | null;
+  if (!d || typeof d !== 'object' || typeof d.kind !== 'string' || typeof d.itemsize !== 'number')
+    throw new PickleError('corrupt numpy array (its dtype is not a numpy.dtype)');
+  return { ...d };
 }
 
 function isBytes(x: unknown): x is Uint8Array {
@@ -89,8 +105,20 @@ function pyRepr(s: string): string {
     );
 }
 
-/** Unpickles `bytes`. Dicts become Maps (bytes keys decoded as latin-1), tuples and lists arrays. */
+/**
+ * Unpickles `bytes`. Dicts become Maps (bytes keys decoded as latin-1), tuples and lists arrays. Anything that
+ * goes wrong on the way (an opcode applied to the wrong kind of value) is a PickleError: the pickle is corrupt.
+ */
 export function unpickle(bytes: Uint8Array): unknown {
+  try {
+    return interpret(bytes);
+  } catch (e) {
+    if (e instanceof PickleError) throw e;
+    throw new PickleError(`corrupt pickle (${(e as Error).message})`);
+  }
+}
+
+function interpret(bytes: Uint8Array): unknown {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 0;
   const stack: unknown[] = [];
@@ -155,17 +183,18 @@ export function unpickle(bytes: Uint8Array): unknown {
         return dt;
       }
       if (NUMPY_FROMBUFFER.has(q)) {
-        const [buf, dtype, shape, order] = args as [Uint8Array, DType, number[], string];
+        const [buf, dtype, shape, order] = args as [unknown, unknown, unknown, unknown];
+        if (!isBytes(buf)) throw new PickleError('corrupt numpy array (_frombuffer without bytes)');
         const a = new NdArray();
         a.data = buf;
-        a.dtype = { ...dtype };
-        a.shape = shape.map(Number);
+        a.dtype = dtypeOf(dtype);
+        a.shape = shapeOf(shape);
         a.fortran = str(order) === 'F';
         return a;
       }
       if (NUMPY_SCALAR.has(q)) {
         const a = new NdArray();
-        a.dtype = { ...(args[0] as DType) };
+        a.dtype = dtypeOf(args[0]);
         a.data = isBytes(args[1]) ? args[1] : Buffer.from(str(args[1]), 'latin1');
         return numericValues(a)[0];
       }
@@ -186,8 +215,8 @@ export function unpickle(bytes: Uint8Array): unknown {
     if (obj instanceof NdArray) {
       const s = state as unknown[];
       if (!Array.isArray(s) || s.length < 5) throw new PickleError('unexpected numpy array state');
-      obj.shape = (s[1] as unknown[]).map(Number);
-      obj.dtype = { ...(s[2] as DType) };
+      obj.shape = shapeOf(s[1]);
+      obj.dtype = dtypeOf(s[2]);
       obj.fortran = Boolean(s[3]);
       const raw = s[4];
       if (isBytes(raw)) obj.data = raw;
@@ -530,7 +559,11 @@ export function arrayField(obj: unknown, key: string, what: string): NdArray {
       a.shape = [v.length];
       a.dtype = { kind: 'i', itemsize: 8, littleEndian: true };
       const b = new DataView(new ArrayBuffer(8 * v.length));
-      v.forEach((x, i) => b.setBigInt64(8 * i, BigInt(Number(x)), true));
+      v.forEach((x, i) => {
+        if (!Number.isSafeInteger(Number(x)))
+          throw new PickleError(`${what}: '${key}' holds ${String(x)}, not an integer`);
+        b.setBigInt64(8 * i, BigInt(Number(x)), true);
+      });
       a.data = new Uint8Array(b.buffer);
       return a;
     }
