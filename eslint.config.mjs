@@ -1,10 +1,23 @@
-// Typed linting of src/, test/, bench/ and scripts/ (run by `npm test` through `npm run lint`).
+// Typed linting of src/, test/, bench/, scripts/ and web/ (run by `npm test` through `npm run lint`); web/ has its
+// own tsconfig.json (the DOM's types), which the project service finds for its files.
 import tseslint from 'typescript-eslint';
 import { importX } from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dat/', 'res/', '.venv-lab/', 'bench/torch/', 'notebooks/', 'scratch/', '*.mjs'] },
+  {
+    ignores: [
+      'node_modules/',
+      'dat/',
+      'res/',
+      '.venv-lab/',
+      'bench/torch/',
+      'notebooks/',
+      'scratch/',
+      'web/dist/',
+      '*.mjs',
+    ],
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
