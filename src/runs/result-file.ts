@@ -191,11 +191,18 @@ export function writeResult(base: string, result: RunResult): void {
  * checkpoint when started again). Best effort: when the disk that failed the run fails this write too, the file
  * stays as it was.
  */
-export function writeFailure(base: string, result: RunResult, e: unknown): void {
+export function writeFailure(
+  base: string,
+  result: RunResult,
+  e: unknown,
+  extras?: () => Record<string, unknown>,
+): void {
   const err = e instanceof Error ? e : new Error(String(e));
   result.status = 'failed';
   result.failure = { error: err.message, name: err.name, time: new Date().toISOString() };
   try {
+    // what the callbacks know so far (the grid's run id among them: the failed file is the grid's own)
+    if (extras) result.extras = extras();
     writeResult(base, result);
   } catch {
     // the original error is what the caller reports

@@ -290,7 +290,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
       });
     }
   } catch (e) {
-    writeFailure(base, result, e); // status 'failed' and why; the last checkpoint stays for the next attempt
+    writeFailure(base, result, e, () => callbacks.extras()); // status 'failed' and why; the last checkpoint stays
     approach.dispose();
     tf.dispose(loaded);
     throw e;
