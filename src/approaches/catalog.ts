@@ -3,7 +3,15 @@
  * spec's defaults, ranges and grids), and its role. The registry (./index.ts) adds the constructors; tables,
  * figures and help texts read this module only, so they load without TensorFlow.
  */
-import { type Hyper, type ParamSchema, booleanParam, changedParams, choiceParam, numberParam } from '../core/params';
+import {
+  type Hyper,
+  type ParamSchema,
+  type ParamValue,
+  booleanParam,
+  changedParams,
+  choiceParam,
+  numberParam,
+} from '../core/params';
 
 /**
  * Which network an approach starts from (spec §3): HAT's gated variant, the baselines' plain one, LFL's
@@ -225,6 +233,23 @@ export type ReferenceKind = (typeof REFERENCES)[number];
 
 /** Everything a Table 1 run set needs, references first (every later result then gets its ratios). */
 export const TABLE1_RUNS: readonly string[] = [...REFERENCES, ...TABLE1];
+
+/**
+ * Approaches whose reference code differs from the paper's method (README "Choices"): the parameter values that
+ * reproduce the reference code (its published numbers), and the tag its runs get. The defaults above are the
+ * paper's methods.
+ */
+export const REFERENCE_CODE: Readonly<Record<string, { parameters: Record<string, ParamValue>; tag: string }>> = {
+  'imm-mode': { parameters: { merge: false }, tag: 'imm-mode-ref' },
+  progressive: { parameters: { headLateral: false }, tag: 'progressive-ref' },
+};
+
+/** For an approach of REFERENCE_CODE: whether these parameters are the reference code's or the paper's method. */
+export function variantOf(approach: string, parameters: Record<string, ParamValue>): 'reference' | 'paper' | undefined {
+  const v = REFERENCE_CODE[approach];
+  if (!v) return undefined;
+  return Object.entries(v.parameters).every(([k, value]) => parameters[k] === value) ? 'reference' : 'paper';
+}
 
 /** Which reference an approach is (by id, whatever its tag), or undefined for a method. */
 export function referenceKind(approach: string): ReferenceKind | undefined {

@@ -1,11 +1,124 @@
-/** Fig. 3 and Table 1 (spec §8.1, §8.2): the forgetting ratio against the number of tasks. No TensorFlow. */
-import { APPROACH_INFO, isReference } from '../approaches/catalog';
-import { mean } from '../analysis/metrics';
-import { PAPER_TABLE1, type PaperTable1Row } from '../analysis/paper';
+/**
+ * Table 1 and Fig. 3 (spec §8.1, §8.2): the forgetting ratio of every approach, over seeds, beside the paper's.
+ * `table1Data` is the one computation behind the notebook's table and figure and `hat results`. No TensorFlow.
+ */
+import { APPROACH_INFO, REFERENCE_CODE, TABLE1, isReference, referenceKind, variantOf } from '../approaches/catalog';
+import { backwardTransfer, forwardTransfer } from '../analysis/metrics';
+import { PAPER_SETUPS, PAPER_TABLE1, type PaperSetupNumber, type PaperTable1Row } from '../analysis/paper';
 import { type Stat, stat } from '../analysis/stats';
 import type { RunResult } from '../runs/result-file';
 import { approachLabel } from './families';
 import { COLORS, type PlotlyFigure, type Row } from './plotly';
+
+/**
+ * Is this run a row of Table 1: a reference, a method at its default parameters, or the reference code's
+ * variant of IMM-mode and PNN? (Monitoring and hyperparameter-grid runs are not.)
+ */
+export function isTable1Run(r: RunResult): boolean {
+  const { approach, tag } = r.config;
+  if (r.extras.gateLog || r.extras.compression) return false;
+  return tag === approach || tag === REFERENCE_CODE[approach]?.tag;
+}
+
+/** The row label of a run: the paper's label, and for IMM-mode and PNN which of the two behaviours it is. */
+export function runLabel(r: RunResult): string {
+  const variant = variantOf(r.config.approach, r.config.parameters);
+  if (variant && isTable1Run(r))
+    return `${APPROACH_INFO[r.config.approach].label} (${variant === 'reference' ? 'reference code' : 'paper method'})`;
+  return approachLabel(r);
+}
+
+export interface Table1Row {
+  label: string;
+  approach: string;
+  /** IMM-mode and PNN: the reference code's behaviour (the paper's published numbers) or the paper's method. */
+  variant?: 'reference' | 'paper';
+  reference: boolean;
+  seeds: number[];
+  /** Index t−1: rho^{<=t} over seeds (mean, sample and population std, 95% CI); empty without references. */
+  rho: Stat[];
+  /** A^{<=T} in %, backward transfer and forward transfer (against joint training of the same seed). */
+  accuracy: Stat;
+  bwt: Stat;
+  fwt?: Stat;
+  /** 1 = the least forgetting among the methods, at t = 2 and at the last task (ours), and the paper's. */
+  rank2?: number;
+  rankT?: number;
+  paper?: PaperTable1Row;
+  paperSetup?: PaperSetupNumber;
+  paperRank8?: number;
+}
+
+export interface Table1Data {
+  experiment: string;
+  /** Tasks of the sequence (the last rho's t). */
+  tasks: number;
+  rows: Table1Row[];
+}
+
+/** Table 1 of one family of results (same experiment and protocol, several seeds): see Table1Row. */
+export function table1Data(results: RunResult[]): Table1Data {
+  const rows: Table1Row[] = [];
+  const groups = new Map<string, RunResult[]>();
+  for (const r of results.filter(isTable1Run)) groups.set(runLabel(r), [...(groups.get(runLabel(r)) ?? []), r]);
+  const experiment = results[0]?.config.protocol.experiment ?? '';
+  const T = Math.max(0, ...results.map((r) => r.accuracy.length));
+  for (const [label, rs] of groups) {
+    const r0 = rs[0];
+    const { approach } = r0.config;
+    const withRho = rs.filter((r) => r.forgetting);
+    const n = Math.min(...withRho.map((r) => r.forgetting!.meanUpTo.length));
+    const fwt = rs.flatMap((r) => {
+      const joint = results.find(
+        (j) => referenceKind(j.config.approach) === 'joint' && j.config.protocol.seed === r.config.protocol.seed,
+      );
+      return joint ? [forwardTransfer(r.accuracy, joint.accuracy)] : [];
+    });
+    const variant = variantOf(approach, r0.config.parameters);
+    const paper =
+      experiment === 'mixture' && variant !== 'paper' ? PAPER_TABLE1.find((p) => p.approach === approach) : undefined;
+    rows.push({
+      label,
+      approach,
+      ...(variant ? { variant } : {}),
+      reference: isReference(approach),
+      seeds: rs.map((r) => r.config.protocol.seed).sort((a, b) => a - b),
+      rho:
+        withRho.length && !isReference(approach)
+          ? Array.from({ length: n }, (_, t) => stat(withRho.map((r) => r.forgetting!.meanUpTo[t])))
+          : [],
+      accuracy: stat(rs.map((r) => 100 * r.averageAccuracy[r.accuracy.length - 1])),
+      bwt: stat(rs.map((r) => backwardTransfer(r.accuracy)).filter(Number.isFinite)),
+      ...(fwt.length ? { fwt: stat(fwt.filter(Number.isFinite)) } : {}),
+      ...(paper
+        ? { paper, paperRank8: [...PAPER_TABLE1].sort((a, b) => b.rho8[0] - a.rho8[0]).indexOf(paper) + 1 }
+        : {}),
+      ...(variant !== 'paper' ? withSetup(experiment, approach) : {}),
+    });
+  }
+  const rankBy = (key: 'rank2' | 'rankT', at: (r: Table1Row) => number | undefined) => {
+    const methods = rows.filter((r) => at(r) !== undefined && Number.isFinite(at(r)));
+    methods.sort((a, b) => at(b)! - at(a)!).forEach((r, i) => (r[key] = i + 1));
+  };
+  rankBy('rank2', (r) => r.rho[1]?.mean);
+  rankBy('rankT', (r) => r.rho[T - 1]?.mean);
+  // references first (random, then joint), then the paper's order of Table 1, then the rest; variants together
+  const order = (r: Table1Row) => {
+    const k = referenceKind(r.approach);
+    if (k) return k === 'random' ? -2 : -1;
+    const i = (TABLE1 as readonly string[]).indexOf(r.approach);
+    return i < 0 ? TABLE1.length : i;
+  };
+  rows.sort(
+    (a, b) => order(a) - order(b) || (a.variant ?? '').localeCompare(b.variant ?? '') || a.label.localeCompare(b.label),
+  );
+  return { experiment, tasks: T, rows };
+}
+
+function withSetup(experiment: string, approach: string): { paperSetup?: PaperSetupNumber } {
+  const p = PAPER_SETUPS.find((x) => x.experiment === experiment && x.approach === approach);
+  return p ? { paperSetup: p } : {};
+}
 
 export interface ForgettingCurve {
   label: string;
@@ -15,44 +128,55 @@ export interface ForgettingCurve {
   points: Stat[];
 }
 
-/** rho^{<=t} per approach (mean, std, 95% CI over seeds); random and joint (rho -1 and 0 by definition) left out. */
+/** rho^{<=t} of every Table 1 method (random and joint, −1 and 0 by definition, left out), worst final rho first. */
 export function forgettingCurves(results: RunResult[]): ForgettingCurve[] {
-  const byLabel = new Map<string, RunResult[]>();
-  for (const r of results) {
-    if (!r.forgetting || isReference(r.config.approach)) continue;
-    const l = approachLabel(r);
-    byLabel.set(l, [...(byLabel.get(l) ?? []), r]);
-  }
-  return [...byLabel.entries()]
-    .map(([label, rs]) => {
-      const T = Math.min(...rs.map((r) => r.forgetting!.meanUpTo.length));
-      return {
-        label,
-        approach: rs[0].config.approach,
-        seeds: rs.map((r) => r.config.protocol.seed),
-        points: Array.from({ length: T }, (_, t) => stat(rs.map((r) => r.forgetting!.meanUpTo[t]))),
-      };
-    })
+  return table1Data(results)
+    .rows.filter((r) => !r.reference && r.rho.length)
+    .map((r) => ({ label: r.label, approach: r.approach, seeds: r.seeds, points: r.rho }))
     .sort((a, b) => (a.points[a.points.length - 1]?.mean ?? 0) - (b.points[b.points.length - 1]?.mean ?? 0));
 }
 
-/** Paper Fig. 3: rho^{<=t} vs t, 95% CI error bars, small jitter per approach, dashed line at 0. */
+/**
+ * Paper Fig. 3: rho^{<=t} vs t, 95% CI error bars, small jitter per approach, dashed line at 0; with
+ * `paper`, the paper's rho^{<=2} and rho^{<=8} of the same approaches as open diamonds (all it publishes).
+ */
 export function forgettingFigure(
   curves: ForgettingCurve[],
   title = 'Forgetting ratio vs number of tasks (paper Fig. 3)',
+  opts: { paper?: boolean } = {},
 ): PlotlyFigure {
   const k = curves.length;
-  const data = curves.map((c, i) => ({
+  const colour = (i: number) => COLORS[i % COLORS.length];
+  const data: Record<string, unknown>[] = curves.map((c, i) => ({
     type: 'scatter',
     mode: 'lines+markers',
     name: `${c.label} (n=${c.seeds.length})`,
+    legendgroup: c.label,
     x: c.points.map((_, t) => t + 1 + (k > 1 ? (i - (k - 1) / 2) * (0.25 / k) : 0)),
     y: c.points.map((p) => p.mean),
     error_y: { type: 'data', array: c.points.map((p) => p.ci), visible: true },
-    line: { color: COLORS[i % COLORS.length], width: c.approach === 'hat' ? 3 : 1.5 },
+    line: { color: colour(i), width: c.approach === 'hat' ? 3 : 1.5 },
     hovertemplate: `${c.label}<br>t=%{x:.0f}<br>rho=%{y:.3f}<extra></extra>`,
   }));
-  const T = Math.max(1, ...curves.map((c) => c.points.length));
+  let T = Math.max(1, ...curves.map((c) => c.points.length));
+  if (opts.paper) {
+    curves.forEach((c, i) => {
+      const p = PAPER_TABLE1.find((x) => x.approach === c.approach);
+      if (!p || c.label.endsWith('(paper method)')) return;
+      data.push({
+        type: 'scatter',
+        mode: 'markers',
+        name: `${c.label}, paper`,
+        legendgroup: c.label,
+        showlegend: false,
+        x: [2, 8],
+        y: [p.rho2[0], p.rho8[0]],
+        marker: { symbol: 'diamond-open', size: 11, color: colour(i) },
+        hovertemplate: `${c.label}, the paper<br>t=%{x}<br>rho=%{y:.2f}<extra></extra>`,
+      });
+    });
+    T = Math.max(T, 8);
+  }
   return {
     data,
     layout: {
@@ -64,6 +188,21 @@ export function forgettingFigure(
         { type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 0, y1: 0, line: { dash: 'dash', color: '#444', width: 1 } },
       ],
       legend: { orientation: 'v' },
+      ...(opts.paper
+        ? {
+            annotations: [
+              {
+                xref: 'paper',
+                yref: 'paper',
+                x: 1,
+                y: -0.18,
+                showarrow: false,
+                text: 'open diamonds: the paper (8 tasks, rho at t = 2 and 8 only)',
+                font: { size: 10 },
+              },
+            ],
+          }
+        : {}),
     },
   };
 }
@@ -73,25 +212,36 @@ const meanStd = (s: Stat | undefined): string =>
   !s || !Number.isFinite(s.mean) ? '' : `${s.mean.toFixed(2)} (${s.popStd.toFixed(2)})`;
 
 /**
- * Table 1 side by side with the paper: our rho^{<=2} and rho^{<=T} as "mean (std)" over seeds, and the
- * paper's rho^{<=2}, rho^{<=8}. Approaches of either side appear; sorted by the paper's order, ours after.
+ * Table 1 beside the paper, one row per approach: ours at t = 2 and at the last task (mean (population std)
+ * over seeds) with ranks among the methods, and the paper's rho<=2 and rho<=8 with its rank. The paper's
+ * approaches without a run of ours appear too, so nothing is silently missing.
  */
-export function table1Rows(curves: ForgettingCurve[]): Row[] {
-  const T = Math.max(0, ...curves.map((c) => c.points.length));
-  // the paper's rows are each approach at its default parameters (tag = id)
-  const ours = new Map(curves.filter((c) => c.label === APPROACH_INFO[c.approach]?.label).map((c) => [c.approach, c]));
-  const row = (name: string, c: ForgettingCurve | undefined, paper: PaperTable1Row | undefined): Row => ({
-    approach: name,
-    seeds: c ? c.seeds.length : null,
-    'ours rho<=2': meanStd(c?.points[1]),
-    [`ours rho<=${T}`]: meanStd(c?.points[T - 1]),
-    'paper rho<=2': paper ? `${paper.rho2[0].toFixed(2)} (${paper.rho2[1].toFixed(2)})` : '',
-    'paper rho<=8': paper ? `${paper.rho8[0].toFixed(2)} (${paper.rho8[1].toFixed(2)})` : '',
-  });
-  const rows = PAPER_TABLE1.map((p) => row(APPROACH_INFO[p.approach].label, ours.get(p.approach), p));
-  const inPaper = new Set(PAPER_TABLE1.map((p) => p.approach));
-  for (const c of curves)
-    if (!(inPaper.has(c.approach) && ours.get(c.approach) === c)) rows.push(row(c.label, c, undefined));
+export function table1Rows(data: Table1Data): Row[] {
+  const T = data.tasks;
+  const rows: Row[] = data.rows
+    .filter((r) => !r.reference)
+    .map((r) => ({
+      approach: r.label,
+      seeds: r.seeds.length,
+      'ours rho<=2': meanStd(r.rho[1]),
+      'rank<=2': r.rank2 ?? null,
+      [`ours rho<=${T}`]: meanStd(r.rho[T - 1]),
+      [`rank<=${T}`]: r.rankT ?? null,
+      'paper rho<=2': r.paper ? `${r.paper.rho2[0].toFixed(2)} (${r.paper.rho2[1].toFixed(2)})` : '',
+      'paper rho<=8': r.paper ? `${r.paper.rho8[0].toFixed(2)} (${r.paper.rho8[1].toFixed(2)})` : '',
+      'paper rank': r.paperRank8 ?? null,
+    }));
+  if (data.experiment === 'mixture') {
+    for (const p of PAPER_TABLE1) {
+      if (!data.rows.some((r) => r.paper === p))
+        rows.push({
+          approach: `${APPROACH_INFO[p.approach].label} (not run)`,
+          seeds: 0,
+          'paper rho<=2': `${p.rho2[0].toFixed(2)} (${p.rho2[1].toFixed(2)})`,
+          'paper rho<=8': `${p.rho8[0].toFixed(2)} (${p.rho8[1].toFixed(2)})`,
+        });
+    }
+  }
   return rows;
 }
 
@@ -100,7 +250,7 @@ export function forgettingPerTaskRows(curves: ForgettingCurve[]): Row[] {
   return curves.map((c) => {
     const row: Row = { approach: c.label };
     c.points.forEach((p, t) => (row[`t=${t + 1}`] = `${p.mean.toFixed(3)} ± ${p.ci.toFixed(3)}`));
-    row['mean over t'] = mean(c.points.map((p) => p.mean)).toFixed(3);
+    row['mean over t'] = (c.points.reduce((a, p) => a + p.mean, 0) / c.points.length).toFixed(3);
     return row;
   });
 }

@@ -11,7 +11,7 @@ import type { ParamValue } from '../core/params';
 import { availableDatasets, dataDirs } from '../data/datasets';
 import { EXPERIMENT_NETWORK } from '../data/experiments';
 import { resultBase } from '../runs/result-file';
-import { defaultTag } from '../approaches/catalog';
+import { defaultTag, variantOf } from '../approaches/catalog';
 import { TRAIN_DEFAULTS } from '../training/types';
 import {
   COMPRESSION_SEEDS,
@@ -21,7 +21,6 @@ import {
   PROTOCOL_DEFS,
   type ProtocolName,
   PROTOCOLS,
-  REFERENCE_CODE_VARIANTS,
   ROBUSTNESS_GRID,
   SCALE_CUTS,
   SCALES,
@@ -73,13 +72,6 @@ const cartesian = (lists: [string, ParamValue[]][]): Record<string, ParamValue>[
     (acc, [k, vs]) => acc.flatMap((partial) => vs.map((v) => ({ ...partial, [k]: v }))),
     [{}],
   );
-
-/** For approaches whose reference code differs from the paper: which of the two these parameters are. */
-export function variantOf(approach: string, parameters: Record<string, ParamValue>): GridMeta['variant'] {
-  const v = REFERENCE_CODE_VARIANTS[approach];
-  if (!v) return undefined;
-  return Object.entries(v.parameters).every(([k, value]) => parameters[k] === value) ? 'reference' : 'paper';
-}
 
 function blockRuns(b: GridBlock, at: string, meta: GridMeta): GridRun[] {
   const out: GridRun[] = [];

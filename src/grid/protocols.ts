@@ -3,8 +3,7 @@
  * approaches, parameters and seeds each result of the paper needs at the spec's scale, and what the smaller
  * scales cut. No TensorFlow.
  */
-import { HAT_PARAMS, REFERENCES, TABLE1 } from '../approaches/catalog';
-import type { ParamValue } from '../core/params';
+import { HAT_PARAMS, REFERENCE_CODE, REFERENCES, TABLE1 } from '../approaches/catalog';
 import type { GridApproachInput, GridBlockInput, GridOptions } from './schema';
 
 export const PROTOCOLS = ['table1', 'robustness', 'usage', 'compression', 'pmnist', 'mnist2', 'cifar'] as const;
@@ -20,28 +19,17 @@ export type Scale = (typeof SCALES)[number];
 export const METHODS = ['reference', 'paper'] as const;
 export type Method = (typeof METHODS)[number];
 
-/**
- * Approaches whose reference code differs from the paper's method (README "Choices"): the parameter values
- * that reproduce the reference code, and the tag its runs get. The catalog's defaults are the paper's method.
- */
-export const REFERENCE_CODE_VARIANTS: Readonly<
-  Record<string, { parameters: Record<string, ParamValue>; tag: string }>
-> = {
-  'imm-mode': { parameters: { merge: false }, tag: 'imm-mode-ref' },
-  progressive: { parameters: { headLateral: false }, tag: 'progressive-ref' },
-};
-
 /** Table 1's runs (spec §8.1): the references, then the paper's list with the reference code's variants. */
 const TABLE_APPROACHES: GridApproachInput[] = [
   ...REFERENCES,
   ...TABLE1.map((id) => {
-    const v = REFERENCE_CODE_VARIANTS[id];
+    const v = REFERENCE_CODE[id];
     return v ? { id, parameters: v.parameters, tag: v.tag } : id;
   }),
 ];
 
 /** What `--method paper` adds to the blocks of the Table 1 protocols: the paper's own variants (catalog defaults). */
-export const PAPER_METHOD_APPROACHES: readonly string[] = Object.keys(REFERENCE_CODE_VARIANTS);
+export const PAPER_METHOD_APPROACHES: readonly string[] = Object.keys(REFERENCE_CODE);
 
 const SEEDS_0_9 = { from: 0, to: 9 };
 

@@ -7,20 +7,18 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { APPROACH_INFO, TABLE1, isReference, referenceKind } from '../approaches/catalog';
+import { APPROACH_INFO, isReference } from '../approaches/catalog';
 import { changedParams } from '../core/params';
-import { backwardTransfer, forwardTransfer } from '../analysis/metrics';
-import { PAPER_SETUPS, PAPER_TABLE1 } from '../analysis/paper';
-import { stat } from '../analysis/stats';
+import type { Stat } from '../analysis/stats';
 import { compressionRows, compressionSeries } from '../figures/compression';
 import { approachLabel, families } from '../figures/families';
+import { type Table1Row, isTable1Run, runLabel, table1Data } from '../figures/forgetting';
 import { hyperGrid } from '../figures/robustness';
 import type { MaskUsageExtras } from '../runs/monitors';
-import { type LoadedResult, attachForgetting, findReferences, loadResults } from '../runs/loader';
+import { type LoadedResult, attachForgetting, loadResults } from '../runs/loader';
 import type { RunResult } from '../runs/result-file';
-import { type GridPlan, variantOf } from './expand';
+import type { GridPlan } from './expand';
 import { LOCK_DEFAULTS, readLock, staleReason } from './locks';
-import { REFERENCE_CODE_VARIANTS } from './protocols';
 import { type FailedRecord, type GridExtras, readFailed, runStatus } from './state';
 
 export interface RunCounts {
@@ -104,18 +102,7 @@ export interface ResultsSummary {
   problems: string[];
 }
 
-const meanStd = (xs: number[]): MeanStd => {
-  const s = stat(xs.filter((x) => Number.isFinite(x)));
-  return { mean: s.mean, std: s.popStd, n: s.n };
-};
-
 const gridOf = (r: RunResult): Partial<GridExtras> | undefined => r.extras.grid as Partial<GridExtras> | undefined;
-
-/** Is this run one of the paper's Table 1 rows (an approach at its defaults, or the reference code's variant)? */
-function tableTag(r: RunResult): boolean {
-  const { approach, tag } = r.config;
-  return tag === approach || tag === REFERENCE_CODE_VARIANTS[approach]?.tag;
-}
 
 /** A HAT run that differs from the defaults in smax and c only: a cell of the robustness grid. */
 function robustnessCell(r: RunResult): boolean {
@@ -124,65 +111,40 @@ function robustnessCell(r: RunResult): boolean {
   return changed.every((k) => k === 'smax' || k === 'c');
 }
 
-const TABLE_ORDER = [...TABLE1] as string[];
-const rank = (r: TableRow): number => {
-  const k = referenceKind(r.approach);
-  if (k) return k === 'random' ? -2 : -1;
-  const i = TABLE_ORDER.indexOf(r.approach);
-  return i < 0 ? TABLE_ORDER.length : i;
-};
-
 const fmt2 = (x: number) => (x >= 0 ? ' ' : '') + x.toFixed(2);
+const ms = (s: Stat): MeanStd => ({ mean: s.mean, std: s.popStd, n: s.n });
 
-function tableRows(
-  family: RunResult[],
-  experiment: string,
-  candidates: LoadedResult[],
-  files: Map<RunResult, string>,
-): TableRow[] {
-  const groups = new Map<string, RunResult[]>();
-  for (const r of family.filter((x) => tableTag(x) && !x.extras.gateLog && !x.extras.compression)) {
-    const l = approachLabel(r);
-    groups.set(l, [...(groups.get(l) ?? []), r]);
-  }
-  const rows = [...groups.entries()].map(([label, rs]): TableRow => {
-    const r0 = rs[0];
-    const finalRho = rs.filter((r) => r.forgetting).map((r) => r.forgetting!.meanUpTo[r.accuracy.length - 1]);
-    const rho2 = rs.filter((r) => r.forgetting && r.accuracy.length >= 2).map((r) => r.forgetting!.meanUpTo[1]);
-    const fwt = rs.flatMap((r) => {
-      const sameFolder = candidates.filter((c) => path.dirname(c.file) === path.dirname(files.get(r) ?? ''));
-      const joint = referenceKind(r.config.approach) === 'joint' ? r : findReferences(sameFolder, r).joint?.result;
-      return joint ? [forwardTransfer(r.accuracy, joint.accuracy)] : [];
-    });
-    const variant = variantOf(r0.config.approach, r0.config.parameters);
+/** Table 1 of a family, from the figures' table1Data (the notebook shows the same numbers). */
+function tableRows(family: RunResult[]): TableRow[] {
+  const data = table1Data(family);
+  const T = data.tasks;
+  const tagOf = (r: Table1Row) =>
+    family.find((x) => isTable1Run(x) && runLabel(x) === r.label)?.config.tag ?? r.approach;
+  return data.rows.map((r): TableRow => {
     const row: TableRow = {
-      label,
-      approach: r0.config.approach,
-      tag: r0.config.tag,
-      ...(variant ? { variant } : {}),
-      seeds: rs.map((r) => r.config.protocol.seed).sort((a, b) => a - b),
-      accuracy: meanStd(rs.map((r) => 100 * r.averageAccuracy[r.accuracy.length - 1])),
-      bwt: meanStd(rs.map((r) => backwardTransfer(r.accuracy))),
-      ...(isReference(r0.config.approach) ? {} : { rho2: meanStd(rho2), rhoT: meanStd(finalRho) }),
-      ...(fwt.length ? { fwt: meanStd(fwt) } : {}),
+      label: r.label,
+      approach: r.approach,
+      tag: tagOf(r),
+      ...(r.variant ? { variant: r.variant } : {}),
+      seeds: r.seeds,
+      accuracy: ms(r.accuracy),
+      bwt: ms(r.bwt),
+      ...(r.reference || !r.rho.length
+        ? {}
+        : { rho2: r.rho[1] ? ms(r.rho[1]) : undefined, rhoT: ms(r.rho[T - 1] ?? r.rho[r.rho.length - 1]) }),
+      ...(r.fwt ? { fwt: ms(r.fwt) } : {}),
     };
-    if (experiment === 'mixture') {
-      const p = PAPER_TABLE1.find((x) => x.approach === r0.config.approach);
-      if (p)
-        row.paper = {
-          rho2: `${fmt2(p.rho2[0])} (${p.rho2[1].toFixed(2)})`,
-          rho8: `${fmt2(p.rho8[0])} (${p.rho8[1].toFixed(2)})`,
-        };
-    } else {
-      const p = PAPER_SETUPS.find((x) => x.experiment === experiment && x.approach === r0.config.approach);
-      if (p)
-        row.paper = { final: p.metric === 'rho' ? `rho<=${p.tasks} ${fmt2(p.value)}` : `A<=${p.tasks} ${p.value}%` };
+    if (r.paper)
+      row.paper = {
+        rho2: `${fmt2(r.paper.rho2[0])} (${r.paper.rho2[1].toFixed(2)})`,
+        rho8: `${fmt2(r.paper.rho8[0])} (${r.paper.rho8[1].toFixed(2)})`,
+      };
+    else if (r.paperSetup) {
+      const p = r.paperSetup;
+      row.paper = { final: p.metric === 'rho' ? `rho<=${p.tasks} ${fmt2(p.value)}` : `A<=${p.tasks} ${p.value}%` };
     }
     return row;
   });
-  return rows.sort(
-    (a, b) => rank(a) - rank(b) || (a.variant ?? '').localeCompare(b.variant ?? '') || a.label.localeCompare(b.label),
-  );
 }
 
 function usageRow(r: RunResult, file: string): UsageRow | undefined {
@@ -242,7 +204,6 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
   const byFolder = new Map<string, LoadedResult[]>();
   for (const l of complete) byFolder.set(path.dirname(l.file), [...(byFolder.get(path.dirname(l.file)) ?? []), l]);
   for (const l of complete) attachForgetting(l.result, byFolder.get(path.dirname(l.file)) ?? []);
-  const files = new Map(loaded.map((l) => [l.result, l.file]));
 
   // --- counts per grid and scale ---
   const timeout = o.lockTimeout ?? LOCK_DEFAULTS.timeout;
@@ -308,7 +269,7 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
   const tables: TableSection[] = [];
   const robustness: RobustnessSection[] = [];
   for (const fam of families(results)) {
-    const rows = tableRows(fam.results, fam.experiment, complete, files);
+    const rows = tableRows(fam.results);
     if (rows.some((r) => !isReference(r.approach)))
       tables.push({
         family: fam.description,
