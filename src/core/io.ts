@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from './errors';
+import { faultPoint } from './faults';
 
 /** A file that cannot be written (full disk, read-only or forbidden folder): the message names the folder. */
 export class StorageError extends UserError {
@@ -42,6 +43,24 @@ export function storageError(e: unknown, file: string, what = path.basename(file
   );
 }
 
+/**
+ * mkdir -p that reports the real cause: Node's recursive mkdir says ENOENT for a read-only parent, where one
+ * level at a time says EROFS (or EACCES, ENOTDIR...).
+ */
+function makeFolder(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch {
+    const parent = path.dirname(dir);
+    if (parent !== dir && !fs.existsSync(parent)) makeFolder(parent);
+    try {
+      fs.mkdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(dir).isDirectory()) throw e;
+    }
+  }
+}
+
 const HOST = os.hostname().replace(/[^\w-]/g, '_');
 /** A day: a temporary file this old is left over by a writer on any machine, whatever its pid says. */
 const STALE_MS = 24 * 3600 * 1000;
@@ -69,13 +88,20 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Who wrote a temporary file: FILE.HOST.PID.RANDOM.tmp, or FILE.PID.TIME.tmp (the naming before). */
+function writerOf(name: string): { host: string; pid: number } {
+  const parts = name.slice(0, -'.tmp'.length).split('.');
+  const last = parts[parts.length - 1];
+  return /^\d{12,}$/.test(last)
+    ? { host: HOST, pid: Number(parts[parts.length - 2]) }
+    : { host: parts[parts.length - 3], pid: Number(parts[parts.length - 2]) };
+}
+
 /**
- * Removes the temporary files a killed writer of `file` left behind: those of a dead process of this machine
- * (also from the older FILE.PID.TIME.tmp naming), and any older than a day. Live writers' are left alone.
+ * Removes the temporary files that killed writers left in `dir` under names starting with `prefix`: those of a
+ * dead process of this machine, and any older than a day. Live writers' are left alone.
  */
-export function removeStaleTemporaries(file: string): void {
-  const dir = path.dirname(file);
-  const prefix = `${path.basename(file)}.`;
+export function removeStaleTemporaries(dir: string, prefix: string): void {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -84,8 +110,7 @@ export function removeStaleTemporaries(file: string): void {
   }
   for (const name of names) {
     if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-    const parts = name.slice(prefix.length, -'.tmp'.length).split('.');
-    const [host, pid] = parts.length === 3 ? [parts[0], Number(parts[1])] : [HOST, Number(parts[0])];
+    const { host, pid } = writerOf(name);
     const p = path.join(dir, name);
     try {
       const old = Date.now() - fs.statSync(p).mtimeMs > STALE_MS;
@@ -104,14 +129,15 @@ export function removeStaleTemporaries(file: string): void {
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeFolder(path.dirname(file));
   } catch (e) {
     throw storageError(e, file);
   }
-  removeStaleTemporaries(file);
+  removeStaleTemporaries(path.dirname(file), `${path.basename(file)}.`);
   const tmp = tmpName(file);
   try {
     fs.writeFileSync(tmp, data);
+    faultPoint('atomic-write'); // the tests' SIGKILL between writing and renaming
     fs.renameSync(tmp, file);
   } catch (e) {
     removeQuietly(tmp);
@@ -123,7 +149,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
 export function checkWritableFolder(dir: string, what = 'files'): void {
   const probe = path.join(dir, `.hat-write-probe.${HOST}.${process.pid}.tmp`);
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeFolder(dir);
     fs.writeFileSync(probe, '');
     fs.rmSync(probe);
   } catch (e) {

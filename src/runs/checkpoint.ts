@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../core/errors';
-import { writeFileAtomic } from '../core/io';
+import { faultPoint } from '../core/faults';
+import { removeStaleTemporaries, writeFileAtomic } from '../core/io';
 
 export const CHECKPOINT_FORMAT = 'hat-ts/checkpoint@1';
 
@@ -68,6 +69,7 @@ export function saveCheckpoint(
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const dataFile = `${path.basename(base)}.${sha256.slice(0, 16)}.bin`;
   writeFileAtomic(path.join(path.dirname(base), dataFile), bytes);
+  faultPoint('checkpoint-data'); // the tests' SIGKILL between the data and the manifest
   const manifest: CheckpointManifest = {
     format: CHECKPOINT_FORMAT,
     tasksDone,
@@ -79,13 +81,15 @@ export function saveCheckpoint(
     json,
   };
   writeFileAtomic(`${base}.json`, JSON.stringify(manifest));
+  faultPoint('checkpoint-manifest'); // ... and between the manifest and the removal of older data
   removeDataFiles(base, dataFile);
 }
 
-/** The data files of checkpoint `base` (all of them, or all but `keep`). */
+/** The data files of checkpoint `base` (all of them, or all but `keep`), and what killed writers left of it. */
 function removeDataFiles(base: string, keep?: string): void {
   const dir = path.dirname(base);
   const stem = path.basename(base);
+  removeStaleTemporaries(dir, `${stem}.`);
   let names: string[];
   try {
     names = fs.readdirSync(dir);
