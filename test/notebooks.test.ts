@@ -1,10 +1,12 @@
 /**
- * The notebooks, executed headless in the tslab kernel on small results (scripts/notebook-fixtures.ts) by
- * the report runner (scripts/report.py): every cell must run, every notebook must show a Plotly figure and
- * an HTML table, the HTML reports must be self-contained (plotly inlined, nothing from a CDN), a missing
- * result set must trigger the announced live fallback, and a failing cell must stop the report with its
- * own error. Needs the notebook environment of scripts/setup-lab.sh (npm test prepares it; outside CI the
- * suite is skipped when it could not be installed).
+ * The notebooks, executed headless in the tslab kernel by the report runner (scripts/report.py): on the
+ * committed lite reproduction (res/reference/lite) every cell must run with nothing on stderr and no fallback,
+ * each figure's named rows and traces must be there (e.g. HAT's Table 1 row over every lite seed), the reports
+ * must share one plotly.js beside them, stay well under 1 MB and load nothing from the network, and the index
+ * must say which results each used; on a user's own results (scripts/notebook-fixtures.ts) those are drawn
+ * instead; a failing cell stops the report with its own error. Needs the notebook environment of
+ * scripts/setup-lab.sh (npm test prepares it; outside CI the notebook runs are skipped when it could not be
+ * installed). Where the results come from (notebookResults) is checked without a kernel.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,10 +15,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeNotebookFixtures } from '../scripts/notebook-fixtures';
-import { gradientAnnealingCurves, reuseMatrix, stat, sigmoidPrime, usagePerTaskRows } from '../src/figures';
-import { decodeGates, encodeGates } from '../src/analysis/usage';
-import { figureHtml } from '../src/notebook';
-import { type LayerSpec } from '../src/nets/geometry';
+import { REFERENCE_RESULTS, notebookResults } from '../src/notebook';
+import { UserError } from '../src/core/errors';
+import type { RunResult } from '../src/runs/result-file';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const LAB_ENV = process.env.HAT_LAB_ENV ?? path.join(ROOT, '.venv-lab');
@@ -29,6 +30,17 @@ const NOTEBOOKS = fs
   .readdirSync(path.join(ROOT, 'notebooks'))
   .filter((f) => /^\d.*\.ipynb$/.test(f))
   .sort();
+/** The notebooks that draw result files (00 and 01 train live by design). */
+const FROM_RESULTS = NOTEBOOKS.filter((f) => !/^0[01]/.test(f));
+
+/** The committed lite results, read directly (not through src/): what the notebooks must show. */
+const LITE = path.join(ROOT, REFERENCE_RESULTS);
+const liteRuns = (): RunResult[] =>
+  fs
+    .readdirSync(LITE)
+    .filter((f) => f.endsWith('.json') && !f.endsWith('.ckpt.json'))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(LITE, f), 'utf8')) as RunResult)
+    .filter((r) => r.status === 'complete');
 
 function report(args: string[], extraEnv: Record<string, string> = {}) {
   return spawnSync(python, [path.join(ROOT, 'scripts', 'report.py'), ...args], {
@@ -54,69 +66,46 @@ interface Nb {
   cells: { cell_type: string; source: string | string[]; outputs?: NbOutput[] }[];
 }
 const joined = (s: string | string[] | undefined): string => (Array.isArray(s) ? s.join('') : (s ?? ''));
+const outputsOf = (file: string): NbOutput[] =>
+  (JSON.parse(fs.readFileSync(file, 'utf8')) as Nb).cells.flatMap((c) => c.outputs ?? []);
+/** Everything a notebook showed: html and markdown outputs. */
+const shown = (file: string): string =>
+  outputsOf(file)
+    .map((o) => joined(o.data?.['text/html']) + joined(o.data?.['text/markdown']))
+    .join('\n');
+const td = (s: string | number) => `<td[^>]*>${String(s).replace(/[()+.]/g, '\\$&')}</td>`;
 
-describe('figure and table helpers', () => {
-  const layers: LayerSpec[] = [
-    { name: 'fc1', kind: 'dense', inputs: 3, units: 4, dropout: 0, pool: false },
-    { name: 'fc2', kind: 'dense', inputs: 4, units: 2, dropout: 0, pool: false },
-  ];
-  const gates = [
-    [
-      [0.9, 0.8, 0.1, 0],
-      [1, 0],
-    ],
-    [
-      [1, 0.2, 0.7, 0],
-      [0.6, 0.9],
-    ],
-  ];
+describe("where a notebook's results come from", () => {
+  let tmp = '';
+  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-nbresults-'))));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const any = (rs: RunResult[]) => rs.length > 0;
+  const need = { what: 'Fig. 4', protocol: 'robustness' };
 
-  test('weight reuse counts the weights both tasks use, relative to the earlier task (Fig. 6)', () => {
-    // task 1: fc1 2 units x 3 inputs + fc2 1 unit x 2 inputs = 8 weights; shared: fc1 1 x 3 + fc2 1 x 1 = 4
-    const m = reuseMatrix(layers, gates);
-    assert.equal(m[0][1], 50);
-    assert.equal(m[1][0], null);
-    assert.equal(m[0][0], null);
-  });
-
-  test('capacity table: cumulative usage per layer after each task', () => {
-    const rows = usagePerTaskRows(layers, gates, ['a', 'b']);
-    assert.equal(rows[0]['fc1 %'], 50); // 2 of 4 units x 3 inputs
-    assert.equal(rows[1]['fc1 %'], 75); // units 0, 1, 2
-    assert.equal(rows[1]['fc2 %'], 75); // 2 units x 3 active inputs of 4
-  });
-
-  test('Fig. 2 curves: s = smax is narrow, compensation is wide and as high as s = smax at 0', () => {
-    const c = gradientAnnealingCurves(6, 100);
-    const zero = c.e.findIndex((e) => Math.abs(e) < 1e-9);
-    const two = c.e.findIndex((e) => Math.abs(e - 2) < 1e-9);
-    assert.ok(Math.abs(c.constantOne[zero] - 25) < 1e-9);
-    assert.ok(Math.abs(c.constantSmax[zero] - 150) < 1e-9);
-    assert.ok(Math.abs(c.compensated[two] - 600 * sigmoidPrime(2)) < 1e-9);
-    assert.ok(c.constantSmax[two] < c.constantOne[two] / 10, 'narrow');
-    assert.ok(c.annealed[zero] > c.constantOne[zero] && c.annealed[zero] < c.constantSmax[zero]);
-  });
-
-  test('statistics: t-based 95% confidence interval', () => {
-    const s = stat([1, 2, 3]);
-    assert.equal(s.mean, 2);
-    assert.equal(s.std, 1);
-    assert.ok(Math.abs(s.ci - 4.303 / Math.sqrt(3)) < 1e-9);
-    assert.equal(stat([5]).ci, 0);
-  });
-
-  test('gate logs round-trip through their byte encoding within 1/510', () => {
-    const g = [0, 0.25, 0.5, 0.999, 1];
-    decodeGates(encodeGates(g)).forEach((v, i) => assert.ok(Math.abs(v - g[i]) <= 1 / 510 + 1e-12));
-  });
-
-  test('figure html: non-finite numbers become null and no script end tag leaks from the data', () => {
-    const html = figureHtml(
-      { data: [{ type: 'scatter', x: [1, 2], y: [NaN, Infinity], name: '</script><b>' }], layout: {} },
-      'fig-x',
+  test("the user's own results when usable, else the committed lite results; nothing anywhere names the command", () => {
+    const own = path.join(tmp, 'res');
+    fs.mkdirSync(path.join(own, 'reference'), { recursive: true });
+    const ctx = { root: ROOT, resDir: own, runDir: path.join(own, 'notebook-runs', 'x') };
+    const lite = liteRuns();
+    const reference = notebookResults(ctx, any, need);
+    assert.equal(reference.kind, 'reference');
+    assert.equal(reference.runs.length, lite.length);
+    const one = fs.readdirSync(LITE).find((f) => f.endsWith('.json') && !f.endsWith('.ckpt.json'))!;
+    fs.copyFileSync(path.join(LITE, one), path.join(own, one));
+    // a copy inside the results folder's own reference/ folder is not the user's
+    fs.copyFileSync(path.join(LITE, one), path.join(own, 'reference', one));
+    const yours = notebookResults(ctx, any, need);
+    assert.equal(yours.kind, 'yours');
+    assert.equal(yours.runs.length, 1);
+    const nowhere = { root: tmp, resDir: path.join(tmp, 'empty'), runDir: '' };
+    assert.throws(
+      () => notebookResults(nowhere, () => false, need),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /no results for Fig\. 4 in .*empty nor in the committed res\/reference\/lite: run `hat grid --protocol robustness --scale lite`/.test(
+          e.message,
+        ),
     );
-    assert.match(html, /"y":\[null,null\]/);
-    assert.equal(html.match(/<\/script>/g)?.length, 1);
   });
 });
 
@@ -125,27 +114,24 @@ describe(
   { skip: ready ? false : `no notebook environment in ${LAB_ENV} (run bash scripts/setup-lab.sh)` },
   () => {
     let tmp = '';
-    let fixtures = '';
-    before(async () => {
-      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-notebooks-'));
-      fixtures = path.join(tmp, 'res');
-      await makeNotebookFixtures(fixtures);
-    });
+    before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-notebooks-'))));
     after(() => {
       if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    test('every notebook runs top to bottom on small results and becomes a self-contained HTML report', () => {
+    test('every notebook runs on the committed lite results into reports sharing one plotly.js', () => {
       const out = path.join(tmp, 'report');
-      const r = report(['--res-dir', fixtures, '--out', out]);
+      const empty = path.join(tmp, 'no-results');
+      fs.mkdirSync(empty);
+      const r = report(['--res-dir', empty, '--out', out]);
       assert.equal(r.status, 0, `report failed:\n${r.stderr}`);
       assert.ok(NOTEBOOKS.length >= 6, `expected the six notebooks, found ${NOTEBOOKS.join(', ')}`);
+      assert.ok(fs.existsSync(path.join(out, 'plotly.min.js')), 'one plotly.js beside the reports');
       const index = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
       for (const file of NOTEBOOKS) {
         const stem = file.replace(/\.ipynb$/, '');
         assert.match(index, new RegExp(`href="${stem}\\.html"`), `index links ${stem}`);
-        const nb = JSON.parse(fs.readFileSync(path.join(out, file), 'utf8')) as Nb;
-        const outputs = nb.cells.flatMap((c) => c.outputs ?? []);
+        const outputs = outputsOf(path.join(out, file));
         assert.deepEqual(
           outputs.filter((o) => o.output_type === 'error'),
           [],
@@ -155,53 +141,92 @@ describe(
           .filter((o) => o.output_type === 'stream' && o.name === 'stderr')
           .map((o) => joined(o.text));
         assert.deepEqual(stderr, [], `${file}: nothing on stderr`);
-        const html = outputs.map((o) => joined(o.data?.['text/html'])).join('\n');
+        const html = shown(path.join(out, file));
         assert.match(html, /class="hat-figure"/, `${file}: a Plotly figure`);
         assert.match(html, /<table/, `${file}: an HTML table`);
-        // notebooks 00 and 01 train live by design; the others must have used the fixtures, not a fallback
-        if (!/^0[01]/.test(file))
-          assert.doesNotMatch(html, /hat-fallback/, `${file} should use the results in ${fixtures}`);
+        assert.doesNotMatch(html, /hat-fallback|[Ff]allback:/, `${file}: no fallback`);
+        if (FROM_RESULTS.includes(file)) assert.match(html, /\*\*Results: the committed lite reproduction\*\*/, file);
         const page = fs.readFileSync(path.join(out, `${stem}.html`), 'utf8');
-        assert.match(page, /window\.Plotly = Plotly/, `${stem}.html inlines plotly.js`);
+        assert.match(page, /<script type="text\/javascript" src="plotly\.min\.js"><\/script>/, `${stem}.html`);
+        assert.doesNotMatch(
+          page,
+          /window\.Plotly = Plotly|inlined by hat-ts/,
+          `${stem}.html does not inline plotly.js`,
+        );
         assert.doesNotMatch(page, /<script[^>]+src="https?:/, `${stem}.html loads no script from the network`);
+        assert.ok(page.length < 1_000_000, `${stem}.html is ${page.length} bytes`);
       }
-    });
-
-    test('the forgetting notebook reads the fixture family: table with the paper column and HAT and SGD rows', () => {
-      const out = path.join(tmp, 'report');
-      const nb = JSON.parse(fs.readFileSync(path.join(out, '02-forgetting.ipynb'), 'utf8')) as Nb;
-      const html = nb.cells
-        .flatMap((c) => c.outputs ?? [])
-        .map((o) => joined(o.data?.['text/html']) + joined(o.data?.['text/markdown']))
-        .join('\n');
-      assert.match(html, /Table 1: mean \(std\) over seeds; ours: pmnist, 3 tasks; seeds 0,1/);
-      assert.match(html, /paper rho&lt;=8|paper rho<=8/);
-      assert.match(
-        html,
-        /Using \*\*24 result files\*\*/,
-        'two seeds of the 10 approaches of Table 1 and the 2 references',
+      for (const file of FROM_RESULTS)
+        assert.match(
+          index,
+          new RegExp(`${file.replace(/\.ipynb$/, '')}.*\\n?.*results: the committed lite reproduction`),
+          `index says which results ${file} used`,
+        );
+      const timings = JSON.parse(fs.readFileSync(path.join(out, 'timings.json'), 'utf8')) as {
+        notebooks: { name: string; seconds: number }[];
+      };
+      process.stderr.write(
+        `notebook report times: ${timings.notebooks.map((n) => `${n.name} ${n.seconds.toFixed(0)} s`).join(', ')}\n`,
       );
-      for (const label of ['LFL', 'LWF', 'EWC', 'IMM-MODE', 'PATHNET', 'PNN'])
-        assert.match(html, new RegExp(`<td[^>]*>${label}</td>`), `Table 1 has a measured ${label} row`);
     });
 
-    test('a notebook without results runs a small live experiment instead and says so', () => {
-      const empty = path.join(tmp, 'empty');
-      fs.mkdirSync(empty);
-      const out = path.join(tmp, 'report-empty');
-      const r = report(['--res-dir', empty, '--out', out, path.join(ROOT, 'notebooks', '03-robustness.ipynb')]);
+    test("the lite Table 1, Fig. 3 and the permuted-MNIST table show every lite seed's rows", () => {
+      const html = shown(path.join(tmp, 'report', '02-forgetting.ipynb'));
+      const mixture = liteRuns().filter((r) => r.config.protocol.experiment === 'mixture');
+      const seedsOf = (approach: string) =>
+        mixture.filter((r) => r.config.approach === approach && r.config.tag === approach).length;
+      const hat = seedsOf('hat');
+      assert.ok(hat > 0, 'the committed lite results have HAT on the mixture');
+      assert.match(html, new RegExp(`${td('HAT')}${td(hat)}`), `Table 1's HAT row over its ${hat} seeds`);
+      assert.match(html, new RegExp(`"name":"HAT \\(n=${hat}\\)"`), "Fig. 3's HAT trace");
+      assert.match(html, /"name":"HAT, paper"/, "Fig. 3's paper points for HAT");
+      assert.match(html, /Table 1: mean \(population std\) over seeds; ours: mixture/);
+      for (const approach of ['sgd', 'ewc', 'lwf'])
+        if (seedsOf(approach)) assert.match(html, new RegExp(td(approach.toUpperCase())), `a ${approach} row`);
+      assert.match(html, /-0\.06 \(0\.01\)/, "the paper's HAT rho<=8");
+    });
+
+    test('the robustness grid, the gate log and the compression runs of the lite results are drawn', () => {
+      const lite = liteRuns();
+      const robustness = shown(path.join(tmp, 'report', '03-robustness.ipynb'));
+      assert.match(robustness, /"type":"heatmap"/);
+      for (const smax of new Set(
+        lite
+          .filter((r) => r.config.approach === 'hat' && r.config.tag.includes('smax'))
+          .map((r) => r.config.parameters.smax),
+      ))
+        assert.match(robustness, new RegExp(`smax ${String(smax)}`), `a column for smax ${String(smax)}`);
+      const capacity = shown(path.join(tmp, 'report', '04-capacity.ipynb'));
+      assert.match(capacity, /Gate log: \*\*mixture\*\*/);
+      assert.match(capacity, /"type":"heatmap"/, 'gates and reuse');
+      const compression = shown(path.join(tmp, 'report', '05-compression.ipynb'));
+      const datasets = lite.filter((r) => r.extras.compression).map((r) => r.data.tasks[0].name);
+      assert.ok(datasets.length > 0, 'the committed lite results have compression runs');
+      for (const d of datasets) assert.match(compression, new RegExp(td(d)), `a compression row for ${d}`);
+      assert.match(compression, /paper: MNIST ≈ 1%/);
+    });
+
+    test("a user's own results are drawn instead, and the notebooks say so", async () => {
+      const own = path.join(tmp, 'own');
+      await makeNotebookFixtures(own);
+      const out = path.join(tmp, 'report-own');
+      const r = report(['--res-dir', own, '--out', out, ...FROM_RESULTS.map((f) => path.join(ROOT, 'notebooks', f))]);
       assert.equal(r.status, 0, `report failed:\n${r.stderr}`);
-      const nb = JSON.parse(fs.readFileSync(path.join(out, '03-robustness.ipynb'), 'utf8')) as Nb;
-      const html = nb.cells
-        .flatMap((c) => c.outputs ?? [])
-        .map((o) => joined(o.data?.['text/html']))
-        .join('\n');
-      assert.match(html, /class="hat-fallback"/);
-      assert.match(html, /class="hat-figure"/);
-      const written = fs
-        .readdirSync(path.join(empty, 'notebook-runs', '03-robustness'))
-        .filter((f) => f.endsWith('.json') && !f.includes('ckpt'));
-      assert.equal(written.length, 11, `random, joint and 9 HAT settings: ${written.join(', ')}`);
+      for (const file of FROM_RESULTS) {
+        const html = shown(path.join(out, file));
+        assert.match(html, /\*\*Results: your own\*\*/, file);
+        assert.match(html, /class="hat-figure"/, `${file}: a Plotly figure`);
+      }
+      const forgetting = shown(path.join(out, '02-forgetting.ipynb'));
+      assert.match(forgetting, /Table 1: mean \(population std\) over seeds; ours: pmnist, 3 tasks; seeds 0,1/);
+      for (const label of ['LFL', 'LWF', 'EWC', 'PATHNET', 'HAT'])
+        assert.match(
+          forgetting,
+          new RegExp(`${td(label)}${td(2)}`),
+          `Table 1 has a measured ${label} row over 2 seeds`,
+        );
+      const index = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
+      assert.match(index, /results: your own/);
     });
 
     test("a failing cell stops the report with that cell's own error message", () => {

@@ -1,5 +1,15 @@
 /** Figs. 5 and 6 (spec §8.5, §8.6): capacity used while tasks accumulate, and weight reuse between tasks. No TensorFlow. */
-import { type LayerUsage, type UnitUsage, cumulativeMax, totalUsage, weightUsage } from '../analysis/usage';
+import {
+  type LayerUsage,
+  type UnitUsage,
+  cumulativeMax,
+  decodeGates,
+  totalUsage,
+  weightUsage,
+} from '../analysis/usage';
+
+/** Units per layer each task uses, all together, and free (also `hat capacity`): from src/analysis/usage. */
+export { unitUsage } from '../analysis/usage';
 import type { LayerSpec } from '../nets/geometry';
 import type { GateLogEpoch, GateLogExtras } from '../runs/monitors';
 import type { RunResult } from '../runs/result-file';
@@ -164,4 +174,22 @@ export function unitUsageFigure(rows: UnitUsage[], tasks: string[]): PlotlyFigur
       height: 420,
     },
   };
+}
+
+/** A layer's gates σ(smax·e) after every epoch of a gate log (white: closed, dark: open), first `units` units. */
+export function gateHeatmapFigure(log: GateLogView, layer = 0, units = 200): PlotlyFigure {
+  const rows = log.epochs.map((e) => decodeGates(e.gates[layer]).slice(0, units));
+  return heatmapFigure(
+    rows,
+    `Gates of layer ${log.layers[layer].name} (first ${Math.min(units, log.layers[layer].units)} units) after every epoch`,
+    {
+      y: log.epochs.map((e) => `t${e.task + 1} ep${e.epoch}`),
+      xTitle: 'unit',
+      yTitle: 'task, epoch',
+      zmin: 0,
+      zmax: 1,
+      colorscale: 'Greys',
+      height: 300 + 6 * rows.length,
+    },
+  );
 }

@@ -4,6 +4,7 @@
  * every epoch; plain SGD on the same task (also logged) is the uncompressed reference. No TensorFlow.
  */
 import { APPROACH_INFO } from '../approaches/catalog';
+import { PAPER_COMPRESSION } from '../analysis/paper';
 import type { CompressionEpoch, CompressionExtras } from '../runs/monitors';
 import { type RunResult, protocolKey } from '../runs/result-file';
 import { COLORS, type PlotlyFigure, type Row } from './plotly';
@@ -87,11 +88,32 @@ export function compressionFigure(series: CompressionSeries[]): PlotlyFigure {
       });
     }
   });
+  // the paper states the weights its final models keep for two datasets: dotted lines there
+  const paper = PAPER_COMPRESSION;
   return {
     data,
     layout: {
+      shapes: paper.map(({ percent }) => ({
+        type: 'line',
+        x0: percent,
+        x1: percent,
+        yref: 'paper',
+        y0: 0,
+        y1: 1,
+        line: { dash: 'dot', color: '#888', width: 1 },
+      })),
+      // annotations on a log axis take log10 of the value (shapes take the value)
+      annotations: paper.map(({ dataset, percent }) => ({
+        x: Math.log10(percent),
+        y: 1,
+        yref: 'paper',
+        text: `paper: ${dataset} ≈ ${percent}%`,
+        showarrow: false,
+        xanchor: 'left',
+        font: { size: 10, color: '#555' },
+      })),
       title: {
-        text: 'Compression: validation accuracy vs weights kept (paper Fig. 7; triangles: plain SGD, all weights)',
+        text: 'Compression: validation accuracy vs weights kept (paper Fig. 7; triangles: plain SGD, all weights; dotted: the paper)',
       },
       xaxis: { title: { text: 'weights kept (%)' }, type: 'log', range: [-0.5, 2.1] },
       yaxis: { title: { text: 'validation accuracy (%)' } },
@@ -108,5 +130,6 @@ export function compressionRows(series: CompressionSeries[]): Row[] {
     'valid acc % (step gates)': Number((100 * l.final.validAccuracy).toFixed(1)),
     'test acc % (step gates)': Number((100 * l.final.testAccuracy).toFixed(1)),
     'SGD valid acc %': l.sgdValidAccuracy === undefined ? null : Number((100 * l.sgdValidAccuracy).toFixed(1)),
+    'paper: weights kept %': PAPER_COMPRESSION.find((p) => p.dataset === l.dataset)?.percent ?? null,
   }));
 }

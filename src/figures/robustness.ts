@@ -1,7 +1,9 @@
 /** Fig. 4 (spec §8.4): HAT's robustness to smax and c. No TensorFlow. */
+import { APPROACH_INFO } from '../approaches/catalog';
+import { changedParams } from '../core/params';
 import { mean } from '../analysis/metrics';
 import type { RunResult } from '../runs/result-file';
-import { COLORS, type PlotlyFigure, heatmapFigure } from './plotly';
+import { COLORS, type PlotlyFigure, type Row, heatmapFigure } from './plotly';
 
 export interface HyperGrid {
   smax: number[];
@@ -12,9 +14,18 @@ export interface HyperGrid {
   tasks: number;
 }
 
-/** rho^{<=T} (or, without references, average accuracy A^{<=T} in %) of every HAT (smax, c) in a family. */
+/** A HAT run that differs from the defaults in smax and c only, with no monitoring: a cell of the grid. */
+export function isRobustnessCell(r: RunResult): boolean {
+  if (r.config.approach !== 'hat' || r.extras.gateLog || r.extras.compression) return false;
+  return changedParams(APPROACH_INFO.hat.params, r.config.parameters).every(([k]) => k === 'smax' || k === 'c');
+}
+
+/**
+ * rho^{<=T} (or, without references, average accuracy A^{<=T} in %) of every HAT (smax, c) cell of a family,
+ * mean over its seeds (the paper: seed 0 only).
+ */
 export function hyperGrid(results: RunResult[]): HyperGrid {
-  const hats = results.filter((r) => r.config.approach === 'hat');
+  const hats = results.filter(isRobustnessCell);
   const metric: HyperGrid['metric'] = hats.length && hats.every((r) => r.forgetting) ? 'rho' : 'accuracy';
   const val = (r: RunResult) => {
     const T = r.accuracy.length;
@@ -67,4 +78,15 @@ export function hyperLinesFigure(g: HyperGrid): PlotlyFigure {
       height: 400,
     },
   };
+}
+
+/** The grid as a table: one row per c, one column per smax (empty: not run). */
+export function hyperGridRows(g: HyperGrid): Row[] {
+  return g.c.map(
+    (c, i) =>
+      Object.fromEntries([
+        ['c', c],
+        ...g.smax.map((s, j) => [`smax ${s}`, g.z[i][j] === null ? null : Number(g.z[i][j]!.toFixed(3))]),
+      ]) as Row,
+  );
 }

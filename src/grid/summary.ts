@@ -7,8 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { APPROACH_INFO, isReference } from '../approaches/catalog';
-import { changedParams } from '../core/params';
+import { isReference } from '../approaches/catalog';
 import type { Stat } from '../analysis/stats';
 import { compressionRows, compressionSeries } from '../figures/compression';
 import { approachLabel, families } from '../figures/families';
@@ -103,13 +102,6 @@ export interface ResultsSummary {
 }
 
 const gridOf = (r: RunResult): Partial<GridExtras> | undefined => r.extras.grid as Partial<GridExtras> | undefined;
-
-/** A HAT run that differs from the defaults in smax and c only: a cell of the robustness grid. */
-function robustnessCell(r: RunResult): boolean {
-  if (r.config.approach !== 'hat') return false;
-  const changed = changedParams(APPROACH_INFO.hat.params, r.config.parameters).map(([k]) => k);
-  return changed.every((k) => k === 'smax' || k === 'c');
-}
 
 const fmt2 = (x: number) => (x >= 0 ? ' ' : '') + x.toFixed(2);
 const ms = (s: Stat): MeanStd => ({ mean: s.mean, std: s.popStd, n: s.n });
@@ -278,8 +270,7 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
         hasReferences: fam.hasReferences,
         rows,
       });
-    const cells = fam.results.filter(robustnessCell);
-    const g = hyperGrid(cells);
+    const g = hyperGrid(fam.results);
     if (g.smax.length * g.c.length > 1)
       robustness.push({
         family: fam.description,

@@ -51,21 +51,23 @@ export function say(markdown: string): void {
   display().markdown(markdown);
 }
 
-/** A visible note that a notebook falls back to a live experiment. */
-export function warnFallback(what: string, why: string): void {
-  display().html(
-    `<div class="hat-fallback" style="border-left:4px solid #e69f00;padding:4px 10px;background:#fff8e6"><b>Fallback:</b> ${escapeHtml(why)} Running ${escapeHtml(what)} live instead (small, for illustration; its numbers are not the paper's protocol).</div>`,
-  );
-}
-
 interface NotebookGlobals {
   __hatPlotlyShown?: boolean;
   __hatFigureCount?: number;
 }
 const g = globalThis as unknown as NotebookGlobals;
 
-/** The plotly.js library as an inline script (once per page). */
+/**
+ * The plotly.js library for the page: a script tag of the file named by $HAT_PLOTLY_SRC when set (the HTML
+ * reports share one copy beside them), else the library inlined (live notebooks, self-contained files).
+ */
 export function plotlyLibraryHtml(): string {
+  const src = process.env.HAT_PLOTLY_SRC;
+  if (src) return `<script type="text/javascript" src="${escapeHtml(src)}"></script>`;
+  return inlinedPlotly();
+}
+
+function inlinedPlotly(): string {
   const file = require.resolve('plotly.js-dist-min');
   const src = fs.readFileSync(file, 'utf8').replace(/<\/script/gi, '<\\/script');
   // shadow module/exports/define so that the bundle always installs window.Plotly (also where require.js is loaded)

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadRuns } from '../runs/loader';
 import type { RunResult } from '../runs/result-file';
+import { UserError } from '../core/errors';
 import { display, escapeHtml, inlinePlotly } from './display';
 
 /** The project root (the folder of hat-ts' package.json), found from this file. */
@@ -52,7 +53,54 @@ export function setupNotebook(name: string): NotebookContext {
   return { root, resDir, runDir };
 }
 
-/** Complete results under a results folder (3 levels; not the reports, nor notebook live runs unless asked), with their forgetting ratios. */
-export function loadNotebookRuns(resDir: string, opts: { includeNotebookRuns?: boolean } = {}): RunResult[] {
-  return loadRuns(resDir, { depth: 3, skip: opts.includeNotebookRuns ? ['report'] : ['report', 'notebook-runs'] });
+/** The committed reproduction at lite scale (`hat grid --scale lite`), relative to the project root. */
+export const REFERENCE_RESULTS = path.join('res', 'reference', 'lite');
+
+/** Folders of a results folder that hold no results of the user's own experiments. */
+const NOT_YOURS = ['report', 'notebook-runs', 'reference', 'test-artifacts', 'bench', 'models', '.grid'];
+
+/** Where a notebook's results come from: the user's own, or the committed lite reproduction. */
+export interface ResultSource {
+  runs: RunResult[];
+  /** 'yours' (the results folder) or 'reference' (the committed lite results). */
+  kind: 'yours' | 'reference';
+  dir: string;
+}
+
+/** What a notebook draws and the grid protocol that produces it (for the message when nothing is found). */
+export interface ResultNeed {
+  what: string;
+  protocol: string;
+}
+
+/**
+ * The results a notebook draws: the user's own (the results folder without the committed reference, reports,
+ * models and live runs) when `usable` accepts them, else the committed lite reproduction; says which in the
+ * notebook. When neither has them, a UserError names the command that makes them.
+ */
+export function notebookResults(
+  ctx: NotebookContext,
+  usable: (runs: RunResult[]) => boolean,
+  need: ResultNeed,
+): ResultSource {
+  const own = loadRuns(ctx.resDir, { depth: 3, skip: NOT_YOURS });
+  const referenceDir = path.join(ctx.root, REFERENCE_RESULTS);
+  const shown = (dir: string) => (dir.startsWith(ctx.root + path.sep) ? path.relative(ctx.root, dir) : dir);
+  if (usable(own)) {
+    display().markdown(
+      `**Results: your own**, ${own.length} result files under \`${shown(ctx.resDir)}\`, for ${need.what}.`,
+    );
+    return { runs: own, kind: 'yours', dir: ctx.resDir };
+  }
+  const reference = loadRuns(referenceDir, { depth: 1, skip: NOT_YOURS });
+  if (!usable(reference))
+    throw new UserError(
+      `no results for ${need.what} in ${shown(ctx.resDir)} nor in the committed ${REFERENCE_RESULTS}: ` +
+        `run \`hat grid --protocol ${need.protocol} --scale lite\` (or --scale paper) and run this notebook again`,
+    );
+  display().markdown(
+    `**Results: the committed lite reproduction**, ${reference.length} result files in \`${REFERENCE_RESULTS}\` ` +
+      `(\`hat grid --protocol ${need.protocol} --scale lite\`), for ${need.what}: none of your own in \`${shown(ctx.resDir)}\`.`,
+  );
+  return { runs: reference, kind: 'reference', dir: referenceDir };
 }
