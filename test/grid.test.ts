@@ -661,6 +661,19 @@ describe('running grids', () => {
     );
   });
 
+  test('by default no more workers than runs left, and a lone worker keeps all the threads', async () => {
+    const dir = tmp('hat-grid-workers-');
+    const file = path.join(dir, 'w.yaml');
+    fs.writeFileSync(file, `name: w\ngrids:\n  - { experiments: [mnist2], seeds: [0], approaches: [sgd], ${TINY} }\n`);
+    const res = path.join(dir, 'res');
+    const r = await hat(['grid', '--file', file, '--res-dir', res, '--progress', 'lines']);
+    assert.equal(r.code, 0, r.err + r.out);
+    assert.match(r.err, /w: 1 runs \(1 to do\) into .* with 1 worker\n/, 'one worker, TensorFlow picks its threads');
+    const again = await hat(['grid', '--file', file, '--res-dir', res, '--progress', 'lines']);
+    assert.match(again.err, /w: 1 runs \(0 to do\) into .* with 1 worker\n/);
+    assert.match(again.out, /w: 1 done, 0 failed/);
+  });
+
   test('a worker that dies mid-run has its run recorded as failed, and the grid goes on', async () => {
     const dir = tmp('hat-grid-crash-');
     const file = path.join(dir, 'c.yaml');

@@ -42,7 +42,8 @@ interface GridOpts {
   resDir?: string;
   dataDir?: string;
   backend?: string;
-  workers: number;
+  /** Local workers; default: one per core, no more than the runs left. */
+  workers?: number;
   threads?: number;
   retryFailed?: boolean;
   retryFailedBefore?: string;
@@ -244,9 +245,13 @@ async function gridAction(o: GridOpts): Promise<void> {
     return;
   }
 
-  const threads = o.threads ?? defaultThreads(o.workers);
+  // by default one worker per core, but no more than the runs left: their cores go to the fewer workers' threads
+  const status = scan(resDir, plan.runs, { timeout: o.lockTimeout });
+  const left = plan.runs.filter((r) => status.get(r.id)!.state !== 'done').length;
+  const workers = o.workers ?? Math.max(1, Math.min(os.availableParallelism(), left));
+  const threads = o.threads ?? defaultThreads(workers);
   process.stderr.write(
-    `hat grid: ${plan.name}: ${plan.runs.length} runs into ${resDir} with ${o.workers} worker${o.workers > 1 ? 's' : ''}` +
+    `hat grid: ${plan.name}: ${plan.runs.length} runs (${left} to do) into ${resDir} with ${workers} worker${workers > 1 ? 's' : ''}` +
       `${threads ? `, ${threads} TensorFlow threads each` : ''}\n`,
   );
   const out = await runGrid({
@@ -255,7 +260,7 @@ async function gridAction(o: GridOpts): Promise<void> {
     resDir,
     dataDir: o.dataDir,
     backend: o.backend,
-    workers: o.workers,
+    workers,
     threads,
     retryFailed: o.retryFailed,
     lockTimeout: o.lockTimeout,
@@ -288,10 +293,8 @@ export function gridCommand(program: Command): void {
     .addOption(
       new Option(
         '--workers <n>',
-        'local worker processes (default: one per core, each with 1 thread: on 2 cores, 2 x 1 thread trained 1.7x (AlexNet) and 2.2x (MLP) the HAT samples/s of 1 x 2 threads; npm run bench)',
-      )
-        .argParser(int('--workers', 1))
-        .default(os.availableParallelism()),
+        `local worker processes (default: one per core, ${os.availableParallelism()} here, but no more than the runs left; on 2 cores, 2 x 1 thread trained 1.7x (AlexNet) and 2.2x (MLP) the HAT samples/s of 1 x 2 threads: npm run bench)`,
+      ).argParser(int('--workers', 1)),
     )
     .addOption(
       new Option(
