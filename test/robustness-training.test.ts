@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { summarise } from '../src/grid/summary';
 import { NonFiniteStateError, loadCheckpoint, saveCheckpoint } from '../src/runs/checkpoint';
 import { readResult } from '../src/runs/result-file';
 import { type RunOptions, runExperiment } from '../src/runs/run';
@@ -80,6 +81,13 @@ test('a NaN in the middle of an epoch stops the run naming task, epoch and batch
   assert.equal(result.failure!.name, 'NonFiniteLossError');
   assert.match(result.failure!.error, /task 2 \(MNIST 5-9\) became NaN in epoch 2/);
   assert.equal(result.accuracy.length, 1, 'the first task is kept');
+  // hat results counts it as failed and says why
+  const summary = summarise(dir);
+  assert.deepEqual(
+    summary.runs.map((c) => [c.found, c.complete, c.partial, c.failed]),
+    [[1, 0, 0, 1]],
+  );
+  assert.match(summary.failures[0].error, /^the training loss of task 2 \(MNIST 5-9\) became NaN/);
   // the checkpoint is the one after epoch 1 of task 2, all finite
   const m = manifestOf(dir);
   assert.equal(m.tasksDone, 1);
@@ -162,4 +170,9 @@ test('in a grid, a run whose loss diverges is recorded as failed (result file an
   const result = readResult(path.join(res, failed.replace('.failed.json', '.json')));
   assert.equal(result.status, 'failed');
   assert.equal(readResult(path.join(res, 'mnist2_random_0.json')).status, 'complete');
+  // counted once as failed (its failure record), not also as partial
+  assert.deepEqual(
+    summarise(res).runs.map((c) => [c.grid, c.found, c.complete, c.partial, c.failed]),
+    [['nan', 2, 1, 0, 1]],
+  );
 });

@@ -206,19 +206,32 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
     if (!c) counts.set(k, (c = { grid, scale, found: 0, complete: 0, partial: 0, running: 0, failed: 0 }));
     return c;
   };
+  const failures: ResultsSummary['failures'] = [];
   for (const l of loaded) {
     const g = gridOf(l.result);
-    const c = bucket(g?.protocol ?? g?.grid ?? '-', g?.scale ?? '-');
+    const grid = g?.protocol ?? g?.grid ?? '-';
+    const c = bucket(grid, g?.scale ?? '-');
     c.found++;
     if (l.result.status === 'complete') c.complete++;
     else {
       const lock = l.file.replace(/\.json$/, '.lock');
       const info = readLock(lock);
       if (info !== undefined && !staleReason(info, lock, { timeout })) c.running++;
-      else c.partial++;
+      else if (l.result.status !== 'failed') c.partial++;
+      // a failed run outside a grid has no failure record (a grid's is counted below): its result file says why
+      else if (!fs.existsSync(l.file.replace(/\.json$/, '.failed.json'))) {
+        c.failed++;
+        const f = l.result.failure;
+        failures.push({
+          name: path.basename(l.file, '.json'),
+          grid,
+          attempt: 1,
+          time: f?.time ?? '',
+          error: (f?.error ?? 'failed').split('\n')[0],
+        });
+      }
     }
   }
-  const failures: ResultsSummary['failures'] = [];
   for (const f of filesEnding(dir, '.failed.json', depth)) {
     const rec: FailedRecord | undefined = readFailed(f);
     if (!rec) continue;
