@@ -20,6 +20,7 @@ import { predictStored } from '../src/models/predict';
 import { encodeIdx } from '../src/data/idx';
 import { buildExperiment } from '../src/data/experiments';
 import { runExperiment } from '../src/runs/run';
+import { APPROACH_IDS } from '../src/approaches/catalog';
 import { backend } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -86,6 +87,37 @@ describe('models', () => {
     assert.equal(loaded.manifest.tasks[1].name, experiment.tasks[1].name);
     approach.dispose();
     loaded.approach.dispose();
+    x.dispose();
+  });
+
+  test('every approach saves and loads: both tasks predict bit for bit', async () => {
+    const x = tf
+      .tensor(testImages(1).images.slice(0, 20 * 784))
+      .reshape([20, 784])
+      .div(255);
+    for (const id of APPROACH_IDS) {
+      const out = path.join(dir, `all-${id}`);
+      const { approach } = await runExperiment({
+        ...common,
+        approach: id,
+        tasks: 2,
+        hidden: [16, 16],
+        maxTrain: 128,
+        maxTest: 50,
+        train: { nepochs: 1 },
+        saveModel: out,
+      });
+      const loaded = loadModel(out);
+      assert.equal(loaded.manifest.approach, id);
+      for (const t of [0, 1])
+        assert.deepEqual(
+          loaded.approach.predict(x, t).arraySync(),
+          approach.predict(x, t).arraySync(),
+          `${id}, task ${t + 1}`,
+        );
+      approach.dispose();
+      loaded.approach.dispose();
+    }
     x.dispose();
   });
 
