@@ -21,6 +21,10 @@ import { svhnSplit } from '../src/data/sources/svhn';
 import { RESULT_FORMAT, readResult } from '../src/runs/result-file';
 import { loadCheckpoint, saveCheckpoint } from '../src/runs/checkpoint';
 import { readGridFile } from '../src/grid/schema';
+import { createApproach } from '../src/approaches/index';
+import { flatPreprocess } from '../src/data/preprocess';
+import type { Task } from '../src/data/experiments';
+import { loadModel, saveModel } from '../src/models/store';
 
 export interface Target {
   /** How the input file is named (its extension decides how some readers open it). */
@@ -393,9 +397,69 @@ export const TARGETS: Record<string, Target> = {
       if (++selfCheckCalls === 3) for (;;); // what a parser stuck in a loop does
     },
   },
-  // --- model manifests (src/models, by the lead): add the model.json / weights.bin parser here, e.g.
-  // 'model manifest': { file: 'model.json', samples: ..., structured: ..., parse: (file) => loadModel(dir) },
+  'model manifest': {
+    file: 'model.json',
+    names: 'hat-fuzz-', // the model folder (a fuzz folder) or a file in it
+    samples: async (dir) => [(await model(dir)).manifest],
+    structured: async (dir) => [JSON.parse((await model(dir)).manifest.toString()) as unknown],
+    parse: async (file, dir) => {
+      fs.writeFileSync(path.join(path.dirname(file), 'weights.bin'), (await model(dir)).weights);
+      useModel(path.dirname(file));
+    },
+  },
+  'model weights': {
+    file: 'weights.bin',
+    names: 'hat-fuzz-',
+    samples: async (dir) => [(await model(dir)).weights],
+    parse: async (file, dir) => {
+      fs.writeFileSync(path.join(path.dirname(file), 'model.json'), (await model(dir)).manifest);
+      useModel(path.dirname(file));
+    },
+  },
 };
+
+/** A genuine saved model: HAT, a 4-unit MLP on 2x2 images, 2 tasks of 3 classes (made once per fuzz folder). */
+async function model(dir: string): Promise<{ manifest: Buffer; weights: Buffer }> {
+  const out = path.join(dir, 'sample-model');
+  if (!fs.existsSync(path.join(out, 'model.json'))) {
+    const approach = createApproach('hat', {
+      kind: 'mlp',
+      inputShape: [4],
+      heads: [3, 3],
+      network: { hidden: [4] },
+      seed: 1,
+    });
+    const preprocess = flatPreprocess([2, 2, 1], 0.5, 0.25);
+    const task = (index: number) =>
+      ({ index, name: `t${index}`, classes: 3, classNames: ['a', 'b', 'c'], train: { preprocess } }) as unknown as Task;
+    await saveModel(out, {
+      approach,
+      experiment: { network: 'mlp', inputShape: [4], tasks: [task(0), task(1)] },
+      learnt: 2,
+      seed: 1,
+      hidden: [4],
+    });
+    approach.dispose();
+  }
+  return {
+    manifest: fs.readFileSync(path.join(out, 'model.json')),
+    weights: fs.readFileSync(path.join(out, 'weights.bin')),
+  };
+}
+
+/** Loads a model folder and predicts with every learnt task: probabilities of the task's classes, or one clear error. */
+function useModel(dir: string): void {
+  const m = loadModel(dir);
+  try {
+    for (let t = 0; t < m.manifest.learnt; t++) {
+      const p = tf.tidy(() => m.approach.predict(tf.zeros([1, ...m.manifest.build.inputShape]), t));
+      if (p.shape[1] !== m.manifest.tasks[t].classes) fail(`task ${t} predicts ${p.shape[1]} classes`);
+      p.dispose();
+    }
+  } finally {
+    m.approach.dispose();
+  }
+}
 
 function fileEntry(file: string) {
   return {

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { z } from 'zod';
 import { UserError } from '../core/errors';
 import type { Hyper } from '../core/params';
 import type { PreprocessSpec } from '../data/preprocess';
@@ -65,6 +66,55 @@ export interface ModelManifest {
   weightsManifest: { paths: string[]; weights: WeightSpec[] }[];
 }
 
+const count = z.number().int().min(0);
+const positive = z.number().int().min(1);
+const finite = z.number().refine(Number.isFinite, 'not a finite number');
+const shape = z.array(count).max(8);
+const inShape = z.tuple([positive, positive, positive]);
+const PREPROCESS_SHAPE = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('flat'),
+    inShape,
+    mean: finite,
+    std: finite.refine((v) => v > 0, 'not positive'),
+    permutation: z.array(count).optional(),
+  }),
+  z.object({
+    kind: z.literal('image'),
+    inShape,
+    size: positive,
+    mean: z.array(finite),
+    std: z.array(finite.refine((v) => v > 0, 'not positive')),
+  }),
+]);
+/** What loading and using a model relies on (the rest, e.g. the run's config, is free-form). */
+const MANIFEST_SHAPE = z.object({
+  approach: z.string(),
+  parameters: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
+  build: z.object({
+    kind: z.enum(['mlp', 'alexnet']),
+    inputShape: z.array(positive).min(1).max(3),
+    hidden: z.array(positive).optional(),
+    init: z.enum(['pytorch', 'xavier']),
+    seed: count,
+  }),
+  tasks: z
+    .array(
+      z.object({ name: z.string(), classes: positive, classNames: z.array(z.string()), preprocess: PREPROCESS_SHAPE }),
+    )
+    .min(1),
+  learnt: count,
+  accuracy: z.array(z.array(z.number())).optional(),
+  weightsManifest: z
+    .array(
+      z.object({
+        paths: z.array(z.string()),
+        weights: z.array(z.object({ name: z.string(), shape, dtype: z.literal('float32') })),
+      }),
+    )
+    .length(1),
+});
+
 /** Reads and checks a model folder's manifest: one clear message naming the folder when it is not one of ours. */
 export function readManifest(dir: string): ModelManifest {
   const file = path.join(dir, MANIFEST_FILE);
@@ -90,21 +140,18 @@ export function readManifest(dir: string): ModelManifest {
       `${dir}/${MANIFEST_FILE} is not a hat-ts model manifest (format ${JSON.stringify(format)})`,
     );
   }
-  const bad = (what: string) => new ModelFileError(`${file}: ${what}; the manifest is damaged (save the model again)`);
-  if (typeof m.approach !== 'string') throw bad('no approach');
-  if (!Array.isArray(m.tasks) || m.tasks.length === 0) throw bad('no tasks');
-  if (!(Number.isInteger(m.learnt) && m.learnt! >= 0 && m.learnt! <= m.tasks.length))
-    throw bad(`learnt ${String(m.learnt)} is not a number of its ${m.tasks.length} tasks`);
-  if (!m.build || !Array.isArray(m.build.inputShape)) throw bad('no build description');
-  if (
-    !Array.isArray(m.weightsManifest) ||
-    m.weightsManifest.length !== 1 ||
-    !Array.isArray(m.weightsManifest[0].weights)
-  )
-    throw bad('no weights manifest');
-  for (const [i, t] of m.tasks.entries()) {
-    if (typeof t?.name !== 'string' || !(t.classes > 0) || !t.preprocess) throw bad(`task ${i + 1} is incomplete`);
+  const r = MANIFEST_SHAPE.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('');
+    throw new ModelFileError(
+      `${file}: ${where.replace(/^\./, '') || 'the manifest'}: ${issue.message}; the manifest is damaged (save the model again)`,
+    );
   }
+  if (m.learnt! > m.tasks!.length)
+    throw new ModelFileError(
+      `${file}: learnt ${m.learnt} of its ${m.tasks!.length} tasks; the manifest is damaged (save the model again)`,
+    );
   return m as ModelManifest;
 }
 

@@ -110,16 +110,29 @@ export function loadModel(dir: string): LoadedModel {
     throw new ModelFileError(
       `${bin} has ${buf.length} bytes, its manifest says ${weightBytes(specs)}: the model is damaged (save it again)`,
     );
-  const tensors = tf.io.decodeWeights(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length), specs);
   const { build } = manifest;
-  const approach = createApproach(manifest.approach, {
-    kind: build.kind,
-    inputShape: build.inputShape,
-    heads: manifest.tasks.map((t) => t.classes),
-    network: { hidden: build.hidden, init: build.init },
-    params: manifest.parameters,
-    seed: build.seed,
-  });
+  const damaged = (what: string, e: unknown) =>
+    new ModelFileError(`${dir}: ${what} (${(e as Error).message.split('\n')[0]}); the model is damaged (save it again)`);
+  let preprocess: Preprocess[];
+  try {
+    preprocess = manifest.tasks.map((t) => fromSpec(t.preprocess));
+  } catch (e) {
+    throw damaged("a task's preprocessing cannot be made again", e);
+  }
+  let approach: Predictor;
+  try {
+    approach = createApproach(manifest.approach, {
+      kind: build.kind,
+      inputShape: build.inputShape,
+      heads: manifest.tasks.map((t) => t.classes),
+      network: { hidden: build.hidden, init: build.init },
+      params: manifest.parameters,
+      seed: build.seed,
+    });
+  } catch (e) {
+    throw damaged(`the ${manifest.approach} network it describes cannot be built`, e);
+  }
+  const tensors = tf.io.decodeWeights(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length), specs);
   try {
     approach.loadState({ tensors, json: manifest.state });
   } catch (e) {
@@ -130,5 +143,5 @@ export function loadModel(dir: string): LoadedModel {
   } finally {
     tf.dispose(Object.values(tensors));
   }
-  return { dir, manifest, approach, preprocess: manifest.tasks.map((t) => fromSpec(t.preprocess)) };
+  return { dir, manifest, approach, preprocess };
 }
