@@ -112,7 +112,9 @@ export function loadModel(dir: string): LoadedModel {
     );
   const { build } = manifest;
   const damaged = (what: string, e: unknown) =>
-    new ModelFileError(`${dir}: ${what} (${(e as Error).message.split('\n')[0]}); the model is damaged (save it again)`);
+    new ModelFileError(
+      `${dir}: ${what} (${(e as Error).message.split('\n')[0]}); the model is damaged (save it again)`,
+    );
   let preprocess: Preprocess[];
   try {
     preprocess = manifest.tasks.map((t) => fromSpec(t.preprocess));
