@@ -142,8 +142,8 @@ test('HAT objective gradients match central finite differences', async () => {
   const vars = [
     net.layers[0].weight,
     net.layers[1].bias,
-    net.layers[0].embedding!,
-    net.layers[1].embedding!,
+    net.layers[0].embeddings[1],
+    net.layers[1].embeddings[1],
     net.heads[1].weight,
   ];
   const { grads } = tf.variableGrads(objective, vars);
@@ -227,9 +227,8 @@ test('gradient masks: weights whose two units are taken do not move, free ones m
   expectLayer(net.layers[1].bias, (k) => 1 - A[1][k], 'fc2.bias');
   assert.ok(moving > 9, `free weights move: ${moving}`);
   // heads and embeddings are not masked; the other task's embedding row does not move
-  const e1 = index(net.layers[0].embedding!);
-  assert.deepEqual(masked[e1].slice(0, 4), [0, 0, 0, 0]);
-  assert.ok(masked[e1].slice(4, 8).some((d) => d !== 0));
+  assert.deepEqual(masked[index(net.layers[0].embeddings[0])], [0, 0, 0, 0]);
+  assert.ok(masked[index(net.layers[0].embeddings[1])].some((d) => d !== 0));
   assert.ok(masked[index(net.heads[1].weight)].some((d) => d !== 0));
   hat.dispose();
 });

@@ -69,7 +69,7 @@ test('initialisation is PyTorch-0.2 uniform, seeded, and the same on every const
   assert.ok(Math.max(...bias) <= bound && Math.min(...bias) < 0, 'biases are uniform too (reference code)');
   assert.deepEqual(Array.from(w), Array.from(b.layers[0].weight.dataSync()));
   assert.notDeepEqual(Array.from(w.slice(0, 10)), Array.from(c.layers[0].weight.dataSync().slice(0, 10)));
-  const e = Array.from(a.layers[0].embedding!.dataSync());
+  const e = a.layers[0].embeddings.flatMap((row) => Array.from(row.dataSync()));
   const mean = e.reduce((s, v) => s + v, 0) / e.length;
   const sd = Math.sqrt(e.reduce((s, v) => s + (v - mean) ** 2, 0) / e.length);
   assert.ok(Math.abs(mean) < 0.3 && Math.abs(sd - 1) < 0.3, `embeddings ~ N(0,1): mean ${mean} sd ${sd}`);
@@ -79,8 +79,7 @@ test('initialisation is PyTorch-0.2 uniform, seeded, and the same on every const
 test('gates multiply units: a closed gate zeroes its unit, dropout only in training', async () => {
   await backend();
   const net = new Network(mlpConfig({ heads: [2], hat: true, hidden: [6], inputSize: 4 }), 1);
-  const e = net.layers[0].embedding!;
-  e.assign(tf.tensor2d([[6, -6, 6, -6, 6, -6]]));
+  net.layers[0].embeddings[0].assign(tf.tensor1d([6, -6, 6, -6, 6, -6]));
   const x = tf.ones([3, 4]);
   const { h } = net.features(x, { training: false, task: 0, s: 400 });
   const plain = tf.relu(tf.add(tf.matMul(x, net.layers[0].weight as tf.Tensor2D), net.layers[0].bias));

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../core/errors';
 import { registerGradients } from './gradients';
 import { installNativeGradients } from './native-ops';
+import { installNativeKernels } from './native-kernels';
 import { quietly, tfLogWanted } from './quiet';
 
 export { registerGradients };
@@ -81,7 +82,10 @@ async function activate(name: string): Promise<void> {
   const ok = await tf.setBackend(name);
   if (!ok) throw new BackendError(`backend ${name} failed to initialise`);
   await tf.ready();
-  if (name === 'tensorflow') installNativeGradients();
+  if (name === 'tensorflow') {
+    installNativeGradients();
+    installNativeKernels();
+  }
 }
 
 async function useWasm(): Promise<void> {

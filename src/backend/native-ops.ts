@@ -1,7 +1,7 @@
 /**
  * TensorFlow ops that tfjs does not expose, run directly on the native backend (tfjs-node's eager executor):
  * the fused ReLU gradient, stateless seeded uniform noise (dropout masks drawn on the device) and L2Loss (a
- * sum of squares in one pass). Each has a plain-tfjs fallback, so callers work on every backend; results
+ * half sum of squares in one pass). Each has a plain-tfjs fallback, so callers work on every backend; results
  * are reproducible per backend, not across them.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -43,11 +43,11 @@ export function reluGrad(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
   return b.executeSingleOutput('ReluGrad', [floatAttr(b)], [dy, y]);
 }
 
-/** Σ x² (TensorFlow's L2Loss is Σ x²/2, one pass). */
-export function sumOfSquares(x: tf.Tensor): tf.Scalar {
+/** Σ x²/2 (TensorFlow's L2Loss: one pass, one kernel). */
+export function halfSumOfSquares(x: tf.Tensor): tf.Scalar {
   const b = nativeBackend();
-  if (!b) return tf.sum(tf.square(x));
-  return tf.tidy(() => tf.mul(b.executeSingleOutput('L2Loss', [floatAttr(b)], [x]), 2));
+  if (!b) return tf.tidy(() => tf.mul(tf.sum(tf.square(x)), 0.5));
+  return b.executeSingleOutput('L2Loss', [floatAttr(b)], [x]) as tf.Scalar;
 }
 
 /**

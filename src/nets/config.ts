@@ -148,3 +148,6 @@ export function scaledLayerSpecs(base: NetworkConfig, width: (layer: LayerSpec) 
   });
   return specs;
 }
+
+/** HAT's embeddings are clamped to [-6, 6] after every step (reference code); new rows start clamped. */
+export const EMBEDDING_CLAMP = 6;

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../core/rng';
 import { Dropout, flatten, hiddenLayer, linear } from './ops';
-import { type InitScheme, type ModelDescription, type NetworkConfig } from './config';
+import { EMBEDDING_CLAMP, type InitScheme, type ModelDescription, type NetworkConfig } from './config';
 import { type LayerSpec, layerGeometry } from './geometry';
 
 /** What an approach trains: a set of named variables with its own dropout stream. */
@@ -60,8 +60,12 @@ export function initBias(rng: Rng, scheme: InitScheme, units: number, fanIn: num
 export class HiddenLayer {
   readonly weight: tf.Variable;
   readonly bias: tf.Variable;
-  /** HAT task embeddings [tasks, units], when the network is gated (a row more for every task added). */
-  embedding?: tf.Variable;
+  /**
+   * HAT task embeddings, one [units] variable per task when the network is gated (one more for every task
+   * added): a step trains only its own task's, so its gradient, compensation and clamp touch one row.
+   */
+  readonly embeddings: tf.Variable[] = [];
+  private readonly prefix: string;
 
   constructor(
     readonly spec: LayerSpec,
@@ -72,30 +76,44 @@ export class HiddenLayer {
     /** HAT's embeddings draw from their own stream, so gated and plain trunks of one seed get the same weights. */
     embeddingRng: Rng,
   ) {
+    this.prefix = prefix;
     const { units } = spec;
     const { shape, fanIn, fanOut } = layerGeometry(spec);
     const bias = initBias(rng, config.init, units, fanIn);
     this.weight = ownedVariable(initWeights(rng, config.init, shape, fanIn, fanOut), `${prefix}/${spec.name}/weight`);
     this.bias = ownedVariable(bias, `${prefix}/${spec.name}/bias`);
     if (config.hat) {
+      // all tasks' rows drawn at once, row-major, as one [tasks, units] table would be
       const values =
         config.embeddingInit === 'normal'
           ? embeddingRng.normalArray(tasks * units)
           : embeddingRng.uniformArray(tasks * units, 0, 2);
-      this.embedding = ownedVariable(tf.tensor2d(values, [tasks, units]), `${prefix}/${spec.name}/embedding`);
+      for (let t = 0; t < tasks; t++) this.pushEmbedding(values.slice(t * units, (t + 1) * units));
     }
+  }
+
+  /**
+   * A task's embedding row, clamped to [-6, 6] as every step clamps it (the reference clamps the whole table
+   * after every step, so a row is clamped before its task's first step either way).
+   */
+  private pushEmbedding(values: ArrayLike<number>): void {
+    const row = Float32Array.from(values);
+    for (let i = 0; i < row.length; i++) row[i] = Math.min(EMBEDDING_CLAMP, Math.max(-EMBEDDING_CLAMP, row[i]));
+    const t = this.embeddings.length;
+    this.embeddings.push(ownedVariable(tf.tensor1d(row), `${this.prefix}/${this.spec.name}/embedding/${t}`));
   }
 
   /** Appends the embedding row of a new task (drawn like the others, from its own stream). */
   addEmbeddingRow(init: NetworkConfig['embeddingInit'], rng: Rng): void {
-    const old = this.embedding;
-    if (!old) return;
+    if (!this.embeddings.length) return;
     const { units } = this.spec;
-    const row = init === 'normal' ? rng.normalArray(units) : rng.uniformArray(units, 0, 2);
-    const grown = tf.tidy(() => tf.concat([old, tf.tensor2d(row, [1, units])]));
-    const name = old.name;
-    old.dispose();
-    this.embedding = ownedVariable(grown, name);
+    this.pushEmbedding(init === 'normal' ? rng.normalArray(units) : rng.uniformArray(units, 0, 2));
+  }
+
+  /** The embeddings as one [tasks, units] table (a copy; the caller disposes it). */
+  embeddingTable(): tf.Tensor2D {
+    if (!this.embeddings.length) throw new Error(`layer ${this.name} has no HAT embedding`);
+    return tf.stack(this.embeddings) as tf.Tensor2D;
   }
 
   get name(): string {
@@ -107,12 +125,9 @@ export class HiddenLayer {
 
   /** sigmoid(s * e_task): the layer's gate for a task (spec §2.2). */
   gate(task: number, s: number | tf.Scalar): tf.Tensor1D {
-    if (!this.embedding) throw new Error(`layer ${this.name} has no HAT embedding`);
-    const embedding = this.embedding;
-    return tf.tidy(
-      () =>
-        tf.sigmoid(tf.mul(tf.reshape(tf.slice(embedding, [task, 0], [1, this.units]), [this.units]), s)) as tf.Tensor1D,
-    );
+    const e = this.embeddings[task];
+    if (!e) throw new Error(`layer ${this.name} has no HAT embedding for task ${task + 1}`);
+    return tf.tidy(() => tf.sigmoid(tf.mul(e, s)) as tf.Tensor1D);
   }
 
   /** `inputGrad` false for the first layer, whose input is raw data. */
@@ -211,7 +226,11 @@ export class Network implements Model {
     return this.heads.flatMap((h) => [h.weight, h.bias]);
   }
   embeddingVariables(): tf.Variable[] {
-    return this.layers.flatMap((l) => (l.embedding ? [l.embedding] : []));
+    return this.layers.flatMap((l) => l.embeddings);
+  }
+  /** Task t's embedding row of every gated layer (what a HAT step on task t trains). */
+  taskEmbeddings(t: number): tf.Variable[] {
+    return this.layers.flatMap((l) => (l.embeddings[t] ? [l.embeddings[t]] : []));
   }
   variables(): tf.Variable[] {
     return [...this.trunkVariables(), ...this.headVariables(), ...this.embeddingVariables()];

@@ -34,6 +34,8 @@ export class Hat extends NetworkLearner implements ReportsMasks {
   private freeTotal!: tf.Scalar;
   /** s of the current batch, set before each step. */
   private s = 1;
+  /** The embedding rows the current step trains: its task's, one per layer. */
+  private stepEmbeddings: tf.Variable[] = [];
 
   constructor(net: Network, params: Partial<HatParams> = {}) {
     const hyper = withDefaults(HAT_PARAMS, { embeddingInit: net.config.embeddingInit, ...params }, 'approach hat');
@@ -67,7 +69,8 @@ export class Hat extends NetworkLearner implements ReportsMasks {
   }
 
   protected override trainableVariables(batch: Batch): tf.Variable[] {
-    return [...super.trainableVariables(batch), ...this.net.embeddingVariables()];
+    this.stepEmbeddings = this.net.taskEmbeddings(batch.task);
+    return [...super.trainableVariables(batch), ...this.stepEmbeddings];
   }
 
   /** R(a, A) = sum a (1 - A) / sum (1 - A) (spec §2.5); 0 when no capacity is left. */
@@ -94,15 +97,12 @@ export class Hat extends NetworkLearner implements ReportsMasks {
         out[layer.bias.name] = tf.mul(grads[layer.bias.name], masks[l].bias);
       });
     }
-    for (const layer of this.net.layers) {
-      const e = layer.embedding!;
-      out[e.name] = tf.mul(grads[e.name], compensation(e, this.s, this.smax));
-    }
+    for (const e of this.stepEmbeddings) out[e.name] = tf.mul(grads[e.name], compensation(e, this.s, this.smax));
     return out;
   }
 
   protected override afterStep(): void {
-    for (const e of this.net.embeddingVariables()) e.assign(tf.clipByValue(e, -EMBEDDING_CLAMP, EMBEDDING_CLAMP));
+    for (const e of this.stepEmbeddings) e.assign(tf.clipByValue(e, -EMBEDDING_CLAMP, EMBEDDING_CLAMP));
   }
 
   protected override evalFeatures(x: tf.Tensor, task: number): tf.Tensor2D {

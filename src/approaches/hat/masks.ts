@@ -2,9 +2,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type LayerSpec, inputsPerUnitBelow } from '../../nets/geometry';
 
-/** Cosh clip of the compensation and clamp of the embeddings (reference code). */
+/** Cosh clip of the compensation (reference code); the embeddings' clamp lives with them (nets/config.ts). */
 export const COSH_CLIP = 50;
-export const EMBEDDING_CLAMP = 6;
+export { EMBEDDING_CLAMP } from '../../nets/config';
 
 /**
  * Gradient multiplier of the embedding compensation (spec §2.7):
