@@ -138,3 +138,22 @@ test('hat run --monitor gates writes the per-epoch gate log into the result file
   );
   assert.match(help.out, /merge=true\s+apply the Fisher-weighted merge/);
 });
+
+test('hat quick: every approach asked for as one grid of workers, the table with forgetting ratios, resumable', () => {
+  const res = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-quick-'));
+  const args = ['quick', '--tasks', '2', '--max-train', '200', '--max-test', '100', '--nepochs', '1', '--hidden', '16'];
+  const r = hat([...args, '--res-dir', res, '--approaches', 'hat,sgd,random,joint', '--workers', '2']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /hat quick: 4 runs \(4 to do\) into .* with 2 workers, 1 TensorFlow threads each/);
+  for (const a of ['random', 'joint', 'hat', 'sgd'])
+    assert.match(r.out, new RegExp(`^pmnist\\s+${a}\\s+0\\s+2\\s`, 'm'));
+  // the ratios come from the references found beside the runs: joint is 0 by definition
+  assert.match(r.out, /^pmnist\s+joint\s+0\s+2\s+[\d.]+\s+0\.000\s+0\.000/m);
+  const hatResult = readResult(path.join(res, 'pmnist_hat_0.json'));
+  assert.ok(hatResult.forgetting === undefined || hatResult.forgetting.meanUpTo.length === 2);
+  const again = hat([...args, '--res-dir', res, '--approaches', 'hat,sgd,random,joint']);
+  assert.equal(again.code, 0, again.err);
+  assert.match(again.err, /4 runs \(0 to do\) .* with 1 worker\n/);
+  assert.match(again.out, /^pmnist\s+hat\s+0\s+2\s/m);
+  fs.rmSync(res, { recursive: true, force: true });
+});

@@ -25,7 +25,7 @@ import {
   SCALES,
   type Scale,
 } from '../grid/protocols';
-import { defaultThreads, outcomeReport, runGrid, scan } from '../grid/runner';
+import { localWorkers, outcomeReport, runGrid, scan } from '../grid/runner';
 import { type GridFile, gridBaseName, gridToYaml, readGridFile } from '../grid/schema';
 import { submit, writeSlurmJob } from '../grid/slurm';
 import { countStates } from '../grid/progress';
@@ -245,11 +245,7 @@ async function gridAction(o: GridOpts): Promise<void> {
     return;
   }
 
-  // by default one worker per core, but no more than the runs left: their cores go to the fewer workers' threads
-  const status = scan(resDir, plan.runs, { timeout: o.lockTimeout });
-  const left = plan.runs.filter((r) => status.get(r.id)!.state !== 'done').length;
-  const workers = o.workers ?? Math.max(1, Math.min(os.availableParallelism(), left));
-  const threads = o.threads ?? defaultThreads(workers);
+  const { workers, threads, left } = localWorkers(resDir, plan.runs, o);
   process.stderr.write(
     `hat grid: ${plan.name}: ${plan.runs.length} runs (${left} to do) into ${resDir} with ${workers} worker${workers > 1 ? 's' : ''}` +
       `${threads ? `, ${threads} TensorFlow threads each` : ''}\n`,

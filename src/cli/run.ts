@@ -1,15 +1,22 @@
 /** `hat run` (one experiment, approach and seed) and `hat quick` (the quick reproduction of `npm start`). */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Command, Option } from 'commander';
 import { APPROACHES } from '../approaches/index';
-import { APPROACH_IDS, TABLE1_RUNS, isReference } from '../approaches/catalog';
+import { APPROACH_IDS, TABLE1_RUNS } from '../approaches/catalog';
 import { OptionError } from '../core/errors';
 import { paramHelp } from '../core/params';
 import { EXPERIMENTS, type ExperimentName } from '../data/experiments';
 import { SUMMARY_NOTE, summaryTable, table1Order } from '../analysis/summary';
 import { MONITORS, type MonitorName } from '../runs/monitors';
 import { runExperiment } from '../runs/run';
-import type { RunResult } from '../runs/result-file';
+import { loadRuns } from '../runs/loader';
+import { checkWritableFolder } from '../core/io';
+import { makePlan, writePlan } from '../grid/expand';
+import { localWorkers, outcomeReport, runGrid } from '../grid/runner';
+import type { GridFile } from '../grid/schema';
+import { gridDir } from '../grid/state';
+import { fmtTime } from '../training/progress';
 import { type ProtocolOpts, collect, fileTag, int, list, protocolOptions, protocolRunOptions } from './options';
 
 /** Every approach with its parameters (defaults = the spec's values), for --help. */
@@ -125,25 +132,73 @@ export function runCommand(program: Command): void {
       .addOption(new Option('-s, --seed <n>', 'run seed').argParser(int('--seed')).default(0))
       .option('--approaches <ids>', 'comma-separated approaches', TABLE1_RUNS.join(',')),
     { nepochs: 20, resDir: path.join('res', 'quick'), tasks: 4, maxTrain: 2500 },
-  ).action(async (o: ProtocolOpts & { experiment: ExperimentName; seed: number; approaches: string }) => {
-    const ids = list(o.approaches);
-    for (const id of ids)
-      if (!APPROACHES[id])
-        throw new OptionError(`unknown approach '${id}' in --approaches; choose from ${APPROACH_IDS.join(', ')}`);
-    // the references go first so that every later result gets its forgetting ratio
-    const ordered = [...ids.filter(isReference), ...ids.filter((i) => !isReference(i))];
-    const results: RunResult[] = [];
-    for (const id of ordered) {
-      const { result, approach } = await runExperiment({
-        ...protocolRunOptions(o),
-        experiment: o.experiment,
-        approach: id,
-        seed: o.seed,
-      });
-      approach.dispose();
-      results.push(result);
-    }
-    console.log(`\n${summaryTable(table1Order(results))}`);
-    console.log(`\n${SUMMARY_NOTE} Results in ${o.resDir}/`);
-  });
+  )
+    .addOption(
+      new Option(
+        '--workers <n>',
+        `runs at once, each its own process (default: one per core, ${os.availableParallelism()} here; as hat grid)`,
+      ).argParser(int('--workers', 1)),
+    )
+    .action(
+      async (o: ProtocolOpts & { experiment: ExperimentName; seed: number; approaches: string; workers?: number }) => {
+        const ids = list(o.approaches);
+        for (const id of ids)
+          if (!APPROACHES[id])
+            throw new OptionError(`unknown approach '${id}' in --approaches; choose from ${APPROACH_IDS.join(', ')}`);
+        // one grid of the approaches (its runner's workers, resuming and progress); joint, the longest, first
+        const ordered = [...ids.filter((i) => i === 'joint'), ...ids.filter((i) => i !== 'joint')];
+        const grid: GridFile = {
+          name: `quick-${o.experiment}`,
+          grids: [
+            {
+              experiments: [o.experiment],
+              approaches: ordered.map((id) => ({ id, parameters: {} })),
+              seeds: [o.seed],
+              parameters: {},
+              options: {
+                nepochs: o.nepochs,
+                lr: o.lr,
+                patience: o.patience,
+                batchSize: o.batchSize,
+                tasks: o.tasks,
+                datasets: o.datasets,
+                maxTrain: o.maxTrain,
+                maxTest: o.maxTest,
+                validation: o.validation,
+                hidden: o.hidden,
+                init: o.init,
+              },
+            },
+          ],
+        };
+        const plan = makePlan(grid);
+        const planFile = path.join(gridDir(o.resDir), 'plans', `${plan.name}.json`);
+        checkWritableFolder(o.resDir, 'the results');
+        writePlan(planFile, plan);
+        const { workers, threads, left } = localWorkers(o.resDir, plan.runs, { workers: o.workers });
+        process.stderr.write(
+          `hat quick: ${plan.runs.length} runs (${left} to do) into ${o.resDir} with ${workers} worker${workers > 1 ? 's' : ''}` +
+            `${threads ? `, ${threads} TensorFlow threads each` : ''}\n`,
+        );
+        const out = await runGrid({
+          plan,
+          planFile,
+          resDir: o.resDir,
+          dataDir: o.dataDir,
+          backend: o.backend,
+          workers,
+          threads,
+          progress: o.progress,
+        });
+        const planIds = new Set(plan.runs.map((r) => r.id));
+        const results = loadRuns(o.resDir).filter((r) =>
+          planIds.has((r.extras.grid as { id?: string } | undefined)?.id ?? ''),
+        );
+        if (results.length) console.log(`\n${summaryTable(table1Order(results))}`);
+        if (out.problems.length) {
+          console.log(`\n${outcomeReport(plan.name, o.resDir, out)}`);
+          process.exitCode = 1;
+        } else console.log(`\n${SUMMARY_NOTE} Results in ${o.resDir}/ (${fmtTime(out.seconds)}).`);
+      },
+    );
 }

@@ -39,6 +39,21 @@ export function defaultThreads(workers: number, cores = os.availableParallelism(
   return workers > 1 ? Math.max(1, Math.floor(cores / workers)) : undefined;
 }
 
+/**
+ * Local workers and their threads for a plan: as asked, else one worker per core but no more than the runs
+ * left (so a lone run gets every core's threads), and the cores shared among them.
+ */
+export function localWorkers(
+  resDir: string,
+  runs: readonly GridRun[],
+  asked: { workers?: number; threads?: number; lockTimeout?: number },
+): { workers: number; threads: number | undefined; left: number } {
+  const status = scan(resDir, runs, { timeout: asked.lockTimeout ?? LOCK_DEFAULTS.timeout });
+  const left = runs.filter((r) => status.get(r.id)!.state !== 'done').length;
+  const workers = asked.workers ?? Math.max(1, Math.min(os.availableParallelism(), left));
+  return { workers, threads: asked.threads ?? defaultThreads(workers), left };
+}
+
 /** The environment of a worker with `threads` TensorFlow threads (intra- and inter-op). */
 export function threadEnv(threads: number | undefined): Record<string, string> {
   return threads ? { TF_NUM_INTRAOP_THREADS: String(threads), TF_NUM_INTEROP_THREADS: String(threads) } : {};
