@@ -68,7 +68,16 @@ function torchPython(): { python?: string; why?: string } {
   return { python: path.join(__dirname, 'torch', '.venv', 'bin', 'python') };
 }
 
+/**
+ * Steps timed per configuration and repetition, the same for every backend and for PyTorch: about 3 s of
+ * work each (30 MLP steps, under a second, gave medians 20-30% apart between identical runs), after warm-up
+ * steps that let oneDNN create its primitives and the allocator reach its steady state.
+ */
+const STEPS = { mlp: 100, alexnet: 30, warmup: 10 };
+const QUICK_STEPS = { mlp: 4, alexnet: 2, warmup: 1 };
+
 function runTorch(python: string, quick: boolean): Record<string, number> {
+  const n = quick ? QUICK_STEPS : STEPS;
   const out = path.join(os.tmpdir(), `hat-bench-torch-${process.pid}.json`);
   const args = [
     path.join(__dirname, 'torch', 'steps.py'),
@@ -78,7 +87,9 @@ function runTorch(python: string, quick: boolean): Record<string, number> {
     '2',
     '--out',
     out,
-    ...(quick ? ['--quick'] : []),
+    ...(quick
+      ? ['--quick']
+      : ['--mlp-steps', String(n.mlp), '--alexnet-steps', String(n.alexnet), '--warmup', String(n.warmup)]),
   ];
   const r = spawnSync(python, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`PyTorch bench failed: ${r.stderr.split('\n').slice(-5).join('\n')}`);
@@ -93,9 +104,8 @@ type Stats = ReturnType<typeof stats>;
 async function main(): Promise<void> {
   const quick = flag('--quick');
   const reps = Number(value('--reps', quick ? '1' : '3'));
-  const steps = quick
-    ? ['--steps-mlp', '4', '--steps-alexnet', '2', '--warmup', '1']
-    : ['--steps-mlp', '30', '--steps-alexnet', '12'];
+  const n = quick ? QUICK_STEPS : STEPS;
+  const steps = ['--steps-mlp', String(n.mlp), '--steps-alexnet', String(n.alexnet), '--warmup', String(n.warmup)];
   const variants: Variant[] = [
     { name: 'native', env: {}, args: ['--backend', 'native', ...steps] },
     {
@@ -110,7 +120,8 @@ async function main(): Promise<void> {
     },
   ];
   if (!flag('--no-wasm')) {
-    const wasmSteps = quick ? steps : ['--steps-mlp', '10', '--steps-alexnet', '4', '--warmup', '2'];
+    // wasm is 4-6x slower: fewer steps for about the same seconds
+    const wasmSteps = quick ? steps : ['--steps-mlp', '25', '--steps-alexnet', '6', '--warmup', '3'];
     variants.push({
       name: 'wasm',
       env: {},
