@@ -94,6 +94,18 @@ test('hat backend reports the backend; CI runs on native TensorFlow', () => {
   assert.match(bad.err, /unknown backend 'tpu'; choose one of auto, gpu, native, wasm, cpu/);
 });
 
+test("--tf-threads and --onednn reach TensorFlow's environment and are recorded with the backend", () => {
+  const r = hat(['--tf-threads', '1', '--onednn', 'off', 'backend']);
+  assert.equal(r.code, 0, r.err);
+  const info = JSON.parse(r.out) as { name: string; tensorflow?: Record<string, string> };
+  if (info.name === 'tensorflow')
+    assert.deepEqual(info.tensorflow, { intraOpThreads: '1', interOpThreads: '1', onednn: '0' });
+  const bad = hat(['--tf-threads', '0', 'backend']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.err, /--tf-threads must be an integer >= 1/);
+  assert.match(hat(['--onednn', 'maybe', 'backend']).err, /Allowed choices are on, off/);
+});
+
 test('hat run --monitor gates writes the per-epoch gate log into the result file; --help lists every parameter with its range', () => {
   const resDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-cli-monitor-'));
   const r = hat([

@@ -13,8 +13,10 @@ import { registerGradients } from './gradients';
 import { installNativeGradients } from './native-ops';
 import { installNativeKernels } from './native-kernels';
 import { quietly, tfLogWanted } from './quiet';
+import { type NativeSettings, nativeSettings } from './settings';
 
 export { registerGradients };
+export { NATIVE_SETTINGS_ENV, type NativeSettings, nativeSettings, setNativeSettings } from './settings';
 
 export const BACKEND_CHOICES = ['auto', 'gpu', 'native', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -32,6 +34,8 @@ export interface BackendInfo {
   tfjsCore: string;
   /** Why faster backends were not used (for the log and the result file). */
   fallbacks: string[];
+  /** Native backends: the thread and oneDNN settings TensorFlow started with ('default' when not set). */
+  tensorflow?: NativeSettings;
 }
 
 let current: BackendInfo | undefined;
@@ -133,6 +137,7 @@ export async function initBackend(choice: string = process.env.HAT_BACKEND ?? 'a
     libtensorflow: lib,
     tfjsCore: tf.version_core,
     fallbacks,
+    ...(name === 'tensorflow' ? { tensorflow: nativeSettings() } : {}),
   });
 
   if (wanted === 'gpu' || wanted === 'auto') {

@@ -4,13 +4,15 @@
  * exit with status 2; anything else is a bug: one line saying so (exit 1), its stack only with `--debug`
  * (or HAT_DEBUG=1). `--verbose` (or HAT_TF_LOG=1) lets TensorFlow's own start-up log through.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { setNativeSettings } from '../backend/settings';
 import { UserError } from '../core/errors';
 import { backendCommand } from './backend';
 import { dataCommand } from './data';
 import { gridCommand } from './grid';
 import { resultsCommand } from './results';
 import { modelCommands } from './model';
+import { int } from './options';
 import { runCommand } from './run';
 import { tableCommand } from './table';
 
@@ -21,14 +23,26 @@ export function buildProgram(): Command {
     .description('HAT (hard attention to the task, ICML 2018) and its baselines on TensorFlow.js')
     .option('--debug', 'show the stack trace of any error (also HAT_DEBUG=1)')
     .option('--verbose', "let TensorFlow's own log messages through (also HAT_TF_LOG=1)")
+    .option(
+      '--tf-threads <n>',
+      "native TensorFlow's intra- and inter-op threads (also TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS; default: one per core; `hat grid --threads` sets its workers')",
+      int('--tf-threads', 1),
+    )
+    .addOption(
+      new Option(
+        '--onednn <on|off>',
+        "native TensorFlow's oneDNN kernels (also TF_ENABLE_ONEDNN_OPTS=1/0; off measured 40% slower)",
+      ).choices(['on', 'off']),
+    )
     .showHelpAfterError('(run with --help for the options)')
     .configureHelp({ showGlobalOptions: true })
     .configureOutput({ outputError: (s, write) => write(s) })
     .hook('preSubcommand', (cmd) => {
       // through the environment, so that grid workers (child processes) inherit them
-      const o = cmd.opts<{ debug?: boolean; verbose?: boolean }>();
+      const o = cmd.opts<{ debug?: boolean; verbose?: boolean; tfThreads?: number; onednn?: 'on' | 'off' }>();
       if (o.debug) process.env.HAT_DEBUG = '1';
       if (o.verbose) process.env.HAT_TF_LOG = '1';
+      setNativeSettings({ threads: o.tfThreads, onednn: o.onednn === undefined ? undefined : o.onednn === 'on' });
     });
   runCommand(program);
   modelCommands(program);

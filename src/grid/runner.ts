@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { NATIVE_SETTINGS_ENV } from '../backend/settings';
 import { fmtTime } from '../training/progress';
 import type { ProgressMode } from '../training/progress';
 import type { GridPlan, GridRun } from './expand';
@@ -56,7 +57,11 @@ export function localWorkers(
 
 /** The environment of a worker with `threads` TensorFlow threads (intra- and inter-op). */
 export function threadEnv(threads: number | undefined): Record<string, string> {
-  return threads ? { TF_NUM_INTRAOP_THREADS: String(threads), TF_NUM_INTEROP_THREADS: String(threads) } : {};
+  if (!threads) return {};
+  return {
+    [NATIVE_SETTINGS_ENV.intraOpThreads]: String(threads),
+    [NATIVE_SETTINGS_ENV.interOpThreads]: String(threads),
+  };
 }
 
 export interface WorkerArgs {

@@ -4,6 +4,7 @@
  * run's lock (a requeued task takes over the lock of its earlier incarnation), and `runExperiment` resumes
  * the run from its checkpoint. The plan next to the script lists exactly the runs of the array, in order.
  */
+import { NATIVE_SETTINGS_ENV } from '../backend/settings';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -85,8 +86,9 @@ export function writeSlurmJob(
     '# A requeued task (SLURM_RESTART_COUNT > 0) resumes its run from the run checkpoint.',
     'set -euo pipefail',
     `cd ${quote(process.cwd())}`,
-    `export TF_NUM_INTRAOP_THREADS="\${TF_NUM_INTRAOP_THREADS:-${threads}}"`,
-    `export TF_NUM_INTEROP_THREADS="\${TF_NUM_INTEROP_THREADS:-${threads}}"`,
+    ...[NATIVE_SETTINGS_ENV.intraOpThreads, NATIVE_SETTINGS_ENV.interOpThreads].map(
+      (v) => `export ${v}="\${${v}:-${threads}}"`,
+    ),
     `exec ${[HAT_BIN, ...args].map(quote).join(' ')} --index "$SLURM_ARRAY_TASK_ID"`,
     '',
   ].join('\n');
