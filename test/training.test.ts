@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { createProgress } from '../src/training/progress';
+import { createProgress, fmtTime } from '../src/training/progress';
 import { RESULT_FORMAT, readResult } from '../src/runs/result-file';
 import { type RunOptions, runExperiment } from '../src/runs/run';
 import { NonFiniteLossError } from '../src/training/trainer';
@@ -29,6 +29,21 @@ const small = (resDir: string, extra: Partial<RunOptions> = {}): RunOptions => (
   progress: quiet,
   resume: false,
   ...extra,
+});
+
+test('durations read as people write them, never 42m60s', () => {
+  const cases: [number, string][] = [
+    [0.04, '0.0s'],
+    [12.34, '12.3s'],
+    [59.94, '59.9s'],
+    [59.96, '1m00s'],
+    [61.4, '1m01s'],
+    [2579.6, '43m00s'],
+    [3599.6, '1h00m'],
+    [7385, '2h03m'],
+    [Infinity, '?'],
+  ];
+  for (const [s, text] of cases) assert.equal(fmtTime(s), text, String(s));
 });
 
 test('no tensor leak: tf.memory().numTensors is flat across epochs and tasks return to the same level', async () => {

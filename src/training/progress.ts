@@ -21,9 +21,12 @@ export function createProgress(mode: ProgressMode = 'auto', stream: NodeJS.Write
 
 export function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
-  const m = Math.floor(s / 60);
+  if (s < 59.95) return `${s.toFixed(1)}s`;
+  // whole seconds first, so that 2579.6 s is 43m00s, not 42m60s
+  const r = Math.round(s);
+  const m = Math.floor(r / 60);
   if (m >= 60) return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
-  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`;
+  return `${m}m${String(r % 60).padStart(2, '0')}s`;
 }
 
 const headerLine = (e: RunStartEvent): string =>
