@@ -6,6 +6,7 @@ import { DATASETS } from '../data/datasets';
 import { PROGRESS_MODES, type ProgressMode } from '../training/progress';
 import { TRAIN_DEFAULTS } from '../training/types';
 import type { RunOptions } from '../runs/run';
+import { runShape } from '../runs/shape';
 
 export function int(name: string, min = 0) {
   return (v: string): number => {
@@ -168,13 +169,7 @@ export interface ProtocolOpts {
 export function protocolRunOptions(o: ProtocolOpts): Omit<RunOptions, 'experiment' | 'approach' | 'seed'> {
   return {
     train: { nepochs: o.nepochs, lr: o.lr, batchSize: o.batchSize, patience: o.patience },
-    tasks: o.tasks,
-    datasets: o.datasets,
-    maxTrain: o.maxTrain,
-    maxTest: o.maxTest,
-    validation: o.validation,
-    hidden: o.hidden,
-    init: o.init,
+    ...runShape(o),
     dataDir: o.dataDir,
     resDir: o.resDir,
     backend: o.backend,

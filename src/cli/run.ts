@@ -10,6 +10,7 @@ import { EXPERIMENTS, type ExperimentName } from '../data/experiments';
 import { SUMMARY_NOTE, summaryTable, table1Order } from '../analysis/summary';
 import { MONITORS, type MonitorName } from '../runs/monitors';
 import { runExperiment } from '../runs/run';
+import { runShape } from '../runs/shape';
 import { loadRuns } from '../runs/loader';
 import { checkWritableFolder } from '../core/io';
 import { makePlan, writePlan } from '../grid/expand';
@@ -162,13 +163,7 @@ export function runCommand(program: Command): void {
                 lr: o.lr,
                 patience: o.patience,
                 batchSize: o.batchSize,
-                tasks: o.tasks,
-                datasets: o.datasets,
-                maxTrain: o.maxTrain,
-                maxTest: o.maxTest,
-                validation: o.validation,
-                hidden: o.hidden,
-                init: o.init,
+                ...runShape(o),
               },
             },
           ],

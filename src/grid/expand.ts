@@ -11,6 +11,7 @@ import type { ParamValue } from '../core/params';
 import { availableDatasets, dataDirs } from '../data/datasets';
 import { EXPERIMENT_NETWORK } from '../data/experiments';
 import { resultBase } from '../runs/result-file';
+import { runShape } from '../runs/shape';
 import { defaultTag, variantOf } from '../approaches/catalog';
 import { TRAIN_DEFAULTS } from '../training/types';
 import {
@@ -94,13 +95,7 @@ function blockRuns(b: GridBlock, at: string, meta: GridMeta): GridRun[] {
             seed,
             parameters: given,
             train,
-            tasks: o.tasks,
-            datasets: o.datasets,
-            maxTrain: o.maxTrain,
-            maxTest: o.maxTest,
-            validation: o.validation,
-            hidden: o.hidden,
-            init: o.init,
+            ...runShape(o),
             monitor: o.monitor,
           });
           const run: GridRunOptions = { ...normal, tag: a.tag ?? defaultTag(a.id, normal.parameters) };
