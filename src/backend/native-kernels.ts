@@ -8,21 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import type { NativeBackend as NodeBackend, OpAttr } from './native-ops';
+
 type DType = 'float32' | 'int32';
-
-interface OpAttr {
-  name: string;
-  type: number;
-  value: number | boolean | string | number[];
-}
-
-/** The part of tfjs-node's NodeJSKernelBackend used here. */
-interface NodeBackend {
-  binding: { TF_ATTR_TYPE: number; TF_ATTR_BOOL: number; TF_FLOAT: number; TF_INT32: number };
-  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
-  write(values: Float32Array | Int32Array, shape: number[], dtype: DType): object;
-  disposeData(dataId: object, force?: boolean): boolean;
-}
 
 /** Distinct constant operands kept (a few hundred in practice: shapes and axes of the model's tensors). */
 const MAX_CONSTANTS = 4096;
@@ -50,7 +38,7 @@ function clearConstants(b: NodeBackend): void {
 const typeAttr = (b: NodeBackend, name: string, dtype: tf.DataType): OpAttr => ({
   name,
   type: b.binding.TF_ATTR_TYPE,
-  value: dtype === 'int32' ? b.binding.TF_INT32 : b.binding.TF_FLOAT,
+  value: dtype === 'int32' ? b.binding.TF_INT32 : dtype === 'bool' ? b.binding.TF_BOOL : b.binding.TF_FLOAT,
 });
 const reductionAttrs = (b: NodeBackend, x: tf.TensorInfo, keepDims: boolean): OpAttr[] => [
   { name: 'keep_dims', type: b.binding.TF_ATTR_BOOL, value: keepDims },
@@ -70,6 +58,16 @@ const reduction =
       int1d(b, tf.util.parseAxisParam(attrs[axisAttr] as number | number[], x.shape)),
     ]);
 
+/** An op of x and one int32 vector operand given as an attribute (Transpose's perm, Tile's reps). */
+const withIndices =
+  (op: string, indexType: string, attr: string): Kernel =>
+  (x, attrs, b) =>
+    b.executeSingleOutput(
+      op,
+      [typeAttr(b, 'T', x.dtype), typeAttr(b, indexType, 'int32')],
+      [x, int1d(b, attrs[attr] as number[])],
+    );
+
 /** The kernels replaced, by name: each as tfjs-node's, with its constant operands kept. */
 const KERNELS: Record<string, { dtypes: readonly tf.DataType[]; run: Kernel }> = {
   Reshape: {
@@ -86,24 +84,8 @@ const KERNELS: Record<string, { dtypes: readonly tf.DataType[]; run: Kernel }> =
   Min: { dtypes: ['float32', 'int32'], run: reduction('Min', 'axis') },
   // tfjs-node casts to float32 first; a float32 input needs no cast
   Mean: { dtypes: ['float32'], run: reduction('Mean', 'axis') },
-  Transpose: {
-    dtypes: ['float32', 'int32', 'bool'],
-    run: (x, attrs, b) =>
-      b.executeSingleOutput(
-        'Transpose',
-        [typeAttr(b, 'T', x.dtype), typeAttr(b, 'Tperm', 'int32')],
-        [x, int1d(b, attrs.perm as number[])],
-      ),
-  },
-  Tile: {
-    dtypes: ['float32', 'int32'],
-    run: (x, attrs, b) =>
-      b.executeSingleOutput(
-        'Tile',
-        [typeAttr(b, 'T', x.dtype), typeAttr(b, 'Tmultiples', 'int32')],
-        [x, int1d(b, attrs.reps as number[])],
-      ),
-  },
+  Transpose: { dtypes: ['float32', 'int32', 'bool'], run: withIndices('Transpose', 'Tperm', 'perm') },
+  Tile: { dtypes: ['float32', 'int32'], run: withIndices('Tile', 'Tmultiples', 'reps') },
   Slice: {
     dtypes: ['float32', 'int32'],
     run: (x, attrs, b) => {

@@ -6,16 +6,19 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-interface OpAttr {
+/** An attribute of a TensorFlow op as tfjs-node's binding takes it. */
+export interface OpAttr {
   name: string;
   type: number;
   value: number | boolean | string | number[];
 }
 
-/** The part of tfjs-node's NodeJSKernelBackend used here. */
-interface NativeBackend {
-  binding: { TF_ATTR_TYPE: number; TF_FLOAT: number; TF_INT32: number };
-  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.Tensor[]): tf.Tensor;
+/** The part of tfjs-node's NodeJSKernelBackend used here and in native-kernels.ts. */
+export interface NativeBackend {
+  binding: { TF_ATTR_TYPE: number; TF_ATTR_BOOL: number; TF_FLOAT: number; TF_INT32: number; TF_BOOL: number };
+  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
+  write(values: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32'): object;
+  disposeData(dataId: object, force?: boolean): boolean;
 }
 
 /** The native backend when it is the active one, else null. */
