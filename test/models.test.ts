@@ -233,7 +233,7 @@ describe('models', () => {
     fs.writeFileSync(path.join(other, MANIFEST_FILE), JSON.stringify(manifest));
     bad(
       ['capacity', '--model', other],
-      /other-version was saved by another hat-ts version \(format hat-ts\/model@0; this version reads hat-ts\/model@1\)/,
+      /other-version was saved by another hat-ts version \(format hat-ts\/model@0; this version reads hat-ts\/model@2\)/,
     );
     // nothing half-written: an export that fails leaves no folder
     assert.ok(!fs.existsSync(path.join(dir, 'x')));

@@ -12,7 +12,8 @@ import type { PreprocessSpec } from '../data/preprocess';
 import type { ModelDescription, NetworkKind } from '../nets/config';
 import type { RunConfig } from '../runs/result-file';
 
-export const MODEL_FORMAT = 'hat-ts/model@1';
+// @2: HAT's embeddings are one tensor per task (`LAYER/embedding/T`), no longer one [tasks, units] table
+export const MODEL_FORMAT = 'hat-ts/model@2';
 export const MANIFEST_FILE = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
 

@@ -15,7 +15,8 @@ import { UserError } from '../core/errors';
 import { faultPoint } from '../core/faults';
 import { removeStaleTemporaries, writeFileAtomic } from '../core/io';
 
-export const CHECKPOINT_FORMAT = 'hat-ts/checkpoint@1';
+// @2: HAT's embeddings one tensor per task; a checkpoint of another version is not resumed (the run starts afresh)
+export const CHECKPOINT_FORMAT = 'hat-ts/checkpoint@2';
 
 export interface CheckpointManifest {
   format: typeof CHECKPOINT_FORMAT;
