@@ -240,6 +240,10 @@ async function main(): Promise<void> {
     console.log(
       `  ${e.setup} ${e.task}: ${e.trainSamples} samples, ${e.seconds.toFixed(1)} s; tensors ${e.tensorsBefore} -> ${e.tensorsAfter}, RSS ${e.rssBeforeMb.toFixed(0)} -> ${e.rssAfterMb.toFixed(0)} MB`,
     );
+  if (epochs && !epochs.reps.at(-1)?.some((e) => e.setup === 'mixture'))
+    console.log(
+      '  mixture epoch skipped: CIFAR10 is not in the data folders (HAT_DATA_DIR=../shared/dat npm run bench)',
+    );
 
   const file = value(
     '--out',
