@@ -89,7 +89,8 @@ const gridHelp = (): string =>
     ...SCALES.map((s) =>
       wrap(`  ${s.padEnd(6)} ${s === 'paper' ? "the spec's protocol: " : ''}${describeScale(s)}`, 9),
     ),
-    '  (the values live in LITE and SMOKE of src/grid/protocols.ts)',
+    '  (the values live in LITE and SMOKE of src/grid/protocols.ts; all lite protocols together: about 8-9 hours',
+    '  on 2 cores with 2 workers, estimated from the runs so far: res/reference/lite/README.md)',
     '',
     "Methods (--method): IMM-mode and PNN differ between the reference code and the paper. 'reference' (default)",
     "runs the reference code's behaviour (tags imm-mode-ref: merge=false, progressive-ref: headLateral=false), as",
