@@ -5,7 +5,7 @@ import { OptionError } from '../core/errors';
 import { DATASETS, dataDirs, datasetListing, existingDataDirs, findDataset } from '../data/datasets';
 import { DataFileError } from '../data/idx';
 import { type TransferMode, createTransferProgress } from '../data/download';
-import { SOURCES, getDataset } from '../data/sources/index';
+import { SOURCES, getDataset, variantOf } from '../data/sources/index';
 import { PROGRESS_MODES } from '../training/progress';
 
 function sourcesHelp(): string {
@@ -84,6 +84,8 @@ export function dataCommand(program: Command): void {
           if (!known.includes(n))
             throw new OptionError(`unknown dataset '${n}'; choose from ${known.join(', ')} or all`);
         if (o.variant && wanted.length > 1) throw new OptionError('--variant applies to one dataset at a time');
+        // checked before looking for a cached copy, so a wrong variant is never silently ignored
+        if (o.variant) variantOf(SOURCES[wanted[0]], o.variant);
         const dir = dataDirs(o.dataDir)[0];
         const progress = createTransferProgress(o.progress);
         const failed: string[] = [];

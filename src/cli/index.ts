@@ -81,6 +81,8 @@ export async function runCli(argv: readonly string[], io: CliIO = PROCESS_IO): P
   for (const c of all(program))
     c.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (s, write) => write(s) });
   const debug = () => truthy(process.env.HAT_DEBUG) || argv.includes('--debug');
+  // a status set by an earlier command of this process (tests run several) is not this command's
+  process.exitCode = undefined;
   try {
     await program.parseAsync([...argv]);
     // a command may have set its own status (hat grid: 1 when a run failed)

@@ -51,7 +51,8 @@ export interface GetOptions {
   verify?: boolean;
 }
 
-function variantOf(source: DatasetSource, id?: string): SourceVariant {
+/** The source's variant `id` (default its first); an unknown id is a DataFileError naming the known ones. */
+export function variantOf(source: DatasetSource, id?: string): SourceVariant {
   if (id === undefined) return source.variants[0];
   const v = source.variants.find((x) => x.id === id);
   if (!v)
