@@ -13,26 +13,14 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { makeNotebookFixtures } from '../scripts/notebook-fixtures';
+import { ARTIFACTS, findChromium } from './chromium';
 
 const ROOT = path.resolve(__dirname, '..');
 const LAB_ENV = process.env.HAT_LAB_ENV ?? path.join(ROOT, '.venv-lab');
-const ARTIFACTS = process.env.HAT_TEST_ARTIFACTS ?? path.join(ROOT, 'res', 'test-artifacts');
 const NOTEBOOK = '02-forgetting.ipynb';
-
-function findChromium(): string | undefined {
-  if (process.env.HAT_CHROMIUM) return process.env.HAT_CHROMIUM;
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
 
 const chromiumPath = findChromium();
 const labReady = fs.existsSync(path.join(LAB_ENV, '.hat-lab-stamp'));

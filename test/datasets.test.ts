@@ -15,8 +15,7 @@ import { type AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import * as tarStream from 'tar-stream';
-import * as yazl from 'yazl';
+import { tarBytes, zipBytes } from './archives';
 import { PNG } from 'pngjs';
 import * as jpeg from 'jpeg-js';
 import { DataFileError, encodeIdx, readIdx } from '../src/data/idx';
@@ -42,26 +41,12 @@ const sha = (b: Uint8Array): string => crypto.createHash('sha256').update(b).dig
 // writers of the original formats (test side)
 
 async function writeTar(file: string, members: Record<string, Uint8Array>, gzip = true): Promise<void> {
-  const pack = tarStream.pack();
-  for (const [name, data] of Object.entries(members))
-    pack.entry({ name, size: data.length, mtime: new Date(0) }, Buffer.from(data));
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c as Buffer);
-  const tar = Buffer.concat(chunks);
+  const tar = await tarBytes(members);
   fs.writeFileSync(file, gzip ? zlib.gzipSync(tar) : tar);
 }
 
-function writeZip(file: string, members: Record<string, Uint8Array>): Promise<void> {
-  const zip = new yazl.ZipFile();
-  for (const [name, data] of Object.entries(members)) zip.addBuffer(Buffer.from(data), name, { mtime: new Date(0) });
-  zip.end();
-  return new Promise((resolve, reject) => {
-    zip.outputStream
-      .pipe(fs.createWriteStream(file))
-      .on('close', () => resolve())
-      .on('error', reject);
-  });
+async function writeZip(file: string, members: Record<string, Uint8Array>): Promise<void> {
+  fs.writeFileSync(file, await zipBytes(members));
 }
 
 /** A numpy-style pickle (protocol 2 opcodes, as numpy's __reduce__ emits) of {'features': uint8/int8 array, 'labels': int64}. */

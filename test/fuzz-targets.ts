@@ -11,8 +11,7 @@ import * as zlib from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import * as tarStream from 'tar-stream';
-import * as yazl from 'yazl';
+import { tarBytes, zipBytes } from './archives';
 import { encodeIdx, readIdx, readIdxShape } from '../src/data/idx';
 import { Inputs } from '../src/data/formats/archive';
 import { readImage, pickleSplit } from '../src/data/sources/common';
@@ -55,29 +54,6 @@ function checkIdxShape(shape: number[]): void {
 
 const idx = (shape: number[]) =>
   encodeIdx({ shape, data: Uint8Array.from({ length: product(shape) }, (_, i) => (i * 37) & 255) });
-
-async function tarBytes(members: Record<string, Uint8Array>): Promise<Buffer> {
-  const pack = tarStream.pack();
-  for (const [name, data] of Object.entries(members))
-    pack.entry({ name, size: data.length, mtime: new Date(0) }, Buffer.from(data));
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-function zipBytes(members: Record<string, Uint8Array>, compress: boolean): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, data] of Object.entries(members))
-    zip.addBuffer(Buffer.from(data), name, { mtime: new Date(0), compress });
-  zip.end();
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-    zip.outputStream.on('error', reject);
-  });
-}
 
 const MEMBERS = { 'data/a.bin': Uint8Array.from([1, 2, 3, 4, 5]), 'data/b/c.txt': Buffer.from('hello tar and zip\n') };
 

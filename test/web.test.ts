@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { loadImageSet } from '../src/data/datasets';
@@ -22,22 +22,11 @@ import type { ExportMetadata } from '../src/models/export';
 import { WEB_MODELS_DIR, mnistSamples } from '../scripts/web-example';
 import { boundingBox, mnistLike, resizeArea, toBytes } from '../web/src/digit';
 import { INDEX_FORMAT, type WebModelIndex } from '../web/src/model-index';
+import { ARTIFACTS, findChromium } from './chromium';
 
 const ROOT = path.resolve(__dirname, '..');
-const ARTIFACTS = process.env.HAT_TEST_ARTIFACTS ?? path.join(ROOT, 'res', 'test-artifacts');
 const VITE = path.join(ROOT, 'node_modules', '.bin', 'vite');
 
-function findChromium(): string | undefined {
-  if (process.env.HAT_CHROMIUM) return process.env.HAT_CHROMIUM;
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
 const chromiumPath = findChromium();
 if (!chromiumPath && process.env.CI) throw new Error('chromium missing in CI (bash scripts/setup-lab.sh --browser)');
 
