@@ -3,7 +3,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Command, Option } from 'commander';
 import { OptionError } from '../core/errors';
-import { checkWritableFolder } from '../core/io';
 import { dataDirs, existingDataDirs } from '../data/datasets';
 import {
   type GridPlan,
@@ -13,7 +12,6 @@ import {
   missingData,
   protocolGrid,
   readPlan,
-  writePlan,
 } from '../grid/expand';
 import { LOCK_DEFAULTS } from '../grid/locks';
 import {
@@ -25,11 +23,10 @@ import {
   SCALES,
   type Scale,
 } from '../grid/protocols';
-import { localWorkers, outcomeReport, runGrid, scan } from '../grid/runner';
+import { outcomeReport, runLocally, savePlan, scan } from '../grid/runner';
 import { type GridFile, gridBaseName, gridToYaml, readGridFile } from '../grid/schema';
 import { submit, writeSlurmJob } from '../grid/slurm';
 import { countStates } from '../grid/progress';
-import { gridDir } from '../grid/state';
 import { runWorker } from '../grid/worker';
 import type { ProgressMode } from '../training/progress';
 import { backendOption, dataDirOption, int, positive, progressOption, slurmMemory, slurmTime } from './options';
@@ -207,9 +204,7 @@ async function gridAction(o: GridOpts): Promise<void> {
     }
   }
   if (o.dryRun) return dryRun(plan, resDir, o.lockTimeout, o.skipUnavailable ? new Map<string, string[]>() : missing);
-  const planFile = path.join(gridDir(resDir), 'plans', `${plan.name}.json`);
-  checkWritableFolder(resDir, 'the grid files');
-  writePlan(planFile, plan);
+  const planFile = savePlan(resDir, plan, 'the grid files');
 
   if (o.slurm) {
     const status = scan(resDir, plan.runs, { timeout: o.lockTimeout });
@@ -246,19 +241,14 @@ async function gridAction(o: GridOpts): Promise<void> {
     return;
   }
 
-  const { workers, threads, left } = localWorkers(resDir, plan.runs, o);
-  process.stderr.write(
-    `hat grid: ${plan.name}: ${plan.runs.length} runs (${left} to do) into ${resDir} with ${workers} worker${workers > 1 ? 's' : ''}` +
-      `${threads ? `, ${threads} TensorFlow threads each` : ''}\n`,
-  );
-  const out = await runGrid({
+  const out = await runLocally(`hat grid: ${plan.name}`, {
     plan,
     planFile,
     resDir,
     dataDir: o.dataDir,
     backend: o.backend,
-    workers,
-    threads,
+    workers: o.workers,
+    threads: o.threads,
     retryFailed: o.retryFailed,
     lockTimeout: o.lockTimeout,
     saveModels: o.saveModels,

@@ -12,11 +12,9 @@ import { MONITORS, type MonitorName } from '../runs/monitors';
 import { runExperiment } from '../runs/run';
 import { runShape } from '../runs/shape';
 import { loadRuns } from '../runs/loader';
-import { checkWritableFolder } from '../core/io';
-import { makePlan, writePlan } from '../grid/expand';
-import { localWorkers, outcomeReport, runGrid } from '../grid/runner';
+import { makePlan } from '../grid/expand';
+import { outcomeReport, runLocally, savePlan } from '../grid/runner';
 import type { GridFile } from '../grid/schema';
-import { gridDir } from '../grid/state';
 import { fmtTime } from '../training/progress';
 import { type ProtocolOpts, collect, fileTag, int, list, protocolOptions, protocolRunOptions } from './options';
 
@@ -169,22 +167,13 @@ export function runCommand(program: Command): void {
           ],
         };
         const plan = makePlan(grid);
-        const planFile = path.join(gridDir(o.resDir), 'plans', `${plan.name}.json`);
-        checkWritableFolder(o.resDir, 'the results');
-        writePlan(planFile, plan);
-        const { workers, threads, left } = localWorkers(o.resDir, plan.runs, { workers: o.workers });
-        process.stderr.write(
-          `hat quick: ${plan.runs.length} runs (${left} to do) into ${o.resDir} with ${workers} worker${workers > 1 ? 's' : ''}` +
-            `${threads ? `, ${threads} TensorFlow threads each` : ''}\n`,
-        );
-        const out = await runGrid({
+        const out = await runLocally('hat quick', {
           plan,
-          planFile,
+          planFile: savePlan(o.resDir, plan, 'the results'),
           resDir: o.resDir,
           dataDir: o.dataDir,
           backend: o.backend,
-          workers,
-          threads,
+          workers: o.workers,
           progress: o.progress,
         });
         const planIds = new Set(plan.runs.map((r) => r.id));

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { NATIVE_SETTINGS_ENV } from '../backend/settings';
 import { fmtTime } from '../training/progress';
 import type { ProgressMode } from '../training/progress';
-import type { GridPlan, GridRun } from './expand';
+import { checkWritableFolder } from '../core/io';
+import { type GridPlan, type GridRun, writePlan } from './expand';
 import { LOCK_DEFAULTS, type LockOptions, readLock } from './locks';
 import { GridProgressView, countStates } from './progress';
 import {
@@ -233,6 +234,29 @@ export async function runGrid(o: RunGridOptions): Promise<GridOutcome> {
   }
 }
 
+/** Writes the plan into RES_DIR/.grid/plans (the folder checked writable first, naming `what`); its path. */
+export function savePlan(resDir: string, plan: GridPlan, what: string): string {
+  const planFile = path.join(gridDir(resDir), 'plans', `${plan.name}.json`);
+  checkWritableFolder(resDir, what);
+  writePlan(planFile, plan);
+  return planFile;
+}
+
+/**
+ * Runs a saved plan with local workers (`hat grid`, `hat quick`): as many as asked, else as `localWorkers`
+ * chooses, after one line on stderr (`label`: the runs, how many are left, workers and threads).
+ */
+export function runLocally(
+  label: string,
+  o: Omit<RunGridOptions, 'workers' | 'threads'> & { workers?: number; threads?: number },
+): Promise<GridOutcome> {
+  const { workers, threads, left } = localWorkers(o.resDir, o.plan.runs, o);
+  process.stderr.write(
+    `${label}: ${o.plan.runs.length} runs (${left} to do) into ${o.resDir} with ${workers} worker${workers > 1 ? 's' : ''}` +
+      `${threads ? `, ${threads} TensorFlow threads each` : ''}\n`,
+  );
+  return runGrid({ ...o, workers, threads });
+}
 /** The closing report of a grid: counts, each problem, where the logs are. */
 export function outcomeReport(name: string, resDir: string, out: GridOutcome): string {
   const c = out.counts;
