@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   compressionRows,
+  families,
   compressionSeries,
   forgettingCurves,
   gradientAnnealingCurves,
@@ -14,6 +15,7 @@ import {
   hyperGridRows,
   isRobustnessCell,
   isTable1Run,
+  referencedPart,
   reuseMatrix,
   sigmoidPrime,
   stat,
@@ -82,6 +84,28 @@ function fake(f: Fake): RunResult {
     extras: f.extras ?? {},
   } as RunResult;
 }
+
+test('a family part-way through a grid: only the seeds with both references are ranked', () => {
+  const acc = [[0.5]];
+  const runs = [
+    fake({ approach: 'random', seed: 0, acc }),
+    fake({ approach: 'joint', seed: 0, acc }),
+    fake({ approach: 'hat', seed: 0, acc }),
+    fake({ approach: 'random', seed: 1, acc }), // seed 1's joint run not there yet
+    fake({ approach: 'hat', seed: 1, acc }),
+  ];
+  const [family] = families(runs);
+  assert.equal(family.hasReferences, false);
+  const part = referencedPart(family)!;
+  assert.equal(part.hasReferences, true);
+  assert.deepEqual(
+    part.results.map((r) => `${r.config.approach} ${r.config.protocol.seed}`),
+    ['random 0', 'joint 0', 'hat 0'],
+  );
+  assert.match(part.description, /seeds 0;/);
+  assert.equal(referencedPart(part), part, 'a family with all its references is itself');
+  assert.equal(referencedPart(families(runs.filter((r) => r.config.approach !== 'joint'))[0]), undefined);
+});
 
 describe('Table 1 (table1Data, table1Rows, forgettingCurves)', () => {
   const joint = (seed: number) =>

@@ -27,6 +27,27 @@ export interface Family {
   description: string;
 }
 
+/** The seeds of `results` that have both their random and their joint reference. */
+function referencedSeeds(results: RunResult[]): number[] {
+  const seeds = [...new Set(results.map((r) => r.config.protocol.seed))];
+  return seeds.filter((s) =>
+    REFERENCES.every((kind) =>
+      results.some((r) => r.config.protocol.seed === s && referenceKind(r.config.approach) === kind),
+    ),
+  );
+}
+
+/**
+ * The family cut to the seeds that have both references, or undefined when none has: a grid part-way
+ * through (seed 1's random run done, its joint run not yet) still shows the seeds it can rank.
+ */
+export function referencedPart(f: Family): Family | undefined {
+  if (f.hasReferences) return f;
+  const seeds = new Set(referencedSeeds(f.results));
+  const rs = f.results.filter((r) => seeds.has(r.config.protocol.seed));
+  return rs.length ? families(rs)[0] : undefined;
+}
+
 /** Groups results into families; most useful first (experiments in `prefer` order, then size). */
 export function families(results: RunResult[], prefer: string[] = ['mixture', 'cifar', 'pmnist', 'mnist2']): Family[] {
   const groups = new Map<string, RunResult[]>();
@@ -41,11 +62,7 @@ export function families(results: RunResult[], prefer: string[] = ['mixture', 'c
   const out: Family[] = [...groups.entries()].map(([key, rs]) => {
     const p = rs[0].config.protocol;
     const seeds = [...new Set(rs.map((r) => r.config.protocol.seed))];
-    const hasReferences = seeds.every((s) =>
-      REFERENCES.every((kind) =>
-        rs.some((r) => r.config.protocol.seed === s && referenceKind(r.config.approach) === kind),
-      ),
-    );
+    const hasReferences = referencedSeeds(rs).length === seeds.length;
     const parts = [
       `${p.experiment}, ${p.tasks} tasks`,
       `seeds ${seeds.sort((a, b) => a - b).join(',')}`,
