@@ -131,14 +131,22 @@ function killQuietly(pid: number): void {
   }
 }
 
-test("stale temporary files: a dead writer's and any over a day old are removed by the next write; a live writer's stay", () => {
+test("stale temporary files: a dead writer's (a zombie's too) and any over a day old are removed by the next write; a live writer's stay", async () => {
   const dir = tmp('hat-stale-');
   const file = path.join(dir, 'r.json');
   const sleeper = spawn('sleep', ['30']);
+  // a zombie: `sleep 0` exits and its parent, the shell turned `sleep 30`, never reaps it (as a killed writer
+  // whose parent is gone stays, under an init that does not reap)
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const zombie = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (b) => resolve(String(b)))));
+  for (let i = 0; i < 100 && !/\) Z/.test(fs.readFileSync(`/proc/${zombie}/stat`, 'utf8')); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   const host = os.hostname().replace(/[^\w-]/g, '_');
   const dead = 999_999_999; // no such pid
   const names = {
     dead: `r.json.${host}.${dead}.abc.tmp`,
+    zombie: `r.json.${host}.${zombie}.zzz.tmp`,
     older: `r.json.${dead}.1700000000000.tmp`, // the naming before host and random
     live: `r.json.${host}.${sleeper.pid}.def.tmp`,
     otherHost: `r.json.elsewhere.${dead}.ghi.tmp`,
@@ -150,6 +158,7 @@ test("stale temporary files: a dead writer's and any over a day old are removed 
   fs.utimesSync(path.join(dir, names.ancient), dayAgo, dayAgo);
   writeFileAtomic(file, '{"ok":true}');
   sleeper.kill();
+  parent.kill();
   assert.deepEqual(fs.readdirSync(dir).sort(), [names.live, names.otherFile, names.otherHost, 'r.json'].sort());
   assert.equal(fs.readFileSync(file, 'utf8'), '{"ok":true}');
 });

@@ -79,12 +79,26 @@ function removeQuietly(file: string): void {
   }
 }
 
+/**
+ * Whether a process still runs. A killed writer whose parent died too stays a zombie until an init reaps it, and
+ * some containers' init never does: signal 0 still reaches it, so a zombie (state Z in /proc) counts as dead.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !zombie(pid);
+}
+
+function zombie(pid: number): boolean {
+  try {
+    // /proc/PID/stat is "PID (COMM) STATE ...", and COMM may itself hold spaces or parentheses
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false; // no /proc (macOS): trust the signal
   }
 }
 
