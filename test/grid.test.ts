@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { backwardTransfer, forgettingRatios, forwardTransfer, meanUpTo, populationStd } from '../src/analysis/metrics';
 import { writeIdx } from '../src/data/idx';
-import { type GridRun, expandGrid, makePlan, protocolGrid } from '../src/grid/expand';
+import { type GridRun, expandGrid, makePlan, protocolGrid, readPlan, writePlan } from '../src/grid/expand';
 import { claim, readLock, release, staleReason, type LockInfo } from '../src/grid/locks';
 import { estimate } from '../src/grid/progress';
 import { COMPRESSION_SEEDS, METHODS, PROTOCOLS, SCALES } from '../src/grid/protocols';
@@ -344,6 +344,17 @@ describe('protocols', () => {
       );
     }
     assert.equal(full('cifar')[0].run.experiment, 'cifar');
+  });
+
+  test('saving the same plan again (a grid resumed) leaves the file as it was; a changed plan replaces it', () => {
+    const file = path.join(tmp('hat-plan-'), 'p.json');
+    const first = { ...makePlan(protocolGrid('usage', 'smoke')), created: '2026-01-01T00:00:00.000Z' };
+    writePlan(file, first);
+    writePlan(file, { ...first, created: '2026-02-02T00:00:00.000Z' });
+    assert.equal(readPlan(file).created, '2026-01-01T00:00:00.000Z');
+    const other = { ...makePlan(protocolGrid('usage', 'lite')), created: '2026-03-03T00:00:00.000Z' };
+    writePlan(file, other);
+    assert.deepEqual(readPlan(file), other);
   });
 
   test('hat grid --dry-run lists the runs of every smoke protocol with ids and state', async () => {

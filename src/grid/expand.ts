@@ -213,8 +213,19 @@ export function makePlan(grid: GridFile, meta: Omit<GridMeta, 'grid' | 'variant'
   };
 }
 
+/**
+ * Saves a plan. A plan file that already holds the same plan, made earlier, is left alone: resuming a grid does
+ * not rewrite it (a committed plan keeps the date the grid started).
+ */
 export function writePlan(file: string, plan: GridPlan): void {
-  writeFileAtomic(file, JSON.stringify(plan, null, 1));
+  const text = JSON.stringify(plan, null, 1);
+  try {
+    const old = JSON.parse(fs.readFileSync(file, 'utf8')) as GridPlan;
+    if (JSON.stringify({ ...old, created: plan.created }, null, 1) === text) return;
+  } catch {
+    // no plan there yet, or not one that can be read: write it
+  }
+  writeFileAtomic(file, text);
 }
 
 export function readPlan(file: string): GridPlan {
