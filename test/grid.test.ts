@@ -581,6 +581,11 @@ describe('running grids', () => {
       s.runs.map((c) => [c.grid, c.found, c.complete, c.failed]),
       [['two', 6, 6, 0]],
     );
+    // run hours: the result files' task times summed
+    const names = fs.readdirSync(res).filter((f) => /^mnist2_.*\.json$/.test(f));
+    const seconds = names.map((f) => readResult(path.join(res, f)).timings.perTask.reduce((a, b) => a + b, 0));
+    assert.equal(names.length, 6);
+    assert.ok(Math.abs(s.runs[0].hours - seconds.reduce((a, b) => a + b, 0) / 3600) < 1e-12);
     const hatRow = s.tables[0].rows.find((x) => x.approach === 'hat')!;
     assert.deepEqual(hatRow.seeds, [0, 1]);
     // rho<=2 and BWT recomputed from the result files: mean and population std (ddof 0) over the seeds
@@ -599,6 +604,14 @@ describe('running grids', () => {
     const text = await hat(['results', res, '--file', file]);
     assert.equal(text.code, 0, text.err);
     assert.match(text.out, /two \(plan\)\s+-\s+6\s+6\s+0\s+0\s+0\s+0/);
+    const hoursOf = (re: RegExp) =>
+      text.out
+        .split('\n')
+        .find((l) => re.test(l))!
+        .trim()
+        .split(/\s+/)
+        .pop();
+    assert.equal(hoursOf(/^two \(plan\)/), hoursOf(/^two\s+-/), 'the plan and its runs took the same hours');
     assert.match(text.out, /Table 1: mnist2, 2 tasks/);
     assert.match(text.out, /HAT\s+2\s+\d/);
     const csv = await hat(['results', res, '--format', 'csv']);

@@ -18,7 +18,7 @@ import { type LoadedResult, attachForgetting, loadResults } from '../runs/loader
 import type { RunResult } from '../runs/result-file';
 import type { GridPlan } from './expand';
 import { LOCK_DEFAULTS, readLock, staleReason } from './locks';
-import { type FailedRecord, type GridExtras, readFailed, runStatus } from './state';
+import { type FailedRecord, type GridExtras, readFailed, resultFile, runStatus } from './state';
 
 export interface RunCounts {
   /** Protocol (or grid) name, '-' for results not written by a grid. */
@@ -30,6 +30,8 @@ export interface RunCounts {
   partial: number;
   running: number;
   failed: number;
+  /** Hours the complete runs took (their result files' task times summed; a grid's wall time is about this over its workers). */
+  hours: number;
   /** Against --protocol/--file only: runs of the grid with no file at all. */
   missing?: number;
   missingNames?: string[];
@@ -203,7 +205,7 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
   const bucket = (grid: string, scale: string): RunCounts => {
     const k = `${grid}\t${scale}`;
     let c = counts.get(k);
-    if (!c) counts.set(k, (c = { grid, scale, found: 0, complete: 0, partial: 0, running: 0, failed: 0 }));
+    if (!c) counts.set(k, (c = { grid, scale, found: 0, complete: 0, partial: 0, running: 0, failed: 0, hours: 0 }));
     return c;
   };
   const failures: ResultsSummary['failures'] = [];
@@ -212,8 +214,10 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
     const grid = g?.protocol ?? g?.grid ?? '-';
     const c = bucket(grid, g?.scale ?? '-');
     c.found++;
-    if (l.result.status === 'complete') c.complete++;
-    else {
+    if (l.result.status === 'complete') {
+      c.complete++;
+      c.hours += l.result.timings.seconds / 3600;
+    } else {
       const lock = l.file.replace(/\.json$/, '.lock');
       const info = readLock(lock);
       if (info !== undefined && !staleReason(info, lock, { timeout })) c.running++;
@@ -239,6 +243,7 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
     bucket(grid, rec.meta.scale ?? '-').failed++;
     failures.push({ name: rec.name, grid, attempt: rec.attempt, time: rec.time, error: rec.error.split('\n')[0] });
   }
+  const secondsOf = new Map(complete.map((l) => [path.resolve(l.file), l.result.timings.seconds]));
   const runs = [...counts.values()].sort((a, b) => a.grid.localeCompare(b.grid) || a.scale.localeCompare(b.scale));
   if (o.plan) {
     const plan = o.plan;
@@ -250,6 +255,7 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
       partial: 0,
       running: 0,
       failed: 0,
+      hours: 0,
       missing: 0,
       missingNames: [],
     };
@@ -261,8 +267,10 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
         continue;
       }
       c.found++;
-      if (s.state === 'done') c.complete++;
-      else if (s.state === 'partial') c.partial++;
+      if (s.state === 'done') {
+        c.complete++;
+        c.hours += (secondsOf.get(path.resolve(resultFile(dir, r))) ?? 0) / 3600;
+      } else if (s.state === 'partial') c.partial++;
       else if (s.state === 'running') c.running++;
       else if (s.state === 'failed') c.failed++;
     }
@@ -336,6 +344,7 @@ export function runRecords(s: ResultsSummary): Record<string, string | number>[]
     running: c.running,
     failed: c.failed,
     missing: c.missing ?? '-',
+    'run hours': Number(c.hours.toFixed(2)),
   }));
 }
 
