@@ -6,7 +6,8 @@ import { DATASETS } from '../data/datasets';
 import { PROGRESS_MODES, type ProgressMode } from '../training/progress';
 import { TRAIN_DEFAULTS } from '../training/types';
 import type { RunOptions } from '../runs/run';
-import { runShape } from '../runs/shape';
+import { type RunShape, runShape } from '../runs/shape';
+import { INIT_SCHEMES, type InitScheme } from '../nets/config';
 
 export function int(name: string, min = 0) {
   return (v: string): number => {
@@ -138,7 +139,7 @@ export function protocolOptions(
     )
     .addOption(
       new Option('--init <scheme>', 'weight initialisation: pytorch (reference code) or xavier (paper text)')
-        .choices(['pytorch', 'xavier'])
+        .choices(INIT_SCHEMES)
         .default('pytorch'),
     )
     .addOption(dataDirOption())
@@ -147,18 +148,12 @@ export function protocolOptions(
     .addOption(progressOption());
 }
 
-export interface ProtocolOpts {
+export interface ProtocolOpts extends Omit<RunShape, 'init'> {
   nepochs: number;
   lr: number;
   batchSize: number;
   patience: number;
-  tasks?: number;
-  datasets?: string[];
-  maxTrain?: number;
-  maxTest?: number;
-  validation?: number;
-  hidden?: number[];
-  init: 'pytorch' | 'xavier';
+  init: InitScheme;
   dataDir?: string;
   resDir: string;
   backend?: string;

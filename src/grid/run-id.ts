@@ -14,10 +14,11 @@ import type { ExperimentName } from '../data/experiments';
 import type { InitScheme } from '../nets/config';
 import type { MonitorName } from '../runs/monitors';
 import type { RunOptions } from '../runs/run';
+import type { RunShape } from '../runs/shape';
 import { TRAIN_DEFAULTS, type TrainOptions } from '../training/types';
 
 /** A run as a grid holds it: a complete `RunOptions` minus where and how it runs (resDir, dataDir, backend, progress). */
-export interface GridRunOptions {
+export interface GridRunOptions extends Omit<RunShape, 'init'> {
   experiment: ExperimentName;
   approach: string;
   seed: number;
@@ -25,12 +26,6 @@ export interface GridRunOptions {
   parameters: Hyper;
   /** Every training option (defaults filled in). */
   train: TrainOptions;
-  tasks?: number;
-  datasets?: string[];
-  maxTrain?: number;
-  maxTest?: number;
-  validation?: number;
-  hidden?: number[];
   init: InitScheme;
   /** Monitoring logs written into the result file (sorted, no duplicates). */
   monitor: MonitorName[];

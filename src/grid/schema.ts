@@ -26,8 +26,9 @@ import { OptionError } from '../core/errors';
 import { type ParamSpec, type ParamValue, acceptedValues, invalidReason } from '../core/params';
 import { DATASETS } from '../data/datasets';
 import { EXPERIMENTS, type ExperimentName } from '../data/experiments';
-import type { InitScheme } from '../nets/config';
+import { INIT_SCHEMES } from '../nets/config';
 import { MONITORS, type MonitorName } from '../runs/monitors';
+import type { RunShape } from '../runs/shape';
 
 /** A grid file that is not valid: the message names the file and the field. */
 export class GridFileError extends OptionError {
@@ -35,18 +36,11 @@ export class GridFileError extends OptionError {
 }
 
 /** The protocol options a grid sets for all its runs (spec §4; the caps of quick runs). */
-export interface GridOptions {
+export interface GridOptions extends RunShape {
   nepochs?: number;
   lr?: number;
   patience?: number;
   batchSize?: number;
-  tasks?: number;
-  datasets?: string[];
-  maxTrain?: number;
-  maxTest?: number;
-  validation?: number;
-  hidden?: number[];
-  init?: InitScheme;
   monitor?: MonitorName[];
 }
 
@@ -119,7 +113,7 @@ const optionsInput = z.strictObject({
   maxTest: count(1).optional(),
   validation: z.number().gt(0).lt(1).optional(),
   hidden: z.array(count(1)).min(1).max(3).optional(),
-  init: z.enum(['pytorch', 'xavier']).optional(),
+  init: z.enum(INIT_SCHEMES).optional(),
   monitor: z.array(z.enum(MONITORS)).optional(),
 });
 

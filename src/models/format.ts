@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { UserError } from '../core/errors';
 import type { Hyper } from '../core/params';
 import type { PreprocessSpec } from '../data/preprocess';
-import type { ModelDescription, NetworkKind } from '../nets/config';
+import { INIT_SCHEMES, type ModelDescription, type NetworkKind } from '../nets/config';
 import type { RunConfig } from '../runs/result-file';
 
 // @2: HAT's embeddings are one tensor per task (`LAYER/embedding/T`), no longer one [tasks, units] table
@@ -96,7 +96,7 @@ const MANIFEST_SHAPE = z.object({
     kind: z.enum(['mlp', 'alexnet']),
     inputShape: z.array(positive).min(1).max(3),
     hidden: z.array(positive).optional(),
-    init: z.enum(['pytorch', 'xavier']),
+    init: z.enum(INIT_SCHEMES),
     seed: count,
   }),
   tasks: z

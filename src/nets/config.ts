@@ -5,7 +5,9 @@
 import type { NetworkVariant } from '../approaches/catalog';
 import { type LayerSpec, inputsPerUnitBelow } from './geometry';
 
-export type InitScheme = 'pytorch' | 'xavier';
+/** Weight initialisations: PyTorch's defaults (the reference code) or Xavier (the paper's text). */
+export const INIT_SCHEMES = ['pytorch', 'xavier'] as const;
+export type InitScheme = (typeof INIT_SCHEMES)[number];
 export type EmbeddingInit = 'normal' | 'uniform';
 export type NetworkKind = 'mlp' | 'alexnet';
 
