@@ -389,6 +389,29 @@ test('pickled distributions: TrafficSigns zip (HWC), FaceScrub zip (int8 CHW qui
   const nm = await getDataset('notmnist', { dir, verify: false, from: [path.join(src, 'notmnist.zip')] });
   assert.deepEqual([nm.shape, nm.train.n, nm.test.n], [[32, 32, 1], 3, 1]);
 
+  // features of the wrong shape stop with a message naming the file (each source's own check)
+  fs.mkdirSync(path.join(src, 'wrong'));
+  await writeZip(path.join(src, 'wrong', 'traffic-sign-data.zip'), {
+    'lab 2 data/train.p': numpyPickle(hwc(2), [2, 32, 32, 3], [0, 1], 'u1'),
+    'lab 2 data/test.p': numpyPickle(hwc(2).subarray(0, 2 * 3 * 256), [2, 16, 16, 3], [1, 2], 'u1'),
+  });
+  await assert.rejects(
+    getDataset('traffic-signs', {
+      dir: tmp('wrong-ts'),
+      verify: false,
+      from: [path.join(src, 'wrong', 'traffic-sign-data.zip')],
+    }),
+    (e) => assertDataError(e, /test\.p.*features are NHWC 16,16,3, expected N x 32x32x3/),
+  );
+  await writeZip(path.join(src, 'wrong', 'notmnist.zip'), {
+    'notmnist_train.pkl': numpyPickle(grey, [3, 1, 32, 32], [0, 9, 4], 'u1'),
+    'notmnist_test.pkl': numpyPickle(grey.subarray(0, 2 * 256), [2, 1, 16, 16], [2, 3], 'u1'),
+  });
+  await assert.rejects(
+    getDataset('notmnist', { dir: tmp('wrong-nm'), verify: false, from: [path.join(src, 'wrong', 'notmnist.zip')] }),
+    (e) => assertDataError(e, /notmnist_train\.pkl.*features are 32,32,1, expected grey images of one size/),
+  );
+
   // a zip cut short is reported as such
   const whole = fs.readFileSync(path.join(src, 'notmnist.zip'));
   const cut = path.join(tmp('cut-zip'), 'notmnist.zip');

@@ -279,6 +279,33 @@ export function pickleSplit(
   }
 }
 
+export type PickledSplit = ReturnType<typeof pickleSplit>;
+
+/**
+ * A dataset's training and test pickles, found among the inputs by file name and read as splits; `wrong`
+ * says what is wrong with one (its features' shape or layout), which stops with that message naming the file.
+ */
+export async function picklePair(
+  inputs: Inputs,
+  dataset: string,
+  files: { train: string; test: string },
+  wrong: (p: PickledSplit, other: PickledSplit) => string | undefined,
+): Promise<{ train: PickledSplit; test: PickledSplit; used: string[] }> {
+  const entries = [files.train, files.test].map((name) =>
+    need(inputs, new RegExp(`/${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`), name, dataset),
+  );
+  const train = pickleSplit(await entries[0].read(), entries[0].path);
+  const test = pickleSplit(await entries[1].read(), entries[1].path);
+  for (const [p, other, e] of [
+    [train, test, entries[0]],
+    [test, train, entries[1]],
+  ] as const) {
+    const message = wrong(p, other);
+    if (message) throw new DataFileError(e.path, message, ADVICE_SOURCE);
+  }
+  return { train, test, used: entries.map((e) => e.path) };
+}
+
 /** Deterministic split of n items: a seeded permutation, the first ceil(fraction*n) are test (as sklearn's train_test_split). */
 export function seededSplit(n: number, fraction: number, seed: string): { train: Int32Array; test: Int32Array } {
   const perm = new Rng(seed).permutation(n);

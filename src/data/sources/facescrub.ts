@@ -14,36 +14,26 @@
 import { DataFileError } from '../idx';
 import { type Inputs, type InputEntry } from '../formats/archive';
 import { IMAGE_EXTENSIONS, type Image } from '../formats/image';
-import {
-  ADVICE_SOURCE,
-  type Built,
-  type DatasetSource,
-  need,
-  packImages,
-  pickleSplit,
-  readImage,
-  seededSplit,
-} from './common';
+import { type Built, type DatasetSource, packImages, picklePair, readImage, seededSplit } from './common';
 
 async function fromPickles(inputs: Inputs): Promise<Built> {
-  const tr = need(inputs, /\/facescrub_train_100\.pkl$/, 'facescrub_train_100.pkl', 'facescrub');
-  const te = need(inputs, /\/facescrub_test_100\.pkl$/, 'facescrub_test_100.pkl', 'facescrub');
-  const a = pickleSplit(await tr.read(), tr.path);
-  const b = pickleSplit(await te.read(), te.path);
-  for (const [p, e] of [
-    [a, tr],
-    [b, te],
-  ] as const) {
-    if (p.shape.join() !== '32,32,3')
-      throw new DataFileError(e.path, `features are ${p.shape}, expected 32x32 with 3 channels`, ADVICE_SOURCE);
-  }
+  const {
+    train: a,
+    test: b,
+    used,
+  } = await picklePair(
+    inputs,
+    'facescrub',
+    { train: 'facescrub_train_100.pkl', test: 'facescrub_test_100.pkl' },
+    (p) => (p.shape.join() !== '32,32,3' ? `features are ${p.shape}, expected 32x32 with 3 channels` : undefined),
+  );
   return {
     shape: [32, 32, 3],
     train: a.split,
     test: b.split,
     variant: 'pickle',
     conversion: `'features' (${a.layout}, ${a.dtype}) reinterpreted as uint8 and read as CHW (the reference's quirk: a raw reshape of HWC pixels), stored as HWC so that the network input equals the reference's; 'labels' as pickled; pickle order.`,
-    used: [tr.path, te.path],
+    used,
   };
 }
 

@@ -15,33 +15,30 @@ import {
   ADVICE_SOURCE,
   type Built,
   type DatasetSource,
-  need,
   packImages,
-  pickleSplit,
+  picklePair,
   readImage,
   seededSplit,
 } from './common';
 import { decodeImage, toChannels } from '../formats/image';
 
 async function fromPickles(inputs: Inputs): Promise<Built> {
-  const tr = need(inputs, /\/notmnist_train\.pkl$/, 'notmnist_train.pkl', 'notmnist');
-  const te = need(inputs, /\/notmnist_test\.pkl$/, 'notmnist_test.pkl', 'notmnist');
-  const a = pickleSplit(await tr.read(), tr.path);
-  const b = pickleSplit(await te.read(), te.path);
-  for (const [p, e] of [
-    [a, tr],
-    [b, te],
-  ] as const) {
-    if (p.shape[2] !== 1 || p.shape.join() !== b.shape.join())
-      throw new DataFileError(e.path, `features are ${p.shape}, expected grey images of one size`, ADVICE_SOURCE);
-  }
+  const {
+    train: a,
+    test: b,
+    used,
+  } = await picklePair(inputs, 'notmnist', { train: 'notmnist_train.pkl', test: 'notmnist_test.pkl' }, (p, other) =>
+    p.shape[2] !== 1 || p.shape.join() !== other.shape.join()
+      ? `features are ${p.shape}, expected grey images of one size`
+      : undefined,
+  );
   return {
     shape: a.shape,
     train: a.split,
     test: b.split,
     variant: 'pickle',
     conversion: `none: 'features' (${a.layout}, ${a.shape[0]}x${a.shape[1]}, one channel) and 'labels' as pickled, pickle order.`,
-    used: [tr.path, te.path],
+    used,
   };
 }
 

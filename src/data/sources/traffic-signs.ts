@@ -11,22 +11,20 @@
 import { DataFileError } from '../idx';
 import { type Inputs } from '../formats/archive';
 import { type Image } from '../formats/image';
-import { ADVICE_SOURCE, type Built, type DatasetSource, need, packImages, pickleSplit, readImage } from './common';
+import { ADVICE_SOURCE, type Built, type DatasetSource, packImages, picklePair, readImage } from './common';
 
 const ERDA = 'https://sid.erda.dk/public/archives/daaeac0d7ce1152aea9b61d9f1e19370/';
 
 async function fromPickles(inputs: Inputs): Promise<Built> {
-  const tr = need(inputs, /\/train\.p$/, 'train.p', 'traffic-signs');
-  const te = need(inputs, /\/test\.p$/, 'test.p', 'traffic-signs');
-  const a = pickleSplit(await tr.read(), tr.path);
-  const b = pickleSplit(await te.read(), te.path);
-  for (const [p, e] of [
-    [a, tr],
-    [b, te],
-  ] as const) {
-    if (p.shape.join() !== '32,32,3' || p.layout !== 'NHWC')
-      throw new DataFileError(e.path, `features are ${p.layout} ${p.shape}, expected N x 32x32x3`, ADVICE_SOURCE);
-  }
+  const {
+    train: a,
+    test: b,
+    used,
+  } = await picklePair(inputs, 'traffic-signs', { train: 'train.p', test: 'test.p' }, (p) =>
+    p.shape.join() !== '32,32,3' || p.layout !== 'NHWC'
+      ? `features are ${p.layout} ${p.shape}, expected N x 32x32x3`
+      : undefined,
+  );
   return {
     shape: [32, 32, 3],
     train: a.split,
@@ -34,7 +32,7 @@ async function fromPickles(inputs: Inputs): Promise<Built> {
     variant: 'pickle',
     conversion:
       "none: 'features' (N,32,32,3 uint8, HWC) and 'labels' as pickled, in their order (the reference transposes to CHW at load time, as the network input layout does here).",
-    used: [tr.path, te.path],
+    used,
   };
 }
 
