@@ -448,6 +448,20 @@ describe('lock files', () => {
     assert.ok(e.claimed, 'the next try takes it over');
     await release(e.claimed);
 
+    // a dead worker of the reader's own grid runner: left to the runner (it records the failure), not taken over
+    write(file, { pid: dead, token: 'sibling', runner: 'vm:42:1' });
+    const here = { host: os.hostname() };
+    assert.equal(
+      staleReason(readLock(file)!, file, { timeout: 600 }, Date.now(), { ...here, runner: 'vm:42:1' }),
+      undefined,
+    );
+    assert.match(
+      staleReason(readLock(file)!, file, { timeout: 600 }, Date.now(), { ...here, runner: 'vm:43:1' }) ?? '',
+      /is dead/,
+    );
+    assert.match(staleReason(readLock(file)!, file, { timeout: 600 }, Date.now(), here) ?? '', /is dead/);
+    fs.rmSync(file);
+
     // a Slurm array task that was requeued takes over the lock of its earlier run at once
     const earlier = { jobId: '9', arrayJobId: '7', arrayTaskId: '3', restartCount: 0 };
     const lock = { host: 'node2', pid: 1, slurm: earlier } as LockInfo;
@@ -724,6 +738,11 @@ describe('running grids', () => {
     );
     assert.equal(readResult(path.join(res, 'mnist2_sgd_0.json')).status, 'complete', 'a new worker ran the rest');
     assert.ok(!fs.existsSync(lock));
+    // the other worker left the dead sibling's lock to the runner (under load it used to take it over first)
+    assert.deepEqual(
+      readEvents(res).filter((e) => e.event === 'takeover'),
+      [],
+    );
   });
 });
 

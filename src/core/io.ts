@@ -80,25 +80,21 @@ function removeQuietly(file: string): void {
 }
 
 /**
- * Whether a process still runs. A killed writer whose parent died too stays a zombie until an init reaps it, and
- * some containers' init never does: signal 0 still reaches it, so a zombie (state Z in /proc) counts as dead.
+ * Is `pid` a live process of this host? A dead child not yet reaped by its parent (a killed writer whose
+ * parent died too, under an init that never reaps) still answers signal 0: its state in /proc is Z, dead.
  */
-function alive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  return !zombie(pid);
-}
-
-function zombie(pid: number): boolean {
   try {
     // /proc/PID/stat is "PID (COMM) STATE ...", and COMM may itself hold spaces or parentheses
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
-    return false; // no /proc (macOS): trust the signal
+    return true; // no /proc (macOS): trust the signal
   }
 }
 
@@ -128,7 +124,7 @@ export function removeStaleTemporaries(dir: string, prefix: string): void {
     const p = path.join(dir, name);
     try {
       const old = Date.now() - fs.statSync(p).mtimeMs > STALE_MS;
-      if (old || (host === HOST && Number.isInteger(pid) && pid !== process.pid && !alive(pid))) fs.rmSync(p);
+      if (old || (host === HOST && Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid))) fs.rmSync(p);
     } catch {
       // gone already (another process cleaned it)
     }

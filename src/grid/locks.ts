@@ -6,7 +6,10 @@
  *
  * A lock is stale when its pid is dead on this host, when its heartbeat is older than the timeout (any host;
  * clocks of machines sharing a folder are assumed within the timeout of each other), or when it was held by
- * an earlier incarnation of the same Slurm array task (Slurm requeued it, so the earlier one is gone).
+ * an earlier incarnation of the same Slurm array task (Slurm requeued it, so the earlier one is gone). The
+ * lock of a dead worker started by the same grid runner as the reader is not stale to that reader: the runner
+ * records the run as failed and removes the lock (a sibling taking it over first would rerun a run that kills
+ * its worker, and race with that record).
  *
  * Taking over a stale lock: the taker creates `NAME.lock.takeover` with O_EXCL (only one taker at a time),
  * re-reads the lock and goes on only if it is still the stale one it saw (same token), moves it aside
@@ -18,6 +21,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { pidAlive } from '../core/io';
 
 export interface SlurmTask {
   jobId: string;
@@ -38,7 +42,12 @@ export interface LockInfo {
   heartbeat: string;
   token: string;
   slurm?: SlurmTask;
+  /** The grid runner that started the owner (`HAT_GRID_RUNNER`), when one did. */
+  runner?: string;
 }
+
+/** Set by a grid runner for its workers: host, pid and start of the runner, unique while it lives. */
+export const RUNNER_ENV = 'HAT_GRID_RUNNER';
 
 export interface HeldLock {
   file: string;
@@ -95,22 +104,6 @@ export function readLock(file: string): LockInfo | null | undefined {
   }
 }
 
-/** Is `pid` a live (not zombie) process of this host? */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    // a dead child not yet reaped by its parent still answers kill(0): its state is Z
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return true; // no /proc: trust kill(0)
-  }
-}
-
 const ageMs = (iso: string, now: number): number => {
   const t = Date.parse(iso);
   return Number.isFinite(t) ? now - t : Infinity;
@@ -122,7 +115,11 @@ export function staleReason(
   file: string,
   opts: Pick<LockOptions, 'timeout'>,
   now = Date.now(),
-  me: { host: string; slurm?: SlurmTask } = { host: os.hostname(), slurm: slurmTask() },
+  me: { host: string; slurm?: SlurmTask; runner?: string } = {
+    host: os.hostname(),
+    slurm: slurmTask(),
+    runner: process.env[RUNNER_ENV],
+  },
 ): string | undefined {
   if (!info) {
     // unreadable: being written right now, or damaged; judge by the file's age
@@ -134,7 +131,10 @@ export function staleReason(
     }
     return now - mtime > opts.timeout * 1000 ? `unreadable and unchanged for over ${opts.timeout} s` : undefined;
   }
-  if (info.host === me.host && !pidAlive(info.pid)) return `pid ${info.pid} is dead on ${info.host}`;
+  if (info.host === me.host && !pidAlive(info.pid)) {
+    if (info.runner !== undefined && info.runner === me.runner) return undefined; // our runner records it
+    return `pid ${info.pid} is dead on ${info.host}`;
+  }
   const s = info.slurm;
   if (
     s &&
@@ -153,6 +153,7 @@ export function staleReason(
 function newInfo(id: string): LockInfo {
   const now = new Date().toISOString();
   const slurm = slurmTask();
+  const runner = process.env[RUNNER_ENV];
   return {
     format: 'hat-ts/grid-lock@1',
     id,
@@ -163,6 +164,7 @@ function newInfo(id: string): LockInfo {
     heartbeat: now,
     token: crypto.randomBytes(8).toString('hex'),
     ...(slurm ? { slurm } : {}),
+    ...(runner ? { runner } : {}),
   };
 }
 

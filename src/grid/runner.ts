@@ -13,7 +13,7 @@ import { fmtTime } from '../training/progress';
 import type { ProgressMode } from '../training/progress';
 import { checkWritableFolder } from '../core/io';
 import { type GridPlan, type GridRun, writePlan } from './expand';
-import { LOCK_DEFAULTS, type LockOptions, readLock } from './locks';
+import { LOCK_DEFAULTS, type LockOptions, RUNNER_ENV, readLock } from './locks';
 import { GridProgressView, countStates } from './progress';
 import {
   type FailedRecord,
@@ -171,6 +171,8 @@ export async function runGrid(o: RunGridOptions): Promise<GridOutcome> {
   const view = new GridProgressView(o.plan.name, o.plan.runs, o.workers, o.progress, o.statusInterval ?? 60, o.stream);
   const threads = o.threads ?? defaultThreads(o.workers);
   const live = new Set<ChildProcess>();
+  // the workers' locks name this runner: a dead worker's run is then ours to record, not a sibling's to rerun
+  const runner = `${os.hostname()}:${process.pid}:${started}`;
   let spawned = 0;
   const spawnWorker = () => {
     const n = ++spawned;
@@ -179,7 +181,10 @@ export async function runGrid(o: RunGridOptions): Promise<GridOutcome> {
     const child = spawn(
       HAT_BIN,
       workerArgs({ ...o, retryFailed: retryBefore, lockTimeout: o.lockTimeout ?? locks.timeout }),
-      { stdio: ['ignore', fd, fd], env: { ...process.env, ...threadEnv(threads), HAT_GRID_WORKER: String(n) } },
+      {
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, ...threadEnv(threads), HAT_GRID_WORKER: String(n), [RUNNER_ENV]: runner },
+      },
     );
     fs.closeSync(fd);
     live.add(child);
