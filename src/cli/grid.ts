@@ -86,7 +86,7 @@ const gridHelp = (): string =>
     ...SCALES.map((s) =>
       wrap(`  ${s.padEnd(6)} ${s === 'paper' ? "the spec's protocol: " : ''}${describeScale(s)}`, 9),
     ),
-    '  (the values live in LITE and SMOKE of src/grid/protocols.ts; all lite protocols together: about 8-9 hours',
+    '  (the values live in LITE and SMOKE of src/grid/protocols.ts; all lite protocols together: about 9-10 hours',
     '  on 2 cores with 2 workers, estimated from the runs so far: res/reference/lite/README.md)',
     '',
     "Methods (--method): IMM-mode and PNN differ between the reference code and the paper. 'reference' (default)",
@@ -280,7 +280,7 @@ export function gridCommand(program: Command): void {
     .addOption(
       new Option(
         '--workers <n>',
-        `local worker processes (default: one per core, ${os.availableParallelism()} here, but no more than the runs left; on 2 cores, 2 x 1 thread trained 1.7x (AlexNet) and 2.2x (MLP) the HAT samples/s of 1 x 2 threads: npm run bench)`,
+        `local worker processes (default: one per core, ${os.availableParallelism()} here, but no more than the runs left; on 2 cores, 2 x 1 thread trained 1.4x (AlexNet) and 1.6x (MLP) the HAT samples/s of 1 x 2 threads: bench/README.md)`,
       ).argParser(int('--workers', 1)),
     )
     .addOption(

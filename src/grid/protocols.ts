@@ -117,8 +117,9 @@ export interface ScaleCut {
 }
 
 /**
- * Lite: every protocol on this machine (2 cores, no GPU, the 5 datasets of the offline mirror) in about six
- * hours with 2 workers of 1 thread (measured: 1.7x the HAT AlexNet throughput of 1 process with 2 threads).
+ * Lite: every protocol on this machine (2 cores, no GPU, the 5 datasets of the offline mirror) with 2 workers of
+ * 1 thread; aimed at about six hours, measured about 9-10 (res/reference/lite/README.md; Table 1's three seeds
+ * alone are about 6).
  * Epochs are cut before samples, as HAT anneals s within every epoch: 3,000 training images per task (47
  * batches per epoch) for at most 15 epochs. Measured on the mixture's first tasks at this scale and seed 0: see
  * res/reference/lite/README.md. The MLP setups are cheap enough for more samples per task, on 5 tasks.

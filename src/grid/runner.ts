@@ -34,7 +34,7 @@ export const HAT_BIN = path.resolve(__dirname, '..', '..', 'bin', 'hat');
 /**
  * TensorFlow threads per worker when --threads is not given: the cores shared evenly among the workers
  * (undefined = TensorFlow's own default, all cores, for a single worker). Measured on 2 cores (npm run bench):
- * 2 workers x 1 thread train 1.7x (AlexNet) to 2.2x (MLP) the HAT samples/s of 1 x 2 threads, while a single
+ * 2 workers x 1 thread train 1.4x (AlexNet) to 1.6x (MLP) the HAT samples/s of 1 x 2 threads (bench/README.md), while a single
  * AlexNet run is faster with 2 threads than with 1.
  */
 export function defaultThreads(workers: number, cores = os.availableParallelism()): number | undefined {
