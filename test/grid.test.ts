@@ -10,10 +10,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { backwardTransfer, forgettingRatios, forwardTransfer, meanUpTo, populationStd } from '../src/analysis/metrics';
 import { writeIdx } from '../src/data/idx';
-import { type GridRun, expandGrid, makePlan, protocolGrid, readPlan, writePlan } from '../src/grid/expand';
+import {
+  type GridRun,
+  expandGrid,
+  makePlan,
+  protocolGrid,
+  protocolsPlan,
+  readPlan,
+  writePlan,
+} from '../src/grid/expand';
 import { claim, readLock, release, staleReason, type LockInfo } from '../src/grid/locks';
 import { estimate } from '../src/grid/progress';
-import { COMPRESSION_SEEDS, METHODS, PROTOCOLS, SCALES } from '../src/grid/protocols';
+import { ALL_PROTOCOLS, COMPRESSION_SEEDS, METHODS, PROTOCOLS, SCALES } from '../src/grid/protocols';
 import { type RunDefinition, runId } from '../src/grid/run-id';
 import { GridFileError, gridToYaml, parseGridText } from '../src/grid/schema';
 import { type RunStatus, readEvents } from '../src/grid/state';
@@ -344,6 +352,35 @@ describe('protocols', () => {
       );
     }
     assert.equal(full('cifar')[0].run.experiment, 'cifar');
+  });
+
+  test('several protocols (or all) are one plan: every run once, with the first protocol that lists it', async () => {
+    const order = ['usage', 'robustness', 'table1'] as const;
+    const plan = protocolsPlan(order, 'smoke');
+    const each = order.map((p) => expandGrid(protocolGrid(p, 'smoke'), { protocol: p, scale: 'smoke' }));
+    const ids = new Set(each.flat().map((r) => r.id));
+    assert.equal(plan.name, 'usage+robustness+table1-smoke');
+    assert.equal(plan.runs.length, ids.size, 'each run once');
+    assert.ok(ids.size < each.flat().length, 'the protocols share runs (the references, default HAT)');
+    assert.deepEqual(
+      plan.runs.slice(0, each[0].length).map((r) => r.id),
+      each[0].map((r) => r.id),
+      'in the order given',
+    );
+    for (const r of plan.runs) {
+      const first = order.find((p, i) => each[i].some((x) => x.id === r.id));
+      assert.equal(r.meta.protocol, first, r.name);
+    }
+    assert.equal(protocolsPlan(['table1'], 'smoke').name, 'table1-smoke');
+    assert.equal(protocolsPlan([...ALL_PROTOCOLS], 'smoke', 'paper').name, 'all-smoke-paper');
+
+    const dir = tmp('hat-grid-all-');
+    const r = await hat(['grid', '--protocol', 'all', '--scale', 'smoke', '--dry-run', '--res-dir', dir]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^all-smoke: ${protocolsPlan([...ALL_PROTOCOLS], 'smoke').runs.length} runs in `));
+    const bad = await hat(['grid', '--protocol', 'usage,nope', '--scale', 'smoke', '--dry-run']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.err, /'nope' is not a protocol; choose from table1, .* or all/);
   });
 
   test('saving the same plan again (a grid resumed) leaves the file as it was; a changed plan replaces it', () => {

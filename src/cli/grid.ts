@@ -1,7 +1,7 @@
 /** `hat grid`: run a named protocol of the paper (or a grid file) into one results folder, locally or on Slurm. */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { OptionError } from '../core/errors';
 import { dataDirs, existingDataDirs } from '../data/datasets';
 import {
@@ -11,10 +11,12 @@ import {
   makePlan,
   missingData,
   protocolGrid,
+  protocolsPlan,
   readPlan,
 } from '../grid/expand';
 import { LOCK_DEFAULTS } from '../grid/locks';
 import {
+  ALL_PROTOCOLS,
   METHODS,
   type Method,
   PROTOCOL_DEFS,
@@ -32,7 +34,7 @@ import type { ProgressMode } from '../training/progress';
 import { backendOption, dataDirOption, int, positive, progressOption, slurmMemory, slurmTime } from './options';
 
 interface GridOpts {
-  protocol?: ProtocolName;
+  protocol?: ProtocolName[];
   scale?: Scale;
   method: Method;
   file?: string;
@@ -81,6 +83,10 @@ const gridHelp = (): string =>
     '',
     'Protocols (--protocol; spec §8; each lists the references random and joint it needs):',
     ...PROTOCOLS.map((p) => wrap(`  ${p.padEnd(12)} ${PROTOCOL_DEFS[p].title}`, 15)),
+    wrap(
+      `  ${'all'.padEnd(12)} all of them as one plan, in the order ${ALL_PROTOCOLS.join(', ')} (runs they share once)`,
+      15,
+    ),
     '',
     'Scales (--scale): what each cuts from the spec protocol',
     ...SCALES.map((s) =>
@@ -107,6 +113,7 @@ const gridHelp = (): string =>
     'task resumes its run from the checkpoint. --submit submits it with `sbatch --parsable` and prints the job id.',
     '',
     'Examples:',
+    '  hat grid --protocol all --scale paper --data-dir ../shared/dat       # the whole paper, one command',
     '  hat grid --protocol table1 --scale smoke --data-dir ../shared/dat    # every Table 1 run, tiny, about a minute',
     '  hat grid --protocol table1 --scale lite --dry-run                   # list the runs, their ids and state',
     '  hat grid --protocol robustness --scale paper --workers 2 --threads 1',
@@ -116,19 +123,31 @@ const gridHelp = (): string =>
     '  hat results res/lite --protocol table1 --scale lite                  # what is done, Table 1, BWT/FWT',
   ].join('\n');
 
-function loadGrid(o: GridOpts): { grid: GridFile; meta: { protocol?: ProtocolName; scale?: Scale; method?: Method } } {
-  if (o.file && o.protocol) throw new OptionError('give --protocol or --file, not both');
-  if (o.file) return { grid: readGridFile(o.file), meta: {} };
-  if (!o.protocol) throw new OptionError('give --protocol NAME (with --scale) or --file GRID.yaml');
-  if (!o.scale) throw new OptionError(`--protocol needs --scale (${SCALES.join(', ')})`);
-  return {
-    grid: protocolGrid(o.protocol, o.scale, o.method),
-    meta: { protocol: o.protocol, scale: o.scale, method: o.method },
-  };
+/** `--protocol table1`, `--protocol usage,table1`, `--protocol all`. */
+function protocolList(value: string): ProtocolName[] {
+  const names = value.split(',').map((s) => s.trim());
+  if (names.includes('all')) return [...ALL_PROTOCOLS];
+  for (const n of names)
+    if (!(PROTOCOLS as readonly string[]).includes(n))
+      throw new InvalidArgumentError(
+        `'${n}' is not a protocol; choose from ${PROTOCOLS.join(', ')} or all (several: comma-separated)`,
+      );
+  return [...new Set(names)] as ProtocolName[];
 }
 
-const defaultResDir = (o: GridOpts, grid: GridFile): string =>
-  path.join('res', o.scale ?? (o.file ? gridBaseName(o.file) : grid.name));
+/** The grid file, or the protocols' grids (one plan: see protocolsPlan). */
+function loadGrid(o: GridOpts): { grid?: GridFile; plan: GridPlan; name: string } {
+  if (o.file && o.protocol) throw new OptionError('give --protocol or --file, not both');
+  if (o.file) {
+    const grid = readGridFile(o.file);
+    return { grid, plan: makePlan(grid), name: gridBaseName(o.file) };
+  }
+  if (!o.protocol) throw new OptionError('give --protocol NAME (with --scale) or --file GRID.yaml');
+  if (!o.scale) throw new OptionError(`--protocol needs --scale (${SCALES.join(', ')})`);
+  const plan = protocolsPlan(o.protocol, o.scale, o.method);
+  const grid = o.protocol.length === 1 ? protocolGrid(o.protocol[0], o.scale, o.method) : undefined;
+  return { ...(grid ? { grid } : {}), plan, name: plan.name };
+}
 
 function dryRun(plan: GridPlan, resDir: string, lockTimeout: number, missing: Map<string, string[]>): void {
   const status = scan(resDir, plan.runs, { timeout: lockTimeout });
@@ -179,14 +198,15 @@ async function workerMode(o: GridOpts): Promise<void> {
 
 async function gridAction(o: GridOpts): Promise<void> {
   if (o.worker) return workerMode(o);
-  const { grid, meta } = loadGrid(o);
+  const loaded = loadGrid(o);
   if (o.printGrid) {
-    process.stdout.write(gridToYaml(grid));
+    if (!loaded.grid) throw new OptionError('--print-grid prints one protocol at a time');
+    process.stdout.write(gridToYaml(loaded.grid));
     return;
   }
-  const resDir = o.resDir ?? defaultResDir(o, grid);
+  const resDir = o.resDir ?? path.join('res', o.scale ?? loaded.name);
   existingDataDirs(o.dataDir); // a mistyped --data-dir fails here, not in every run
-  let plan = makePlan(grid, meta);
+  let plan = loaded.plan;
   const missing = missingData(plan.runs, o.dataDir);
   if (missing.size) {
     const names = [...new Set([...missing.values()].flat())];
@@ -266,7 +286,12 @@ export function gridCommand(program: Command): void {
     .description(
       'run a protocol of the paper (or a grid file) into one results folder: locally with N workers, or as a Slurm job array',
     )
-    .addOption(new Option('--protocol <name>', 'a protocol of the paper (see below)').choices([...PROTOCOLS]))
+    .addOption(
+      new Option(
+        '--protocol <names>',
+        `a protocol of the paper (see below), several comma-separated, or all: one plan, the workers going on from one to the next (${PROTOCOLS.join(', ')})`,
+      ).argParser(protocolList),
+    )
     .addOption(new Option('--scale <scale>', 'how much of it (see below)').choices([...SCALES]))
     .addOption(
       new Option('--method <method>', "reference: the reference code's IMM-mode and PNN; paper: also the paper's")

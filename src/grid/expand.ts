@@ -15,6 +15,7 @@ import { runShape } from '../runs/shape';
 import { defaultTag, variantOf } from '../approaches/catalog';
 import { TRAIN_DEFAULTS } from '../training/types';
 import {
+  ALL_PROTOCOLS,
   COMPRESSION_SEEDS,
   METHODS,
   type Method,
@@ -200,6 +201,31 @@ export function protocolGrid(protocol: ProtocolName, scale: Scale, method: Metho
     };
   });
   return checkGrid({ name: protocolGridName(protocol, scale, method), grids }, `protocol ${protocol}`);
+}
+
+/**
+ * The plan of one protocol or several (`hat grid --protocol usage,table1`, `--protocol all`): each protocol's
+ * runs with its own meta (so every result file names its protocol), in the order given, and a run that two
+ * protocols share (the references, HAT's default in Table 1 and in the robustness grid) once. With one plan
+ * the workers go on to the next protocol instead of waiting for the slowest run of each.
+ */
+export function protocolsPlan(
+  protocols: readonly ProtocolName[],
+  scale: Scale,
+  method: Method = 'reference',
+): GridPlan {
+  const plans = protocols.map((p) => makePlan(protocolGrid(p, scale, method), { protocol: p, scale, method }));
+  if (plans.length === 1) return plans[0];
+  const seen = new Set<string>();
+  const all = ALL_PROTOCOLS.every((p) => protocols.includes(p));
+  return {
+    format: PLAN_FORMAT,
+    name: `${all ? 'all' : protocols.join('+')}-${scale}${method === 'paper' ? '-paper' : ''}`,
+    scale,
+    method,
+    created: plans[0].created,
+    runs: plans.flatMap((p) => p.runs).filter((r) => !seen.has(r.id) && seen.add(r.id)),
+  };
 }
 
 /** The plan of a protocol or grid file: its runs, ready for workers. */

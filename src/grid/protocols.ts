@@ -8,6 +8,16 @@ import type { GridApproachInput, GridBlockInput, GridOptions } from './schema';
 
 export const PROTOCOLS = ['table1', 'robustness', 'usage', 'compression', 'pmnist', 'mnist2', 'cifar'] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];
+/** `--protocol all`: every protocol, the quick ones first so that every figure has results early. */
+export const ALL_PROTOCOLS: readonly ProtocolName[] = [
+  'usage',
+  'compression',
+  'robustness',
+  'table1',
+  'pmnist',
+  'mnist2',
+  'cifar',
+];
 
 export const SCALES = ['paper', 'lite', 'smoke'] as const;
 export type Scale = (typeof SCALES)[number];
