@@ -378,6 +378,13 @@ describe('protocols', () => {
     const r = await hat(['grid', '--protocol', 'all', '--scale', 'smoke', '--dry-run', '--res-dir', dir]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, new RegExp(`^all-smoke: ${protocolsPlan([...ALL_PROTOCOLS], 'smoke').runs.length} runs in `));
+    const counts = await hat(['results', dir, '--protocol', 'usage,table1', '--scale', 'smoke']);
+    assert.equal(counts.code, 0, counts.err);
+    const union = protocolsPlan(['usage', 'table1'], 'smoke').runs.length;
+    assert.match(
+      counts.out,
+      new RegExp(`usage\\+table1-smoke \\(plan\\)\\s+smoke\\s+0\\s+0\\s+0\\s+0\\s+0\\s+${union}\\s`),
+    );
     const bad = await hat(['grid', '--protocol', 'usage,nope', '--scale', 'smoke', '--dry-run']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.err, /'nope' is not a protocol; choose from table1, .* or all/);

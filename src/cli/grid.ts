@@ -1,7 +1,7 @@
 /** `hat grid`: run a named protocol of the paper (or a grid file) into one results folder, locally or on Slurm. */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { OptionError } from '../core/errors';
 import { dataDirs, existingDataDirs } from '../data/datasets';
 import {
@@ -31,7 +31,16 @@ import { submit, writeSlurmJob } from '../grid/slurm';
 import { countStates } from '../grid/progress';
 import { runWorker } from '../grid/worker';
 import type { ProgressMode } from '../training/progress';
-import { backendOption, dataDirOption, int, positive, progressOption, slurmMemory, slurmTime } from './options';
+import {
+  backendOption,
+  dataDirOption,
+  int,
+  positive,
+  progressOption,
+  protocolList,
+  slurmMemory,
+  slurmTime,
+} from './options';
 
 interface GridOpts {
   protocol?: ProtocolName[];
@@ -122,18 +131,6 @@ const gridHelp = (): string =>
     '  hat grid --protocol table1 --scale lite --print-grid > table1.yaml   # the protocol as an editable grid file',
     '  hat results res/lite --protocol table1 --scale lite                  # what is done, Table 1, BWT/FWT',
   ].join('\n');
-
-/** `--protocol table1`, `--protocol usage,table1`, `--protocol all`. */
-function protocolList(value: string): ProtocolName[] {
-  const names = value.split(',').map((s) => s.trim());
-  if (names.includes('all')) return [...ALL_PROTOCOLS];
-  for (const n of names)
-    if (!(PROTOCOLS as readonly string[]).includes(n))
-      throw new InvalidArgumentError(
-        `'${n}' is not a protocol; choose from ${PROTOCOLS.join(', ')} or all (several: comma-separated)`,
-      );
-  return [...new Set(names)] as ProtocolName[];
-}
 
 /** The grid file, or the protocols' grids (one plan: see protocolsPlan). */
 function loadGrid(o: GridOpts): { grid?: GridFile; plan: GridPlan; name: string } {

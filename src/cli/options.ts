@@ -8,6 +8,7 @@ import { TRAIN_DEFAULTS } from '../training/types';
 import type { RunOptions } from '../runs/run';
 import { type RunShape, runShape } from '../runs/shape';
 import { INIT_SCHEMES, type InitScheme } from '../nets/config';
+import { ALL_PROTOCOLS, PROTOCOLS, type ProtocolName } from '../grid/protocols';
 
 export function int(name: string, min = 0) {
   return (v: string): number => {
@@ -170,4 +171,16 @@ export function protocolRunOptions(o: ProtocolOpts): Omit<RunOptions, 'experimen
     backend: o.backend,
     progress: o.progress,
   };
+}
+
+/** `--protocol table1`, `--protocol usage,table1`, `--protocol all`. */
+export function protocolList(value: string): ProtocolName[] {
+  const names = value.split(',').map((s) => s.trim());
+  if (names.includes('all')) return [...ALL_PROTOCOLS];
+  for (const n of names)
+    if (!(PROTOCOLS as readonly string[]).includes(n))
+      throw new InvalidArgumentError(
+        `'${n}' is not a protocol; choose from ${PROTOCOLS.join(', ')} or all (several: comma-separated)`,
+      );
+  return [...new Set(names)] as ProtocolName[];
 }

@@ -2,8 +2,8 @@
 import * as fs from 'node:fs';
 import { type Command, Option } from 'commander';
 import { OptionError } from '../core/errors';
-import { makePlan, protocolGrid } from '../grid/expand';
-import { METHODS, type Method, PROTOCOLS, type ProtocolName, SCALES, type Scale } from '../grid/protocols';
+import { makePlan, protocolsPlan } from '../grid/expand';
+import { METHODS, type Method, type ProtocolName, SCALES, type Scale } from '../grid/protocols';
 import { readGridFile } from '../grid/schema';
 import {
   METRICS_NOTE,
@@ -14,10 +14,10 @@ import {
   summaryRecords,
   summaryText,
 } from '../grid/summary';
-import { int } from './options';
+import { int, protocolList } from './options';
 
 interface ResultsOpts {
-  protocol?: ProtocolName;
+  protocol?: ProtocolName[];
   scale?: Scale;
   method: Method;
   file?: string;
@@ -36,9 +36,10 @@ export function resultsCommand(program: Command): void {
     )
     .argument('<dir>', 'results folder (sub-folders are read too, see --depth)')
     .addOption(
-      new Option('--protocol <name>', 'count the runs of this protocol missing from DIR (with --scale)').choices([
-        ...PROTOCOLS,
-      ]),
+      new Option(
+        '--protocol <names>',
+        'count the runs of this protocol (several comma-separated, or all) missing from DIR (with --scale)',
+      ).argParser(protocolList),
     )
     .addOption(new Option('--scale <scale>', 'the scale of --protocol').choices([...SCALES]))
     .addOption(new Option('--method <method>', 'the method of --protocol').choices([...METHODS]).default('reference'))
@@ -60,11 +61,7 @@ export function resultsCommand(program: Command): void {
       if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
         throw new OptionError(`${dir}: no such results folder (the folder a \`hat run\` or \`hat grid\` wrote into)`);
       const plan = o.protocol
-        ? makePlan(protocolGrid(o.protocol, o.scale!, o.method), {
-            protocol: o.protocol,
-            scale: o.scale,
-            method: o.method,
-          })
+        ? protocolsPlan(o.protocol, o.scale!, o.method)
         : o.file
           ? makePlan(readGridFile(o.file))
           : undefined;
