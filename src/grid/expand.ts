@@ -147,8 +147,11 @@ export function expandGrid(grid: GridFile, meta: Omit<GridMeta, 'grid' | 'varian
   return runs;
 }
 
-/** The name of a protocol's grid at a scale ("table1-lite", "table1-lite-paper" with the paper's methods). */
-export const protocolGridName = (p: ProtocolName, scale: Scale, method: Method = 'reference'): string =>
+/**
+ * The name of a protocol's grid at a scale ("table1-lite", "table1-lite-paper" with the paper's methods), also
+ * of several protocols' plan ("usage+table1-lite", "all-lite").
+ */
+export const protocolGridName = (p: string, scale: Scale, method: Method = 'reference'): string =>
   `${p}-${scale}${method === 'paper' ? '-paper' : ''}`;
 
 const MLP_EXPERIMENTS = new Set(
@@ -220,11 +223,17 @@ export function protocolsPlan(
   const all = ALL_PROTOCOLS.every((p) => protocols.includes(p));
   return {
     format: PLAN_FORMAT,
-    name: `${all ? 'all' : protocols.join('+')}-${scale}${method === 'paper' ? '-paper' : ''}`,
+    name: protocolGridName(all ? 'all' : protocols.join('+'), scale, method),
     scale,
     method,
     created: plans[0].created,
-    runs: plans.flatMap((p) => p.runs).filter((r) => !seen.has(r.id) && seen.add(r.id)),
+    runs: plans
+      .flatMap((p) => p.runs)
+      .filter((r) => {
+        if (seen.has(r.id)) return false;
+        seen.add(r.id);
+        return true;
+      }),
   };
 }
 
