@@ -132,7 +132,7 @@ const gridHelp = (): string =>
     '  hat results res/lite --protocol table1 --scale lite                  # what is done, Table 1, BWT/FWT',
   ].join('\n');
 
-/** The grid file, or the protocols' grids (one plan: see protocolsPlan). */
+/** The plan of the grid file or of the protocols (see protocolsPlan), and the grid when --print-grid wants it. */
 function loadGrid(o: GridOpts): { grid?: GridFile; plan: GridPlan; name: string } {
   if (o.file && o.protocol) throw new OptionError('give --protocol or --file, not both');
   if (o.file) {
@@ -142,7 +142,7 @@ function loadGrid(o: GridOpts): { grid?: GridFile; plan: GridPlan; name: string 
   if (!o.protocol) throw new OptionError('give --protocol NAME (with --scale) or --file GRID.yaml');
   if (!o.scale) throw new OptionError(`--protocol needs --scale (${SCALES.join(', ')})`);
   const plan = protocolsPlan(o.protocol, o.scale, o.method);
-  const grid = o.protocol.length === 1 ? protocolGrid(o.protocol[0], o.scale, o.method) : undefined;
+  const grid = o.printGrid && o.protocol.length === 1 ? protocolGrid(o.protocol[0], o.scale, o.method) : undefined;
   return { ...(grid ? { grid } : {}), plan, name: plan.name };
 }
 

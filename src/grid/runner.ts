@@ -34,8 +34,8 @@ export const HAT_BIN = path.resolve(__dirname, '..', '..', 'bin', 'hat');
 /**
  * TensorFlow threads per worker when --threads is not given: the cores shared evenly among the workers
  * (undefined = TensorFlow's own default, all cores, for a single worker). Measured on 2 cores (npm run bench):
- * 2 workers x 1 thread train 1.4x (AlexNet) to 1.6x (MLP) the HAT samples/s of 1 x 2 threads (bench/README.md), while a single
- * AlexNet run is faster with 2 threads than with 1.
+ * 2 workers x 1 thread train 1.4x (AlexNet) to 1.6x (MLP) the HAT samples/s of 1 x 2 threads (bench/README.md),
+ * while a single AlexNet run is faster with 2 threads than with 1.
  */
 export function defaultThreads(workers: number, cores = os.availableParallelism()): number | undefined {
   return workers > 1 ? Math.max(1, Math.floor(cores / workers)) : undefined;
@@ -262,6 +262,7 @@ export function runLocally(
   );
   return runGrid({ ...o, workers, threads });
 }
+
 /** The closing report of a grid: counts, each problem, where the logs are. */
 export function outcomeReport(name: string, resDir: string, out: GridOutcome): string {
   const c = out.counts;

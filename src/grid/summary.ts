@@ -243,10 +243,10 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
     bucket(grid, rec.meta.scale ?? '-').failed++;
     failures.push({ name: rec.name, grid, attempt: rec.attempt, time: rec.time, error: rec.error.split('\n')[0] });
   }
-  const secondsOf = new Map(complete.map((l) => [path.resolve(l.file), l.result.timings.seconds]));
   const runs = [...counts.values()].sort((a, b) => a.grid.localeCompare(b.grid) || a.scale.localeCompare(b.scale));
   if (o.plan) {
     const plan = o.plan;
+    const secondsOf = new Map(complete.map((l) => [path.resolve(l.file), l.result.timings.seconds]));
     const c: RunCounts = {
       grid: `${plan.name} (plan)`,
       scale: plan.scale ?? '-',
