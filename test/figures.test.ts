@@ -21,6 +21,7 @@ import {
   stat,
   table1Data,
   table1Rows,
+  setupRows,
   unitUsage,
   usagePerTaskRows,
 } from '../src/figures';
@@ -237,6 +238,28 @@ describe('Table 1 (table1Data, table1Rows, forgettingCurves)', () => {
     assert.equal(hat['rank<=3'], 1);
     assert.equal(rows.filter((r) => String(r.approach).endsWith('(not run)')).length, 8, '10 paper rows, 2 run');
     assert.ok(!rows.some((r) => r.approach === 'Random' || r.approach === 'Joint'));
+  });
+
+  test('the §4.2 setup table: accuracy, rho, BWT and FWT over seeds, and the paper number of the setup', () => {
+    const pmnist = runs.map((r) => ({
+      ...r,
+      config: { ...r.config, protocol: { ...r.config.protocol, experiment: 'pmnist' } },
+    }));
+    const rows = setupRows(table1Data(pmnist));
+    assert.deepEqual(
+      rows.map((r) => r.approach),
+      ['Random', 'Joint', 'SGD', 'HAT'],
+    );
+    const hat = rows.find((r) => r.approach === 'HAT')!;
+    // A<=3 75% and 76.667% (population std 0.833); rho<=3 -0.2 and -0.4; BWT -0.075 and 0; FWT -0.0667 and -0.1
+    assert.equal(hat['A<=3 %'], '75.8 (0.8)');
+    assert.equal(hat['rho<=3'], '-0.300 (0.100)');
+    assert.equal(hat['rank<=3'], 1);
+    assert.equal(hat.BWT, '-0.038 (0.038)');
+    assert.equal(hat.FWT, '-0.083 (0.017)');
+    assert.equal(hat.paper, 'A<=10 98.6%');
+    assert.equal(rows.find((r) => r.approach === 'SGD')!.paper, '');
+    assert.equal(rows.find((r) => r.approach === 'Joint')!['rho<=3'], '', 'references have no rho');
   });
 
   test('Fig. 3 curves: the methods only, worst last rho first, with their 95% CI', () => {

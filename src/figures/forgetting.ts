@@ -208,8 +208,8 @@ export function forgettingFigure(
 }
 
 /** "mean (std)" with the population std, as the paper's Table 1. */
-const meanStd = (s: Stat | undefined): string =>
-  !s || !Number.isFinite(s.mean) ? '' : `${s.mean.toFixed(2)} (${s.popStd.toFixed(2)})`;
+const meanStd = (s: Stat | undefined, digits = 2): string =>
+  !s || !Number.isFinite(s.mean) ? '' : `${s.mean.toFixed(digits)} (${s.popStd.toFixed(digits)})`;
 
 /**
  * Table 1 beside the paper, one row per approach: ours at t = 2 and at the last task (mean (population std)
@@ -243,6 +243,27 @@ export function table1Rows(data: Table1Data): Row[] {
     }
   }
   return rows;
+}
+
+/**
+ * The §4.2 setups (pmnist, mnist2, cifar) beside the paper, one row per approach with references: final
+ * average accuracy and rho<=T (mean (population std) over seeds), BWT and FWT, and the number the paper gives
+ * for that setup (HAT's accuracy on pmnist and mnist2, HAT's and EWC's rho on cifar), with its task count.
+ */
+export function setupRows(data: Table1Data): Row[] {
+  const T = data.tasks;
+  return data.rows.map((r) => ({
+    approach: r.label,
+    seeds: r.seeds.length,
+    [`A<=${T} %`]: meanStd(r.accuracy, 1),
+    [`rho<=${T}`]: meanStd(r.rho[T - 1], 3),
+    [`rank<=${T}`]: r.rankT ?? null,
+    BWT: meanStd(r.bwt, 3),
+    FWT: meanStd(r.fwt, 3),
+    paper: r.paperSetup
+      ? `${r.paperSetup.metric === 'accuracy' ? 'A' : 'rho'}<=${r.paperSetup.tasks} ${r.paperSetup.value}${r.paperSetup.metric === 'accuracy' ? '%' : ''}`
+      : '',
+  }));
 }
 
 /** Per-t mean (95% CI) of rho^{<=t}, one row per approach, plus the mean over t (spec §8.2). */

@@ -6,6 +6,7 @@
  *   Fig. 2  gradientAnnealingCurves / gradientAnnealingFigure      mechanism.ts   (spec §8.8, analytic)
  *   Fig. 3  forgettingCurves / forgettingFigure                    forgetting.ts  (spec §8.2)
  *   Tab. 1  table1Rows (beside analysis/paper.ts)                  forgetting.ts  (spec §8.1)
+ *   §4.2    setupRows: pmnist, mnist2, cifar beside the paper      forgetting.ts
  *   Fig. 4  hyperGrid / hyperGridFigure                            robustness.ts  (spec §8.4)
  *   Fig. 5  gateLogOf / capacityFigure, usagePerTaskRows           capacity.ts    (spec §8.5)
  *   Fig. 6  reuseMatrix / reuseFigure                              capacity.ts    (spec §8.6)
