@@ -25,8 +25,8 @@ import { ALL_PROTOCOLS, COMPRESSION_SEEDS, METHODS, PROTOCOLS, SCALES } from '..
 import { type RunDefinition, runId } from '../src/grid/run-id';
 import { GridFileError, gridToYaml, parseGridText } from '../src/grid/schema';
 import { type RunStatus, readEvents } from '../src/grid/state';
-import { summarise } from '../src/grid/summary';
-import { readResult } from '../src/runs/result-file';
+import { summarise, unloadedSeconds } from '../src/grid/summary';
+import { type RunResult, readResult } from '../src/runs/result-file';
 
 const root = path.resolve(__dirname, '..');
 const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
@@ -550,6 +550,42 @@ describe('lock files', () => {
     assert.equal(a.got.length + b.got.length, n, 'every stale lock taken over');
     for (const { pid, got } of [a, b])
       for (const i of got) assert.equal(readLock(path.join(dir, `r${i}.lock`))!.pid, pid);
+  });
+});
+
+describe('idle-machine hours (unloadedSeconds)', () => {
+  // only the fields the estimate reads: the workload, the epoch times and the task times
+  const run = (approach: string, epochSeconds: number[][], perTask: number[], train = 100): RunResult =>
+    ({
+      config: { approach, protocol: { experiment: 'mixture', train: { batchSize: 64 } } },
+      data: { tasks: epochSeconds.map(() => ({ train, valid: 15 })) },
+      timings: { perTask },
+      epochs: epochSeconds.map((secs, task) => ({ task, epochs: secs.map((seconds) => ({ seconds })) })),
+    }) as unknown as RunResult;
+
+  test('each task is scaled by the fastest median epoch of the same workload over its own', () => {
+    const quiet = run(
+      'sgd',
+      [
+        [2, 1, 1],
+        [3, 2, 2],
+      ],
+      [4.5, 7.5],
+    );
+    // the fastest median epochs are quiet's (1 s, then 2 s): quiet counts as measured; shared's medians are 4 and 4
+    const shared = run(
+      'sgd',
+      [
+        [4, 4, 5],
+        [4, 4, 9],
+      ],
+      [13.5, 18],
+    );
+    const other = run('hat', [[10, 10, 10]], [30]); // another approach: its own speed
+    const bigger = run('sgd', [[1, 1, 1]], [3], 50); // fewer samples: another workload, not the fastest of sgd's
+    const noLog = { ...run('sgd', [[]], [6]), epochs: [null] } as unknown as RunResult;
+    const est = unloadedSeconds([quiet, shared, other, bigger, noLog]);
+    assert.deepEqual(est, [4.5 + 7.5, (13.5 * 1) / 4 + (18 * 2) / 4, 30, 3, 6]);
   });
 });
 

@@ -30,8 +30,8 @@ export function resultsCommand(program: Command): void {
   program
     .command('results')
     .description(
-      'summarise a results folder: runs found, complete, partial, failed (and missing from a protocol) and the hours ' +
-        'the complete runs took; Table 1 with ' +
+      'summarise a results folder: runs found, complete, partial, failed (and missing from a protocol), the hours ' +
+        'the complete runs took and an estimate of their hours on an otherwise idle machine; Table 1 with ' +
         "the paper's numbers, BWT and FWT; the robustness grid, weight usage and compression",
     )
     .argument('<dir>', 'results folder (sub-folders are read too, see --depth)')

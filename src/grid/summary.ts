@@ -32,6 +32,8 @@ export interface RunCounts {
   failed: number;
   /** Hours the complete runs took (their result files' task times summed; a grid's wall time is about this over its workers). */
   hours: number;
+  /** The same runs' hours on an otherwise idle machine, estimated from their epoch times (see unloadedSeconds). */
+  idleHours: number;
   /** Against --protocol/--file only: runs of the grid with no file at all. */
   missing?: number;
   missingNames?: string[];
@@ -200,12 +202,18 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
   for (const l of complete) attachForgetting(l.result, byFolder.get(path.dirname(l.file)) ?? []);
 
   // --- counts per grid and scale ---
+  const unloaded = unloadedSeconds(complete.map((l) => l.result));
+  const idleOf = new Map(complete.map((l, i) => [l, unloaded[i]]));
   const timeout = o.lockTimeout ?? LOCK_DEFAULTS.timeout;
   const counts = new Map<string, RunCounts>();
   const bucket = (grid: string, scale: string): RunCounts => {
     const k = `${grid}\t${scale}`;
     let c = counts.get(k);
-    if (!c) counts.set(k, (c = { grid, scale, found: 0, complete: 0, partial: 0, running: 0, failed: 0, hours: 0 }));
+    if (!c)
+      counts.set(
+        k,
+        (c = { grid, scale, found: 0, complete: 0, partial: 0, running: 0, failed: 0, hours: 0, idleHours: 0 }),
+      );
     return c;
   };
   const failures: ResultsSummary['failures'] = [];
@@ -217,6 +225,7 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
     if (l.result.status === 'complete') {
       c.complete++;
       c.hours += l.result.timings.seconds / 3600;
+      c.idleHours += idleOf.get(l)! / 3600;
     } else {
       const lock = l.file.replace(/\.json$/, '.lock');
       const info = readLock(lock);
@@ -246,7 +255,7 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
   const runs = [...counts.values()].sort((a, b) => a.grid.localeCompare(b.grid) || a.scale.localeCompare(b.scale));
   if (o.plan) {
     const plan = o.plan;
-    const secondsOf = new Map(complete.map((l) => [path.resolve(l.file), l.result.timings.seconds]));
+    const secondsOf = new Map(complete.map((l) => [path.resolve(l.file), [l.result.timings.seconds, idleOf.get(l)!]]));
     const c: RunCounts = {
       grid: `${plan.name} (plan)`,
       scale: plan.scale ?? '-',
@@ -256,6 +265,7 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
       running: 0,
       failed: 0,
       hours: 0,
+      idleHours: 0,
       missing: 0,
       missingNames: [],
     };
@@ -269,7 +279,9 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
       c.found++;
       if (s.state === 'done') {
         c.complete++;
-        c.hours += (secondsOf.get(path.resolve(resultFile(dir, r))) ?? 0) / 3600;
+        const [seconds, idle] = secondsOf.get(path.resolve(resultFile(dir, r))) ?? [0, 0];
+        c.hours += seconds / 3600;
+        c.idleHours += idle / 3600;
       } else if (s.state === 'partial') c.partial++;
       else if (s.state === 'running') c.running++;
       else if (s.state === 'failed') c.failed++;
@@ -306,6 +318,40 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
   const usage = complete.filter((l) => l.result.extras.gateLog).flatMap((l) => usageRow(l.result, l.file) ?? []);
   const compression = compressionRows(compressionSeries(results));
   return { dir, runs, failures, tables, robustness, usage, compression, problems };
+}
+
+/**
+ * What each complete run would have taken on an otherwise idle machine, in seconds, estimated from the epoch
+ * times the result files record: a machine shared with other work (benchmarks, tests, a third process) slows
+ * every epoch, and runs of the same workload (experiment, approach, task position, training and validation
+ * samples, batch size) do the same work per epoch, so the fastest of them shows the unshared speed. Each
+ * task's time is scaled by that fastest median epoch time over its own median; tasks without an epoch log
+ * count as measured. Parallel workers on the same cores still share them: this removes other load only.
+ */
+export function unloadedSeconds(results: readonly RunResult[]): number[] {
+  const workload = (r: RunResult, t: number) => {
+    const task = r.data.tasks[t];
+    const p = r.config.protocol;
+    return [p.experiment, r.config.approach, t, task?.train, task?.valid, p.train.batchSize].join('|');
+  };
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const medians = results.map((r) =>
+    r.epochs.map((log) => (log?.epochs.length ? median(log.epochs.map((e) => e.seconds)) : undefined)),
+  );
+  const fastest = new Map<string, number>();
+  results.forEach((r, i) =>
+    medians[i].forEach((m, t) => {
+      if (m === undefined) return;
+      const k = workload(r, t);
+      fastest.set(k, Math.min(fastest.get(k) ?? Infinity, m));
+    }),
+  );
+  return results.map((r, i) =>
+    r.timings.perTask.reduce((sum, seconds, t) => {
+      const own = medians[i][t];
+      return sum + (own ? (seconds * fastest.get(workload(r, t))!) / own : seconds);
+    }, 0),
+  );
 }
 
 // --- output ---
@@ -345,6 +391,7 @@ export function runRecords(s: ResultsSummary): Record<string, string | number>[]
     failed: c.failed,
     missing: c.missing ?? '-',
     'run hours': Number(c.hours.toFixed(2)),
+    'idle hours (est.)': Number(c.idleHours.toFixed(2)),
   }));
 }
 
