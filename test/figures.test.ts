@@ -323,6 +323,29 @@ describe('robustness grid (Fig. 4)', () => {
       { c: 0.75, 'smax 25': -0.2, 'smax 400': null },
     ]);
   });
+
+  test('cells compare on the seeds they share: the default cell, a Table 1 row too, has more', () => {
+    const withDefault = [
+      ...runs,
+      cell(400, 0.75, -0.4, { tag: 'hat' }),
+      cell(400, 0.75, -0.6, { tag: 'hat', seed: 1 }),
+      cell(25, 0.1, -0.5, { seed: 2 }), // a seed only one cell has
+    ];
+    const g = hyperGrid(withDefault);
+    assert.deepEqual(g.seeds, [0]);
+    assert.deepEqual(g.z, [
+      [-0.3, -0.1],
+      [-0.2, -0.4],
+    ]);
+    // no seed in common: each cell over its own
+    const apart = hyperGrid([
+      cell(25, 0.1, -0.3),
+      cell(400, 0.1, -0.1, { seed: 1 }),
+      cell(400, 0.1, -0.3, { seed: 2 }),
+    ]);
+    assert.deepEqual(apart.seeds, [0, 1, 2]);
+    assert.deepEqual(apart.z, [[-0.3, -0.2]]);
+  });
 });
 
 describe('compression (Fig. 7)', () => {

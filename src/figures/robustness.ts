@@ -8,8 +8,13 @@ import { COLORS, type PlotlyFigure, type Row, heatmapFigure } from './plotly';
 export interface HyperGrid {
   smax: number[];
   c: number[];
-  /** z[i][j]: metric for c[i], smax[j] (mean over seeds), null when not run. */
+  /** z[i][j]: metric for c[i], smax[j] (mean over `seeds`), null when not run. */
   z: (number | null)[][];
+  /**
+   * The seeds every cell was run with, which each cell's mean is over, so that cells compare on the same
+   * seeds (the default cell is also a row of Table 1, with more seeds); each cell's own when they share none.
+   */
+  seeds: number[];
   metric: 'rho' | 'accuracy';
   tasks: number;
 }
@@ -22,10 +27,17 @@ export function isRobustnessCell(r: RunResult): boolean {
 
 /**
  * rho^{<=T} (or, without references, average accuracy A^{<=T} in %) of every HAT (smax, c) cell of a family,
- * mean over its seeds (the paper: seed 0 only).
+ * mean over the seeds all cells share (the paper: seed 0 only).
  */
 export function hyperGrid(results: RunResult[]): HyperGrid {
-  const hats = results.filter(isRobustnessCell);
+  const all = results.filter(isRobustnessCell);
+  const key = (r: RunResult) => `${String(r.config.parameters.smax)}|${String(r.config.parameters.c)}`;
+  const seedsOf = new Map<string, Set<number>>();
+  for (const r of all) seedsOf.set(key(r), (seedsOf.get(key(r)) ?? new Set()).add(r.config.protocol.seed));
+  const sets = [...seedsOf.values()];
+  const shared = sets.length ? [...sets[0]].filter((s) => sets.every((x) => x.has(s))).sort((a, b) => a - b) : [];
+  const hats = shared.length ? all.filter((r) => shared.includes(r.config.protocol.seed)) : all;
+  const seeds = shared.length ? shared : [...new Set(all.map((r) => r.config.protocol.seed))].sort((a, b) => a - b);
   const metric: HyperGrid['metric'] = hats.length && hats.every((r) => r.forgetting) ? 'rho' : 'accuracy';
   const val = (r: RunResult) => {
     const T = r.accuracy.length;
@@ -41,7 +53,7 @@ export function hyperGrid(results: RunResult[]): HyperGrid {
       return xs.length ? mean(xs) : null;
     }),
   );
-  return { smax, c, z, metric, tasks: Math.max(0, ...hats.map((r) => r.accuracy.length)) };
+  return { smax, c, z, seeds, metric, tasks: Math.max(0, ...hats.map((r) => r.accuracy.length)) };
 }
 
 export function hyperGridFigure(g: HyperGrid): PlotlyFigure {

@@ -77,8 +77,10 @@ export interface RobustnessSection {
   metric: 'rho' | 'accuracy';
   smax: number[];
   c: number[];
-  /** z[i][j]: the metric for c[i], smax[j] (mean over seeds). */
+  /** z[i][j]: the metric for c[i], smax[j] (mean over `seeds`). */
   z: (number | null)[][];
+  /** The seeds every cell has (HyperGrid.seeds). */
+  seeds: number[];
 }
 
 export interface UsageRow {
@@ -313,6 +315,7 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
         smax: g.smax,
         c: g.c,
         z: g.z,
+        seeds: g.seeds,
       });
   }
   const usage = complete.filter((l) => l.result.extras.gateLog).flatMap((l) => usageRow(l.result, l.file) ?? []);
@@ -489,7 +492,7 @@ export function summaryText(s: ResultsSummary): string {
   for (const g of s.robustness) {
     out.push(
       '',
-      `Robustness (Fig. 4): ${g.metric === 'rho' ? `rho<=${g.tasks}` : `A<=${g.tasks} %`} per c (rows) x smax; ${g.family}`,
+      `Robustness (Fig. 4): ${g.metric === 'rho' ? `rho<=${g.tasks}` : `A<=${g.tasks} %`} per c (rows) x smax, mean over seeds ${g.seeds.join(',')} (those every cell has); ${g.family}`,
     );
     out.push(textTable(robustnessRecords(g)));
   }
