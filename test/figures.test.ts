@@ -22,6 +22,7 @@ import {
   table1Data,
   table1Rows,
   setupRows,
+  paperRankCorrelation,
   unitUsage,
   usagePerTaskRows,
 } from '../src/figures';
@@ -260,6 +261,28 @@ describe('Table 1 (table1Data, table1Rows, forgettingCurves)', () => {
     assert.equal(hat.paper, 'A<=10 98.6%');
     assert.equal(rows.find((r) => r.approach === 'SGD')!.paper, '');
     assert.equal(rows.find((r) => r.approach === 'Joint')!['rho<=3'], '', 'references have no rho');
+  });
+
+  test("our order of the methods against the paper's: Spearman over the approaches both have", () => {
+    assert.equal(paperRankCorrelation(table1Data(runs)), undefined, 'two approaches are too few');
+    const ewc = (rhoT: number) =>
+      [0, 1].map((seed) =>
+        fake({
+          approach: 'ewc',
+          seed,
+          acc: [
+            [0.9, 0, 0],
+            [0.9, 0.9, 0],
+            [0.9, 0.9, 0.9],
+          ],
+          rho: [0, -0.1, rhoT],
+        }),
+      );
+    // ours at t = 3: SGD -0.7, HAT -0.3; the paper at t = 8: SGD -0.66, EWC -0.25, HAT -0.06
+    assert.deepEqual(paperRankCorrelation(table1Data([...runs, ...ewc(-0.5)])), { n: 3, spearman: 1 });
+    // EWC above HAT: ranks (1, 3, 2) against (1, 2, 3), 1 - 6·2/24
+    const swapped = paperRankCorrelation(table1Data([...runs, ...ewc(-0.2)]))!;
+    close(swapped.spearman, 0.5, 'one swap of three', 1e-12);
   });
 
   test('Fig. 3 curves: the methods only, worst last rho first, with their 95% CI', () => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { forgettingRatios, meanUpTo, populationStd, std } from '../src/analysis/metrics';
+import { averageRanks, spearman } from '../src/analysis/stats';
 import { cumulativeMax, totalUsage, weightUsage } from '../src/analysis/usage';
 import { alexnetConfig, mlpConfig } from '../src/nets/config';
 
@@ -80,4 +81,14 @@ test('weight usage maps conv kernels and the flatten to channels (AlexNet)', () 
 
 test('cumulative attention is the elementwise max over tasks', () => {
   assert.deepEqual(cumulativeMax([[[0.1, 0.9]], [[0.5, 0.2]]]), [[0.5, 0.9]]);
+});
+
+test('average ranks and Spearman rank correlation, by hand', () => {
+  assert.deepEqual(averageRanks([10, 20, 20, 5]), [2, 3.5, 3.5, 1]);
+  assert.equal(spearman([1, 2, 3], [30, 20, 10]), -1);
+  assert.equal(spearman([1, 2, 3, 4], [1, 4, 9, 16]), 1, 'monotone, not linear');
+  // ranks (1,2,3) against (1,3,2): 1 − 6·Σd²/(n(n²−1)) = 1 − 6·2/24 = 0.5 (no ties)
+  assert.ok(Math.abs(spearman([-0.7, -0.3, -0.2], [-0.66, -0.06, -0.25]) - 0.5) < 1e-12);
+  // a tie: ranks (1, 2.5, 2.5) against (1, 2, 3): Pearson of the ranks = 0.75 / sqrt(1.5 · 2) = √3/2
+  assert.ok(Math.abs(spearman([1, 2, 2], [1, 2, 3]) - Math.sqrt(3) / 2) < 1e-12);
 });

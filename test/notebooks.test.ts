@@ -190,6 +190,10 @@ describe(
       for (const approach of ['sgd', 'ewc', 'lwf'])
         if (seedsOf(approach)) assert.match(html, new RegExp(td(approach.toUpperCase())), `a ${approach} row`);
       assert.match(html, /-0\.06 \(0\.01\)/, "the paper's HAT rho<=8");
+      assert.match(
+        html,
+        /against the paper's at t = 8: Spearman's rank correlation \*\*-?[01]\.\d\d\*\* over 10 approaches/,
+      );
     });
 
     test('the robustness grid, the gate log and the compression runs of the lite results are drawn', () => {

@@ -63,3 +63,34 @@ export function stat(xs: number[]): Stat {
     n,
   };
 }
+
+/** Ranks 1..n of xs in increasing order, ties given their average rank. */
+export function averageRanks(xs: readonly number[]): number[] {
+  const order = xs.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0]);
+  const ranks = new Array<number>(xs.length);
+  for (let i = 0; i < order.length;) {
+    let j = i;
+    while (j + 1 < order.length && order[j + 1][0] === order[i][0]) j++;
+    for (let k = i; k <= j; k++) ranks[order[k][1]] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  return ranks;
+}
+
+/** Spearman's rank correlation: Pearson's correlation of the average ranks (NaN below 2 values or without spread). */
+export function spearman(xs: readonly number[], ys: readonly number[]): number {
+  if (xs.length !== ys.length) throw new Error('spearman: the two samples differ in length');
+  const rx = averageRanks(xs);
+  const ry = averageRanks(ys);
+  const mx = mean(rx);
+  const my = mean(ry);
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  rx.forEach((r, i) => {
+    sxy += (r - mx) * (ry[i] - my);
+    sxx += (r - mx) ** 2;
+    syy += (ry[i] - my) ** 2;
+  });
+  return xs.length < 2 ? NaN : sxy / Math.sqrt(sxx * syy);
+}

@@ -5,7 +5,7 @@
 import { APPROACH_INFO, REFERENCE_CODE, TABLE1, isReference, referenceKind, variantOf } from '../approaches/catalog';
 import { backwardTransfer, forwardTransfer } from '../analysis/metrics';
 import { PAPER_SETUPS, PAPER_TABLE1, type PaperSetupNumber, type PaperTable1Row } from '../analysis/paper';
-import { type Stat, stat } from '../analysis/stats';
+import { type Stat, spearman, stat } from '../analysis/stats';
 import type { RunResult } from '../runs/result-file';
 import { approachLabel } from './families';
 import { COLORS, type PlotlyFigure, type Row } from './plotly';
@@ -118,6 +118,23 @@ export function table1Data(results: RunResult[]): Table1Data {
 function withSetup(experiment: string, approach: string): { paperSetup?: PaperSetupNumber } {
   const p = PAPER_SETUPS.find((x) => x.experiment === experiment && x.approach === approach);
   return p ? { paperSetup: p } : {};
+}
+
+/**
+ * How closely our order of the methods at the last task follows the paper's at t = 8: Spearman's rank
+ * correlation of our mean rho<=T and the paper's rho<=8 over the approaches both have (1: the same order).
+ * Undefined below 3 such approaches.
+ */
+export function paperRankCorrelation(data: Table1Data): { n: number; spearman: number } | undefined {
+  const both = data.rows.filter((r) => r.paper && Number.isFinite(r.rho[data.tasks - 1]?.mean));
+  if (both.length < 3) return undefined;
+  return {
+    n: both.length,
+    spearman: spearman(
+      both.map((r) => r.rho[data.tasks - 1].mean),
+      both.map((r) => r.paper!.rho8[0]),
+    ),
+  };
 }
 
 export interface ForgettingCurve {

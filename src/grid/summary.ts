@@ -11,7 +11,7 @@ import { isReference } from '../approaches/catalog';
 import type { Stat } from '../analysis/stats';
 import { compressionRows, compressionSeries } from '../figures/compression';
 import { approachLabel, families } from '../figures/families';
-import { type Table1Row, isTable1Run, runLabel, table1Data } from '../figures/forgetting';
+import { type Table1Row, isTable1Run, paperRankCorrelation, runLabel, table1Data } from '../figures/forgetting';
 import { hyperGrid } from '../figures/robustness';
 import type { MaskUsageExtras } from '../runs/monitors';
 import { type LoadedResult, attachForgetting, loadResults } from '../runs/loader';
@@ -68,6 +68,8 @@ export interface TableSection {
   tasks: number;
   hasReferences: boolean;
   rows: TableRow[];
+  /** Spearman's rank correlation of our final rho with the paper's rho<=8 (mixture; paperRankCorrelation). */
+  paperOrder?: { n: number; spearman: number };
 }
 
 export interface RobustnessSection {
@@ -111,6 +113,8 @@ const gridOf = (r: RunResult): Partial<GridExtras> | undefined => r.extras.grid 
 
 const fmt2 = (x: number) => (x >= 0 ? ' ' : '') + x.toFixed(2);
 const ms = (s: Stat): MeanStd => ({ mean: s.mean, std: s.popStd, n: s.n });
+
+const withOrder = (o: TableSection['paperOrder']) => (o ? { paperOrder: o } : {});
 
 /** Table 1 of a family, from the figures' table1Data (the notebook shows the same numbers). */
 function tableRows(family: RunResult[]): TableRow[] {
@@ -304,6 +308,7 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
         tasks: fam.tasks,
         hasReferences: fam.hasReferences,
         rows,
+        ...withOrder(paperRankCorrelation(table1Data(fam.results))),
       });
     const g = hyperGrid(fam.results);
     if (g.smax.length * g.c.length > 1)
@@ -487,6 +492,10 @@ export function summaryText(s: ResultsSummary): string {
       `Table 1: ${t.family}${t.hasReferences ? '' : ' (some seeds lack their random/joint references: no rho)'}`,
     );
     out.push(textTable(tableRecords(t)));
+    if (t.paperOrder)
+      out.push(
+        `Order of the methods against the paper's (our rho<=${t.tasks}, its rho<=8): Spearman ${t.paperOrder.spearman.toFixed(2)} over ${t.paperOrder.n} approaches (1: the same order).`,
+      );
   }
   if (s.tables.length) out.push('', METRICS_NOTE);
   for (const g of s.robustness) {
