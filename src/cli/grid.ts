@@ -101,8 +101,8 @@ const gridHelp = (): string =>
     ...SCALES.map((s) =>
       wrap(`  ${s.padEnd(6)} ${s === 'paper' ? "the spec's protocol: " : ''}${describeScale(s)}`, 9),
     ),
-    '  (the values live in LITE and SMOKE of src/grid/protocols.ts; all lite protocols together: about 9-10 hours',
-    '  on 2 cores with 2 workers, estimated from the runs so far: res/reference/lite/README.md)',
+    '  (the values live in LITE and SMOKE of src/grid/protocols.ts; all lite protocols together: about 5-6 hours',
+    '  on an otherwise idle 2-core machine with 2 workers, about 8 on a shared one: res/reference/lite/README.md)',
     '',
     "Methods (--method): IMM-mode and PNN differ between the reference code and the paper. 'reference' (default)",
     "runs the reference code's behaviour (tags imm-mode-ref: merge=false, progressive-ref: headLateral=false), as",

@@ -128,8 +128,8 @@ export interface ScaleCut {
 
 /**
  * Lite: every protocol on this machine (2 cores, no GPU, the 5 datasets of the offline mirror) with 2 workers of
- * 1 thread; aimed at about six hours, measured about 9-10 (res/reference/lite/README.md; Table 1's three seeds
- * alone are about 6).
+ * 1 thread, in about six hours: 10 thread hours on an otherwise idle machine by `hat results`' estimate, 15.8 as
+ * measured on a shared one (res/reference/lite/README.md).
  * Epochs are cut before samples, as HAT anneals s within every epoch: 3,000 training images per task (47
  * batches per epoch) for at most 15 epochs. Measured on the mixture's first tasks at this scale and seed 0: see
  * res/reference/lite/README.md. The MLP setups are cheap enough for more samples per task, on 5 tasks.
