@@ -194,6 +194,16 @@ describe(
         html,
         /against the paper's at t = 8: Spearman's rank correlation \*\*-?[01]\.\d\d\*\* over 10 approaches/,
       );
+      // the permuted-MNIST family (paper §4.2): every lite seed's HAT row beside the paper's 98.6% after 10 tasks
+      const pmnist = liteRuns().filter((r) => r.config.protocol.experiment === 'pmnist' && r.config.tag === 'hat');
+      assert.ok(pmnist.length >= 3, 'the committed lite results have HAT on pmnist over 3 seeds');
+      assert.match(html, /Permuted MNIST: pmnist, 5 tasks[^<]*mean \(population std\) over seeds/);
+      assert.match(
+        html,
+        new RegExp(`${td('HAT')}${td(pmnist.length)}<td[^>]*>\\d+\\.\\d \\(\\d+\\.\\d\\)</td>`),
+        'its row',
+      );
+      assert.match(html, /A(&lt;|<)=10 98\.6%/, "the paper's number beside it");
     });
 
     test('the robustness grid, the gate log and the compression runs of the lite results are drawn', () => {
