@@ -584,9 +584,10 @@ describe('idle-machine hours (unloadedSeconds)', () => {
     );
     const other = run('hat', [[10, 10, 10]], [30]); // another approach: its own speed
     const bigger = run('sgd', [[1, 1, 1]], [3], 50); // fewer samples: another workload, not the fastest of sgd's
+    const narrow = { ...run('sgd', [[0.5, 0.5, 0.5]], [1.5]), network: { parameters: 10 } } as RunResult; // a smaller network
     const noLog = { ...run('sgd', [[]], [6]), epochs: [null] } as unknown as RunResult;
-    const est = unloadedSeconds([quiet, shared, other, bigger, noLog]);
-    assert.deepEqual(est, [4.5 + 7.5, (13.5 * 1) / 4 + (18 * 2) / 4, 30, 3, 6]);
+    const est = unloadedSeconds([quiet, shared, other, bigger, noLog, narrow]);
+    assert.deepEqual(est, [4.5 + 7.5, (13.5 * 1) / 4 + (18 * 2) / 4, 30, 3, 6, 1.5]);
   });
 });
 

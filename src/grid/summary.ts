@@ -331,8 +331,8 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
 /**
  * What each complete run would have taken on an otherwise idle machine, in seconds, estimated from the epoch
  * times the result files record: a machine shared with other work (benchmarks, tests, a third process) slows
- * every epoch, and runs of the same workload (experiment, approach, task position, training and validation
- * samples, batch size) do the same work per epoch, so the fastest of them shows the unshared speed. Each
+ * every epoch, and runs of the same workload (experiment, approach, network and its size, task position,
+ * training and validation samples, batch size) do the same work per epoch, so the fastest of them shows the unshared speed. Each
  * task's time is scaled by that fastest median epoch time over its own median; tasks without an epoch log
  * count as measured. Parallel workers on the same cores still share them: this removes other load only.
  */
@@ -340,7 +340,8 @@ export function unloadedSeconds(results: readonly RunResult[]): number[] {
   const workload = (r: RunResult, t: number) => {
     const task = r.data.tasks[t];
     const p = r.config.protocol;
-    return [p.experiment, r.config.approach, t, task?.train, task?.valid, p.train.batchSize].join('|');
+    const net = [JSON.stringify(r.config.network), r.network?.parameters];
+    return [p.experiment, r.config.approach, ...net, t, task?.train, task?.valid, p.train.batchSize].join('|');
   };
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const medians = results.map((r) =>
