@@ -262,6 +262,10 @@ export function table1Rows(data: Table1Data): Row[] {
   return rows;
 }
 
+/** The paper's number for a §4.2 setup as the tables show it: "A<=10 98.6%", "rho<=10 -0.09". */
+export const paperSetupText = (p: PaperSetupNumber): string =>
+  p.metric === 'accuracy' ? `A<=${p.tasks} ${p.value}%` : `rho<=${p.tasks} ${p.value.toFixed(2)}`;
+
 /**
  * The §4.2 setups (pmnist, mnist2, cifar) beside the paper, one row per approach with references: final
  * average accuracy and rho<=T (mean (population std) over seeds), BWT and FWT, and the number the paper gives
@@ -277,9 +281,7 @@ export function setupRows(data: Table1Data): Row[] {
     [`rank<=${T}`]: r.rankT ?? null,
     BWT: meanStd(r.bwt, 3),
     FWT: meanStd(r.fwt, 3),
-    paper: r.paperSetup
-      ? `${r.paperSetup.metric === 'accuracy' ? 'A' : 'rho'}<=${r.paperSetup.tasks} ${r.paperSetup.value}${r.paperSetup.metric === 'accuracy' ? '%' : ''}`
-      : '',
+    paper: r.paperSetup ? paperSetupText(r.paperSetup) : '',
   }));
 }
 

@@ -11,7 +11,15 @@ import { isReference } from '../approaches/catalog';
 import type { Stat } from '../analysis/stats';
 import { compressionRows, compressionSeries } from '../figures/compression';
 import { approachLabel, families } from '../figures/families';
-import { type Table1Row, isTable1Run, paperRankCorrelation, runLabel, table1Data } from '../figures/forgetting';
+import {
+  type Table1Data,
+  type Table1Row,
+  isTable1Run,
+  paperRankCorrelation,
+  paperSetupText,
+  runLabel,
+  table1Data,
+} from '../figures/forgetting';
 import { hyperGrid } from '../figures/robustness';
 import type { MaskUsageExtras } from '../runs/monitors';
 import { type LoadedResult, attachForgetting, loadResults } from '../runs/loader';
@@ -117,8 +125,7 @@ const ms = (s: Stat): MeanStd => ({ mean: s.mean, std: s.popStd, n: s.n });
 const withOrder = (o: TableSection['paperOrder']) => (o ? { paperOrder: o } : {});
 
 /** Table 1 of a family, from the figures' table1Data (the notebook shows the same numbers). */
-function tableRows(family: RunResult[]): TableRow[] {
-  const data = table1Data(family);
+function tableRows(family: RunResult[], data: Table1Data): TableRow[] {
   const T = data.tasks;
   const tagOf = (r: Table1Row) =>
     family.find((x) => isTable1Run(x) && runLabel(x) === r.label)?.config.tag ?? r.approach;
@@ -141,10 +148,7 @@ function tableRows(family: RunResult[]): TableRow[] {
         rho2: `${fmt2(r.paper.rho2[0])} (${r.paper.rho2[1].toFixed(2)})`,
         rho8: `${fmt2(r.paper.rho8[0])} (${r.paper.rho8[1].toFixed(2)})`,
       };
-    else if (r.paperSetup) {
-      const p = r.paperSetup;
-      row.paper = { final: p.metric === 'rho' ? `rho<=${p.tasks} ${fmt2(p.value)}` : `A<=${p.tasks} ${p.value}%` };
-    }
+    else if (r.paperSetup) row.paper = { final: paperSetupText(r.paperSetup) };
     return row;
   });
 }
@@ -300,7 +304,8 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
   const tables: TableSection[] = [];
   const robustness: RobustnessSection[] = [];
   for (const fam of families(results)) {
-    const rows = tableRows(fam.results);
+    const data = table1Data(fam.results);
+    const rows = tableRows(fam.results, data);
     if (rows.some((r) => !isReference(r.approach)))
       tables.push({
         family: fam.description,
@@ -308,7 +313,7 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
         tasks: fam.tasks,
         hasReferences: fam.hasReferences,
         rows,
-        ...withOrder(paperRankCorrelation(table1Data(fam.results))),
+        ...withOrder(paperRankCorrelation(data)),
       });
     const g = hyperGrid(fam.results);
     if (g.smax.length * g.c.length > 1)
@@ -332,9 +337,9 @@ export function summarise(dir: string, o: SummaryOptions = {}): ResultsSummary {
  * What each complete run would have taken on an otherwise idle machine, in seconds, estimated from the epoch
  * times the result files record: a machine shared with other work (benchmarks, tests, a third process) slows
  * every epoch, and runs of the same workload (experiment, approach, network and its size, task position,
- * training and validation samples, batch size) do the same work per epoch, so the fastest of them shows the unshared speed. Each
- * task's time is scaled by that fastest median epoch time over its own median; tasks without an epoch log
- * count as measured. Parallel workers on the same cores still share them: this removes other load only.
+ * training and validation samples, batch size) do the same work per epoch, so the fastest of them shows the
+ * unshared speed. Each task's time is scaled by that fastest median epoch time over its own median; tasks
+ * without an epoch log count as measured. Parallel workers on the same cores still share them: this removes other load only.
  */
 export function unloadedSeconds(results: readonly RunResult[]): number[] {
   const workload = (r: RunResult, t: number) => {
