@@ -15,7 +15,7 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
 fi
 
 if [ "${HAT_SKIP_NATIVE:-0}" != "1" ]; then
-  bash scripts/build-stderr-guard.sh # keeps TensorFlow's start-up log off stderr (src/backend/quiet.ts)
+  bash scripts/build-addons.sh # stderr guard (src/backend/quiet.ts) and fused kernels (src/backend/fused-kernels.ts)
   if ! bash scripts/build-native.sh cpu; then
     if [ -n "${CI:-}" ]; then echo "[setup] the native backend is required in CI" >&2; exit 1; fi
     echo "[setup] WARNING: no native TensorFlow backend; runs will use WebAssembly (slower)." >&2

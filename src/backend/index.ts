@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../core/errors';
 import { registerGradients } from './gradients';
+import { type FusedKernelsStatus, installFusedKernels } from './fused-kernels';
 import { installNativeGradients } from './native-ops';
 import { installNativeKernels } from './native-kernels';
 import { quietly, tfLogWanted } from './quiet';
@@ -36,6 +37,8 @@ export interface BackendInfo {
   fallbacks: string[];
   /** Native backends: the thread and oneDNN settings TensorFlow started with ('default' when not set). */
   tensorflow?: NativeSettings;
+  /** Native CPU backend: whether this project's fused kernels run (same results either way; speed only). */
+  fusedKernels?: FusedKernelsStatus;
 }
 
 let current: BackendInfo | undefined;
@@ -158,7 +161,8 @@ export async function initBackend(choice: string = process.env.HAT_BACKEND ?? 'a
     try {
       const { libtensorflow } = loadNative(pkg);
       await activate('tensorflow');
-      return (current = info('tensorflow', pkg, 'cpu', libtensorflow));
+      const fusedKernels = installFusedKernels(pkg);
+      return (current = { ...info('tensorflow', pkg, 'cpu', libtensorflow), fusedKernels });
     } catch (e) {
       if (wanted === 'native')
         throw new BackendError(`the native TensorFlow backend is not available: ${firstLine(e)}. ${NATIVE_ADVICE}`);

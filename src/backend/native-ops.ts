@@ -15,8 +15,16 @@ export interface OpAttr {
 
 /** The part of tfjs-node's NodeJSKernelBackend used here and in native-kernels.ts. */
 export interface NativeBackend {
-  binding: { TF_ATTR_TYPE: number; TF_ATTR_BOOL: number; TF_FLOAT: number; TF_INT32: number; TF_BOOL: number };
+  binding: {
+    TF_ATTR_TYPE: number;
+    TF_ATTR_BOOL: number;
+    TF_ATTR_FLOAT: number;
+    TF_FLOAT: number;
+    TF_INT32: number;
+    TF_BOOL: number;
+  };
   executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
+  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.TensorInfo[], numOutputs: number): tf.Tensor[];
   write(values: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32'): object;
   disposeData(dataId: object, force?: boolean): boolean;
 }

@@ -25,7 +25,7 @@ export function tfLogWanted(): boolean {
 
 let guard: Guard | null | undefined;
 
-/** The addon built by scripts/build-stderr-guard.sh, or null when it is not there. */
+/** The addon built by scripts/build-addons.sh, or null when it is not there. */
 function loadGuard(): Guard | null {
   if (guard !== undefined) return guard;
   const file = path.join(fs.realpathSync(__dirname), '..', '..', '.cache', 'native', 'stderr-guard.node');

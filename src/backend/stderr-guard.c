@@ -4,7 +4,7 @@
  * stays a terminal and a log file keeps its offset). TensorFlow 2.21 logs through absl before anyone can call
  * absl::InitializeLog(), and absl then writes everything to stderr whatever TF_CPP_MIN_LOG_LEVEL says
  * ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR", oneDNN's notice).
- * Node has no dup2 of its own. Built by scripts/build-stderr-guard.sh; used by src/backend/quiet.ts.
+ * Node has no dup2 of its own. Built by scripts/build-addons.sh; used by src/backend/quiet.ts.
  *
  *   divert(path): stderr -> path (created or truncated); false when it could not (nothing changed)
  *   restore():    stderr -> what it was before divert(); false when nothing was diverted

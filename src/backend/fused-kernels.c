@@ -1,0 +1,440 @@
+/*
+ * Fused elementwise TensorFlow kernels for the training step (native CPU backend), registered at run time
+ * through TensorFlow's C kernel API into the TensorFlow library that tfjs-node has loaded, and run by name
+ * through tfjs-node's eager binding like any other op (src/backend/fused-kernels.ts).
+ *
+ * Why: on 2 threads TensorFlow hands every elementwise op on a batch-sized tensor to its thread pool, and
+ * waking the other thread costs ~80 µs per op here, more than the op itself; a layer's bias, ReLU, dropout
+ * and gate products and their gradients are a dozen such ops. Each kernel here replaces a chain of them with
+ * one pass on the calling thread, and the parameter update (w - g * step) with one pass instead of two.
+ *
+ * Bit for bit the same as the chains they replace: every kernel performs the same float32 operations in the
+ * same order, each rounded once (this file is compiled with -ffp-contract=off: no fused multiply-add), so
+ * results do not change. Reductions (sums) stay TensorFlow's. test/fused-kernels.test.ts checks every kernel
+ * against the TensorFlow ops it replaces.
+ *
+ * No TensorFlow headers are needed: the few C API functions used are declared below and looked up in the
+ * loaded libtensorflow_framework with dlsym, so a missing symbol (another TensorFlow) means "not available",
+ * and the TypeScript side keeps TensorFlow's own ops.
+ */
+#define NAPI_VERSION 8
+#include <dlfcn.h>
+#include <pthread.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the TensorFlow C API used (tensorflow/c/{tf_status,tf_tensor,ops,kernels}.h) ---- */
+typedef struct TF_Status TF_Status;
+typedef struct TF_Tensor TF_Tensor;
+typedef struct TF_OpDefinitionBuilder TF_OpDefinitionBuilder;
+typedef struct TF_KernelBuilder TF_KernelBuilder;
+typedef struct TF_OpKernelConstruction TF_OpKernelConstruction;
+typedef struct TF_OpKernelContext TF_OpKernelContext;
+enum { TF_OK = 0, TF_INVALID_ARGUMENT = 3 };
+enum { TF_FLOAT = 1 };
+
+static struct {
+  TF_Status *(*NewStatus)(void);
+  void (*DeleteStatus)(TF_Status *);
+  int (*GetCode)(const TF_Status *);
+  const char *(*Message)(const TF_Status *);
+  void (*SetStatus)(TF_Status *, int, const char *);
+  TF_OpDefinitionBuilder *(*NewOpDefinitionBuilder)(const char *);
+  void (*OpDefinitionBuilderAddInput)(TF_OpDefinitionBuilder *, const char *);
+  void (*OpDefinitionBuilderAddOutput)(TF_OpDefinitionBuilder *, const char *);
+  void (*OpDefinitionBuilderAddAttr)(TF_OpDefinitionBuilder *, const char *);
+  void (*RegisterOpDefinition)(TF_OpDefinitionBuilder *, TF_Status *);
+  TF_KernelBuilder *(*NewKernelBuilder)(const char *, const char *, void *(*)(TF_OpKernelConstruction *),
+                                        void (*)(void *, TF_OpKernelContext *), void (*)(void *));
+  void (*RegisterKernelBuilder)(const char *, TF_KernelBuilder *, TF_Status *);
+  void (*OpKernelConstruction_GetAttrFloat)(TF_OpKernelConstruction *, const char *, float *, TF_Status *);
+  void (*OpKernelConstruction_Failure)(TF_OpKernelConstruction *, TF_Status *);
+  void (*GetInput)(TF_OpKernelContext *, int, TF_Tensor **, TF_Status *);
+  TF_Tensor *(*AllocateOutput)(TF_OpKernelContext *, int, int, const int64_t *, int, size_t, TF_Status *);
+  void (*OpKernelContext_Failure)(TF_OpKernelContext *, TF_Status *);
+  void *(*TensorData)(const TF_Tensor *);
+  int (*NumDims)(const TF_Tensor *);
+  int64_t (*Dim)(const TF_Tensor *, int);
+  int64_t (*TensorElementCount)(const TF_Tensor *);
+  int (*TensorType)(const TF_Tensor *);
+  void (*DeleteTensor)(TF_Tensor *);
+} tf;
+
+#define SYMBOLS(X)                                                                                              \
+  X(NewStatus) X(DeleteStatus) X(GetCode) X(Message) X(SetStatus) X(NewOpDefinitionBuilder)                    \
+  X(OpDefinitionBuilderAddInput) X(OpDefinitionBuilderAddOutput) X(OpDefinitionBuilderAddAttr)                 \
+  X(RegisterOpDefinition) X(NewKernelBuilder) X(RegisterKernelBuilder) X(OpKernelConstruction_GetAttrFloat)   \
+  X(OpKernelConstruction_Failure) X(GetInput) X(AllocateOutput) X(OpKernelContext_Failure) X(TensorData)       \
+  X(NumDims) X(Dim) X(TensorElementCount) X(TensorType) X(DeleteTensor)
+
+/* ---- kernel plumbing ---- */
+
+#define MAX_IO 6
+
+/* The inputs and outputs of one kernel call; outputs take the shape of input `like`. */
+typedef struct {
+  TF_OpKernelContext *ctx;
+  TF_Status *status;
+  int n_in, n_out;
+  TF_Tensor *in[MAX_IO], *out[MAX_IO];
+} Call;
+
+static void fail(Call *c, const char *message) {
+  if (tf.GetCode(c->status) == TF_OK) tf.SetStatus(c->status, TF_INVALID_ARGUMENT, message);
+}
+
+static int open_call(Call *c, TF_OpKernelContext *ctx, int n_in) {
+  memset(c, 0, sizeof *c);
+  c->ctx = ctx;
+  c->status = tf.NewStatus();
+  for (int i = 0; i < n_in; i++) {
+    tf.GetInput(ctx, i, &c->in[i], c->status);
+    if (tf.GetCode(c->status) != TF_OK) return 0;
+    c->n_in = i + 1;
+    if (tf.TensorType(c->in[i]) != TF_FLOAT) return fail(c, "hat fused kernel: float32 inputs only"), 0;
+  }
+  return 1;
+}
+
+static float *data(TF_Tensor *t) { return (float *)tf.TensorData(t); }
+static int64_t count(TF_Tensor *t) { return tf.TensorElementCount(t); }
+static int64_t last_dim(TF_Tensor *t) { return tf.NumDims(t) ? tf.Dim(t, tf.NumDims(t) - 1) : 1; }
+
+static float *output(Call *c, int i, TF_Tensor *like) {
+  int rank = tf.NumDims(like);
+  int64_t dims[8];
+  if (rank > 8) return fail(c, "hat fused kernel: rank above 8"), NULL;
+  for (int d = 0; d < rank; d++) dims[d] = tf.Dim(like, d);
+  c->out[i] = tf.AllocateOutput(c->ctx, i, TF_FLOAT, dims, rank, (size_t)count(like) * sizeof(float), c->status);
+  if (tf.GetCode(c->status) != TF_OK) return NULL;
+  c->n_out = i + 1;
+  return data(c->out[i]);
+}
+
+static void close_call(Call *c) {
+  if (tf.GetCode(c->status) != TF_OK) tf.OpKernelContext_Failure(c->ctx, c->status);
+  for (int i = 0; i < c->n_in; i++) tf.DeleteTensor(c->in[i]);
+  for (int i = 0; i < c->n_out; i++) tf.DeleteTensor(c->out[i]);
+  tf.DeleteStatus(c->status);
+}
+
+static int same_size(Call *c, TF_Tensor *a, TF_Tensor *b) {
+  if (count(a) == count(b)) return 1;
+  return fail(c, "hat fused kernel: operands differ in size"), 0;
+}
+static int channel_vector(Call *c, TF_Tensor *v, TF_Tensor *x) {
+  if (tf.NumDims(v) == 1 && count(v) == last_dim(x) && count(v) > 0) return 1;
+  return fail(c, "hat fused kernel: a per-channel vector must match the last axis"), 0;
+}
+
+/* Dropout's rate and keep factor (attributes), read once per kernel instance. */
+typedef struct {
+  float rate, keep;
+} DropoutAttrs;
+
+static void *create_dropout(TF_OpKernelConstruction *ctx) {
+  DropoutAttrs *a = calloc(1, sizeof *a);
+  TF_Status *s = tf.NewStatus();
+  tf.OpKernelConstruction_GetAttrFloat(ctx, "rate", &a->rate, s);
+  if (tf.GetCode(s) == TF_OK) tf.OpKernelConstruction_GetAttrFloat(ctx, "keep", &a->keep, s);
+  if (tf.GetCode(s) != TF_OK) tf.OpKernelConstruction_Failure(ctx, s);
+  tf.DeleteStatus(s);
+  return a;
+}
+static void *create_plain(TF_OpKernelConstruction *ctx) {
+  (void)ctx;
+  return NULL;
+}
+static void delete_state(void *state) { free(state); }
+
+/*
+ * Each formula below is the chain of TensorFlow ops it replaces, one rounding per op:
+ *   mask = Cast(GreaterEqual(noise, rate)) * keep        -> noise >= rate ? 1.0f * keep : 0.0f * keep
+ *   Relu(x) = max(x, 0) as Eigen's vector path gives it   -> x <= 0 ? 0 : x (+0 for -0, NaN kept); Eigen's
+ *     scalar path (a few tail elements) keeps -0, but x = z + b is -0 only if b is -0, which a bias that
+ *     starts nonzero never becomes (a - a is +0)
+ *   ReluGrad(g, r) = g * Cast(r > 0)                      -> g * (r > 0 ? 1.0f : 0.0f)
+ */
+static inline float dropout_mask(float noise, float rate, float keep) { return (float)(noise >= rate) * keep; }
+static inline float relu(float x) { return x <= 0.0f ? 0.0f : x; }
+static inline float relu_grad(float g, float r) { return g * (float)(r > 0.0f); }
+
+/* The loops, on restrict-qualified pointers (outputs never alias inputs) so that the compiler vectorises them. */
+#define R *__restrict
+
+static void sgd_update_loop(int64_t n, const float R w, const float R g, float step, float R out) {
+  for (int64_t i = 0; i < n; i++) {
+    const float t = g[i] * step;
+    out[i] = w[i] - t;
+  }
+}
+
+static void dropout_loop(int64_t n, const float R x, const float R noise, float rate, float keep, float R y,
+                         float R mask) {
+  for (int64_t i = 0; i < n; i++) {
+    mask[i] = dropout_mask(noise[i], rate, keep);
+    y[i] = x[i] * mask[i];
+  }
+}
+
+static void bias_relu_dropout_loop(int64_t rows, int64_t channels, const float R z, const float R b,
+                                   const float R noise, float rate, float keep, float R r, float R mask, float R d) {
+  for (int64_t i = 0; i < rows; i++, z += channels, noise += channels, r += channels, mask += channels, d += channels)
+    for (int64_t j = 0; j < channels; j++) {
+      r[j] = relu(z[j] + b[j]);
+      mask[j] = dropout_mask(noise[j], rate, keep);
+      d[j] = r[j] * mask[j];
+    }
+}
+
+static void gate_loop(int64_t rows, int64_t channels, const float R d, const float R gate, float R y) {
+  for (int64_t i = 0; i < rows; i++, d += channels, y += channels)
+    for (int64_t j = 0; j < channels; j++) y[j] = d[j] * gate[j];
+}
+
+static void gate_grad_loop(int64_t rows, int64_t channels, const float R dy, const float R p, const float R gate,
+                           float R dyp, float R g) {
+  for (int64_t i = 0; i < rows; i++, dy += channels, p += channels, dyp += channels, g += channels)
+    for (int64_t j = 0; j < channels; j++) {
+      dyp[j] = dy[j] * p[j];
+      g[j] = dy[j] * gate[j];
+    }
+}
+
+static void dropout_relu_grad_loop(int64_t n, const float R g, const float R mask, const float R r, float R dz) {
+  for (int64_t i = 0; i < n; i++) dz[i] = relu_grad(g[i] * mask[i], r[i]);
+}
+
+static void gate_dropout_relu_grad_loop(int64_t rows, int64_t channels, const float R dy, const float R p,
+                                        const float R gate, const float R mask, const float R r, float R dyp,
+                                        float R dz) {
+  for (int64_t i = 0; i < rows; i++, dy += channels, p += channels, mask += channels, r += channels, dyp += channels,
+               dz += channels)
+    for (int64_t j = 0; j < channels; j++) {
+      dyp[j] = dy[j] * p[j];
+      const float g = dy[j] * gate[j];
+      dz[j] = relu_grad(g * mask[j], r[j]);
+    }
+}
+#undef R
+
+/*
+ * Threads for the parameter update (TensorFlow's intra-op threads, given at registration). A weight matrix
+ * is memory-bound work of a millisecond or more, which one core's bandwidth cannot match, so above
+ * SPLIT_MIN values it is cut into one contiguous part per thread; elementwise, so the result does not depend on
+ * the split. Batch-sized work stays on the calling thread: waking a thread costs more than it saves.
+ */
+static int update_threads = 1;
+#define SPLIT_MIN (1 << 20)
+#define MAX_THREADS 16
+
+typedef struct {
+  int64_t n;
+  const float *w, *g;
+  float step, *out;
+} UpdatePart;
+
+static void *update_part(void *arg) {
+  const UpdatePart *p = arg;
+  sgd_update_loop(p->n, p->w, p->g, p->step, p->out);
+  return NULL;
+}
+
+static void sgd_update_split(int64_t n, const float *w, const float *g, float step, float *out) {
+  int parts = n >= SPLIT_MIN ? update_threads : 1;
+  if (parts > MAX_THREADS) parts = MAX_THREADS;
+  UpdatePart part[MAX_THREADS];
+  pthread_t thread[MAX_THREADS];
+  int started = 0;
+  const int64_t chunk = (n + parts - 1) / parts;
+  for (int k = 0; k < parts; k++) {
+    const int64_t begin = k * chunk, end = begin + chunk < n ? begin + chunk : n;
+    part[k] = (UpdatePart){end - begin, w + begin, g + begin, step, out + begin};
+  }
+  /* parts 1.. on helper threads (part 0 on this one); a thread that cannot start is done here instead */
+  for (int k = 1; k < parts; k++)
+    if (pthread_create(&thread[k], NULL, update_part, &part[k]) == 0) started |= 1 << k;
+    else update_part(&part[k]);
+  update_part(&part[0]);
+  for (int k = 1; k < parts; k++)
+    if (started & (1 << k)) pthread_join(thread[k], NULL);
+}
+
+/* HatSgdUpdate(w, g, step) = w - g * step: TensorFlow's Mul then Sub (the step is one scalar). */
+static void sgd_update(void *state, TF_OpKernelContext *ctx) {
+  (void)state;
+  Call c;
+  if (open_call(&c, ctx, 3) && same_size(&c, c.in[0], c.in[1])) {
+    if (count(c.in[2]) != 1) fail(&c, "HatSgdUpdate: the step must be a scalar");
+    float *out = output(&c, 0, c.in[0]);
+    if (out) sgd_update_split(count(c.in[0]), data(c.in[0]), data(c.in[1]), data(c.in[2])[0], out);
+  }
+  close_call(&c);
+}
+
+/* HatDropout(x, noise) -> (x * mask, mask): inverted dropout of x with a mask from the noise. */
+static void dropout(void *state, TF_OpKernelContext *ctx) {
+  const DropoutAttrs *a = state;
+  Call c;
+  if (open_call(&c, ctx, 2) && same_size(&c, c.in[0], c.in[1])) {
+    float *y = output(&c, 0, c.in[0]), *mask = y ? output(&c, 1, c.in[0]) : NULL;
+    if (mask) dropout_loop(count(c.in[0]), data(c.in[0]), data(c.in[1]), a->rate, a->keep, y, mask);
+  }
+  close_call(&c);
+}
+
+/*
+ * HatBiasReluDropout(z, b, noise) -> (r, mask, d) and HatBiasReluDropoutGate(z, b, noise, gate) -> (r, mask,
+ * d, y): a hidden layer after its op (spec §3): r = relu(z + b), d = r * mask, y = d * gate; b and gate are
+ * per channel (the last axis).
+ */
+static void bias_relu_dropout_common(void *state, TF_OpKernelContext *ctx, int gated) {
+  const DropoutAttrs *a = state;
+  Call c;
+  if (open_call(&c, ctx, gated ? 4 : 3) && same_size(&c, c.in[0], c.in[2]) && channel_vector(&c, c.in[1], c.in[0]) &&
+      (!gated || channel_vector(&c, c.in[3], c.in[0]))) {
+    float *r = output(&c, 0, c.in[0]), *mask = r ? output(&c, 1, c.in[0]) : NULL;
+    float *d = mask ? output(&c, 2, c.in[0]) : NULL, *y = d && gated ? output(&c, 3, c.in[0]) : NULL;
+    const int64_t channels = last_dim(c.in[0]), rows = count(c.in[0]) / channels;
+    if (d) bias_relu_dropout_loop(rows, channels, data(c.in[0]), data(c.in[1]), data(c.in[2]), a->rate, a->keep, r, mask, d);
+    if (y) gate_loop(rows, channels, d, data(c.in[3]), y);
+  }
+  close_call(&c);
+}
+static void bias_relu_dropout(void *state, TF_OpKernelContext *ctx) { bias_relu_dropout_common(state, ctx, 0); }
+static void bias_relu_dropout_gate(void *state, TF_OpKernelContext *ctx) {
+  bias_relu_dropout_common(state, ctx, 1);
+}
+
+/* HatGateGrad(dy, p, gate) -> (dy * p, dy * gate): the gate's two products (the first is summed for dgate). */
+static void gate_grad(void *state, TF_OpKernelContext *ctx) {
+  (void)state;
+  Call c;
+  if (open_call(&c, ctx, 3) && same_size(&c, c.in[0], c.in[1]) && channel_vector(&c, c.in[2], c.in[0])) {
+    float *dyp = output(&c, 0, c.in[0]), *g = dyp ? output(&c, 1, c.in[0]) : NULL;
+    const int64_t channels = last_dim(c.in[0]);
+    if (g) gate_grad_loop(count(c.in[0]) / channels, channels, data(c.in[0]), data(c.in[1]), data(c.in[2]), dyp, g);
+  }
+  close_call(&c);
+}
+
+/* HatDropoutReluGrad(g, mask, r) -> ReluGrad(g * mask, r). */
+static void dropout_relu_grad(void *state, TF_OpKernelContext *ctx) {
+  (void)state;
+  Call c;
+  if (open_call(&c, ctx, 3) && same_size(&c, c.in[0], c.in[1]) && same_size(&c, c.in[0], c.in[2])) {
+    float *dz = output(&c, 0, c.in[0]);
+    if (dz) dropout_relu_grad_loop(count(c.in[0]), data(c.in[0]), data(c.in[1]), data(c.in[2]), dz);
+  }
+  close_call(&c);
+}
+
+/* HatGateDropoutReluGrad(dy, p, gate, mask, r) -> (dy * p, ReluGrad((dy * gate) * mask, r)): no pool between. */
+static void gate_dropout_relu_grad(void *state, TF_OpKernelContext *ctx) {
+  (void)state;
+  Call c;
+  if (open_call(&c, ctx, 5) && same_size(&c, c.in[0], c.in[1]) && channel_vector(&c, c.in[2], c.in[0]) &&
+      same_size(&c, c.in[0], c.in[3]) && same_size(&c, c.in[0], c.in[4])) {
+    float *dyp = output(&c, 0, c.in[0]), *dz = dyp ? output(&c, 1, c.in[0]) : NULL;
+    const int64_t channels = last_dim(c.in[0]);
+    if (dz)
+      gate_dropout_relu_grad_loop(count(c.in[0]) / channels, channels, data(c.in[0]), data(c.in[1]), data(c.in[2]),
+                                  data(c.in[3]), data(c.in[4]), dyp, dz);
+  }
+  close_call(&c);
+}
+
+/* ---- registration ---- */
+
+typedef struct {
+  const char *name;
+  int n_in, n_out, dropout_attrs;
+  void (*compute)(void *, TF_OpKernelContext *);
+} OpSpec;
+
+static const OpSpec OPS[] = {
+    {"HatSgdUpdate", 3, 1, 0, sgd_update},
+    {"HatDropout", 2, 2, 1, dropout},
+    {"HatBiasReluDropout", 3, 3, 1, bias_relu_dropout},
+    {"HatBiasReluDropoutGate", 4, 4, 1, bias_relu_dropout_gate},
+    {"HatGateGrad", 3, 2, 0, gate_grad},
+    {"HatDropoutReluGrad", 3, 1, 0, dropout_relu_grad},
+    {"HatGateDropoutReluGrad", 5, 2, 0, gate_dropout_relu_grad},
+};
+#define N_OPS (sizeof OPS / sizeof OPS[0])
+
+static int registered = 0;
+static char error[8192];
+
+static int register_ops(const char *lib) {
+  void *h = dlopen(lib, RTLD_NOW | RTLD_NOLOAD);
+  if (!h) h = dlopen(lib, RTLD_NOW);
+  if (!h) return snprintf(error, sizeof error, "cannot open %s: %s", lib, dlerror()), 0;
+#define LOOKUP(name)                                                                                           \
+  if (!(*(void **)&tf.name = dlsym(h, "TF_" #name)))                                                            \
+    return snprintf(error, sizeof error, "%s has no TF_%s (another TensorFlow version)", lib, #name), 0;
+  SYMBOLS(LOOKUP)
+#undef LOOKUP
+  TF_Status *s = tf.NewStatus();
+  char spec[64];
+  for (size_t k = 0; k < N_OPS && tf.GetCode(s) == TF_OK; k++) {
+    const OpSpec *op = &OPS[k];
+    TF_OpDefinitionBuilder *b = tf.NewOpDefinitionBuilder(op->name);
+    for (int i = 0; i < op->n_in; i++) snprintf(spec, sizeof spec, "in%d: float", i), tf.OpDefinitionBuilderAddInput(b, spec);
+    for (int i = 0; i < op->n_out; i++)
+      snprintf(spec, sizeof spec, "out%d: float", i), tf.OpDefinitionBuilderAddOutput(b, spec);
+    if (op->dropout_attrs) tf.OpDefinitionBuilderAddAttr(b, "rate: float"), tf.OpDefinitionBuilderAddAttr(b, "keep: float");
+    tf.RegisterOpDefinition(b, s);
+    if (tf.GetCode(s) != TF_OK) break;
+    TF_KernelBuilder *kb = tf.NewKernelBuilder(op->name, "CPU", op->dropout_attrs ? create_dropout : create_plain,
+                                               op->compute, delete_state);
+    tf.RegisterKernelBuilder(op->name, kb, s);
+  }
+  int ok = tf.GetCode(s) == TF_OK;
+  if (!ok) snprintf(error, sizeof error, "registering the fused kernels failed: %s", tf.Message(s));
+  tf.DeleteStatus(s);
+  return ok;
+}
+
+/*
+ * register(libtensorflowFramework: string, threads: number): string[] — the op names, registered once per
+ * process; threads: TensorFlow's intra-op threads (the parameter update uses as many).
+ */
+static napi_value js_register(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  int32_t threads = 1;
+  char lib[4096];
+  size_t len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_string_utf8(env, argv[0], lib, sizeof lib, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "register(path to libtensorflow_framework, threads)");
+    return NULL;
+  }
+  if (argc > 1 && napi_get_value_int32(env, argv[1], &threads) == napi_ok && threads >= 1)
+    update_threads = threads < MAX_THREADS ? threads : MAX_THREADS;
+  if (!registered) {
+    if (!register_ops(lib)) {
+      napi_throw_error(env, NULL, error);
+      return NULL;
+    }
+    registered = 1;
+  }
+  napi_create_array_with_length(env, N_OPS, &result);
+  for (size_t k = 0; k < N_OPS; k++) {
+    napi_value name;
+    napi_create_string_utf8(env, OPS[k].name, NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, result, (uint32_t)k, name);
+  }
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "register", NAPI_AUTO_LENGTH, js_register, NULL, &fn);
+  napi_set_named_property(env, exports, "register", fn);
+  return exports;
+}

@@ -1,0 +1,140 @@
+/**
+ * The fused elementwise kernels of fused-kernels.c on the native CPU backend: a hidden layer's bias, ReLU,
+ * dropout and gate in one kernel, their gradients in one, and the parameter update w − g·step in one pass
+ * (split over TensorFlow's threads for weight matrices). They replace chains of TensorFlow ops with the same
+ * float32 operations in the same order, so results are bit for bit those of the chains (test/fused-kernels
+ * checks each against them); what they save is a dozen trips per layer through TensorFlow's thread pool
+ * (~80 µs each on 2 threads here) and passes over the weights (bench/README.md).
+ *
+ * Used when scripts/build-addons.sh built the addon and the TensorFlow library has the C kernel API; otherwise
+ * (and with HAT_PLAIN_KERNELS=1, or on the GPU, where they would pull tensors to the host) every function
+ * here returns null and callers run TensorFlow's own ops.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as tf from '@tensorflow/tfjs-core';
+import { type NativeBackend, nativeBackend } from './native-ops';
+import { NATIVE_SETTINGS_ENV } from './settings';
+
+interface Addon {
+  register(libtensorflowFramework: string, threads: number): string[];
+}
+
+/** Whether the fused kernels run, and why not when they do not (for BackendInfo and the result files). */
+export interface FusedKernelsStatus {
+  active: boolean;
+  reason?: string;
+}
+
+let status: FusedKernelsStatus = { active: false, reason: 'the native CPU backend is not active' };
+/** False while turned off by setFusedKernelsEnabled (tests and benchmarks compare both paths in one process). */
+let enabled = true;
+
+/** TensorFlow's intra-op threads as it starts them: the setting, else one per CPU. */
+function intraOpThreads(): number {
+  const set = Number(process.env[NATIVE_SETTINGS_ENV.intraOpThreads]);
+  return Number.isInteger(set) && set > 0 ? set : os.availableParallelism();
+}
+
+/**
+ * Registers the kernels with the TensorFlow library of the native CPU package `pkg` (once per process).
+ * Never throws: a missing addon or an older TensorFlow leaves TensorFlow's own ops in use.
+ */
+export function installFusedKernels(pkg: string): FusedKernelsStatus {
+  if (process.env.HAT_PLAIN_KERNELS === '1') return (status = { active: false, reason: 'HAT_PLAIN_KERNELS=1' });
+  const file = path.join(fs.realpathSync(__dirname), '..', '..', '.cache', 'native', 'fused-kernels.node');
+  if (!fs.existsSync(file))
+    return (status = { active: false, reason: 'not built (scripts/build-addons.sh needs a C compiler)' });
+  try {
+    const lib = path.join(path.dirname(require.resolve(`${pkg}/package.json`)), 'deps', 'lib');
+    const framework = path.join(lib, 'libtensorflow_framework.so.2');
+    (require(file) as Addon).register(framework, intraOpThreads());
+    status = { active: true };
+  } catch (e) {
+    status = { active: false, reason: e instanceof Error ? e.message : String(e) };
+  }
+  return status;
+}
+
+export function fusedKernelsStatus(): FusedKernelsStatus {
+  return status;
+}
+
+/** Turns the fused kernels off (TensorFlow's own ops run) or back on, in this process; for A/B comparisons. */
+export function setFusedKernelsEnabled(on: boolean): void {
+  enabled = on;
+}
+
+/** Whether the fused kernels run now (the native CPU backend is active and they are registered). */
+export function fusedKernelsActive(): boolean {
+  return fused() !== null;
+}
+
+/** The native backend when the fused kernels can run on it. */
+function fused(): NativeBackend | null {
+  return status.active && enabled ? nativeBackend() : null;
+}
+
+const dropoutAttrs = (b: NativeBackend, rate: number) => [
+  { name: 'rate', type: b.binding.TF_ATTR_FLOAT, value: rate },
+  // the factor the plain chain multiplies by, as float32 like its scalar operand
+  { name: 'keep', type: b.binding.TF_ATTR_FLOAT, value: 1 / (1 - rate) },
+];
+
+/** w − g·step (TensorFlow's Mul then Sub), or null. */
+export function fusedSgdUpdate(w: tf.Tensor, g: tf.Tensor, step: tf.Scalar): tf.Tensor | null {
+  const b = fused();
+  return b ? b.executeSingleOutput('HatSgdUpdate', [], [w, g, step]) : null;
+}
+
+/** [x·mask, mask] with the inverted-dropout mask of `noise` (uniform in [0, 1)), or null. */
+export function fusedDropout(x: tf.Tensor, noise: tf.Tensor, rate: number): [tf.Tensor, tf.Tensor] | null {
+  const b = fused();
+  if (!b) return null;
+  return b.executeMultipleOutputs('HatDropout', dropoutAttrs(b, rate), [x, noise], 2) as [tf.Tensor, tf.Tensor];
+}
+
+/**
+ * A hidden layer after its op z: [r, mask, d] with r = relu(z + bias), d = r·mask, and with a gate also
+ * y = d·gate ([r, mask, d, y]); bias and gate per channel (last axis). Null when the kernels do not run.
+ */
+export function fusedBiasReluDropout(
+  z: tf.Tensor,
+  bias: tf.Tensor,
+  noise: tf.Tensor,
+  rate: number,
+  gate?: tf.Tensor,
+): tf.Tensor[] | null {
+  const b = fused();
+  if (!b) return null;
+  const attrs = dropoutAttrs(b, rate);
+  return gate
+    ? (b.executeMultipleOutputs('HatBiasReluDropoutGate', attrs, [z, bias, noise, gate], 4) as tf.Tensor[])
+    : (b.executeMultipleOutputs('HatBiasReluDropout', attrs, [z, bias, noise], 3) as tf.Tensor[]);
+}
+
+/** The gate's products in the backward pass: [dy·p, dy·gate], or null. */
+export function fusedGateGrad(dy: tf.Tensor, p: tf.Tensor, gate: tf.Tensor): [tf.Tensor, tf.Tensor] | null {
+  const b = fused();
+  return b ? (b.executeMultipleOutputs('HatGateGrad', [], [dy, p, gate], 2) as [tf.Tensor, tf.Tensor]) : null;
+}
+
+/** ReluGrad(g·mask, r), or null. */
+export function fusedDropoutReluGrad(g: tf.Tensor, mask: tf.Tensor, r: tf.Tensor): tf.Tensor | null {
+  const b = fused();
+  return b ? b.executeSingleOutput('HatDropoutReluGrad', [], [g, mask, r]) : null;
+}
+
+/** [dy·p, ReluGrad((dy·gate)·mask, r)] (a gated layer without pooling), or null. */
+export function fusedGateDropoutReluGrad(
+  dy: tf.Tensor,
+  p: tf.Tensor,
+  gate: tf.Tensor,
+  mask: tf.Tensor,
+  r: tf.Tensor,
+): [tf.Tensor, tf.Tensor] | null {
+  const b = fused();
+  if (!b) return null;
+  return b.executeMultipleOutputs('HatGateDropoutReluGrad', [], [dy, p, gate, mask, r], 2) as [tf.Tensor, tf.Tensor];
+}

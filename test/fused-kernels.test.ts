@@ -1,0 +1,194 @@
+/**
+ * The fused kernels (src/backend/fused-kernels.c) against the chains of TensorFlow ops they replace: the same
+ * bits, not just close values, on values that probe the edges (zeros of both signs, ReLU's boundary, noise
+ * equal to the dropout rate, gates of 0 and 1); a fused hidden layer's outputs and gradients and several HAT
+ * and SGD training steps bit for bit with the kernels on and off; tensor counts flat.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { backend, learn } from './helpers';
+import {
+  fusedBiasReluDropout,
+  fusedDropout,
+  fusedDropoutReluGrad,
+  fusedGateDropoutReluGrad,
+  fusedGateGrad,
+  fusedKernelsStatus,
+  fusedSgdUpdate,
+  setFusedKernelsEnabled,
+} from '../src/backend/fused-kernels';
+import { reluGrad } from '../src/backend/native-ops';
+import { Rng } from '../src/core/rng';
+
+/** Whether two tensors hold the same float32 bits (so -0 differs from 0, and NaN equals NaN). */
+function sameBits(a: tf.Tensor, b: tf.Tensor, what: string): void {
+  assert.deepEqual(a.shape, b.shape, `${what}: shape`);
+  const [x, y] = [new Uint32Array(a.dataSync().slice().buffer), new Uint32Array(b.dataSync().slice().buffer)];
+  const i = x.findIndex((v, k) => v !== y[k]);
+  assert.equal(i, -1, `${what}: element ${i} differs (${a.dataSync()[i]} vs ${b.dataSync()[i]})`);
+}
+
+/** Values with the edge cases mixed in: ±0, ±tiny, the dropout rate itself, 1. */
+function edgy(rng: Rng, shape: number[], edges: number[]): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = rng.normalArray(n).map((x, i) => (i % 5 === 0 ? edges[(i / 5) % edges.length] : x));
+  return tf.tensor(v, shape);
+}
+
+async function nativeWithKernels(t: { skip: (m: string) => void }): Promise<boolean> {
+  const info = await backend();
+  if (info.name !== 'tensorflow' || info.device !== 'cpu')
+    return (t.skip(`native CPU backend not active (${info.name})`), false);
+  const s = fusedKernelsStatus();
+  // in CI the setup builds the addon: its absence there is a failure, not a skip
+  if (!s.active && process.env.CI) assert.fail(`fused kernels not active: ${s.reason}`);
+  if (!s.active) return (t.skip(`fused kernels not active: ${s.reason}`), false);
+  return true;
+}
+
+test('each fused kernel gives the bits of the TensorFlow ops it replaces', async (t) => {
+  if (!(await nativeWithKernels(t))) return;
+  const rng = new Rng('fused-kernels');
+  const rate = 0.3;
+  const keep = 1 / (1 - rate);
+  const before = tf.memory().numTensors;
+  for (const shape of [
+    [6, 7],
+    [2, 5, 3, 4],
+    [1, 1],
+  ]) {
+    tf.tidy(() => {
+      const c = shape[shape.length - 1];
+      const z = edgy(rng, shape, [0, -0, 1e-30, -1e-30, 1]);
+      // not -0: relu(-0 + -0) is +0 or -0 by where Eigen's vector path ends (fused-kernels.c); biases are never -0
+      const bias = edgy(rng, [c], [0]);
+      const noise = tf.add(tf.mul(tf.abs(edgy(rng, shape, [rate, 0, Math.fround(rate)])), 0.3), 0); // ~[0,1), rate hits
+      const gate = edgy(rng, [c], [0, 1, -0]);
+      const dy = edgy(rng, shape, [0, -0]);
+      const plainMask = tf.mul(tf.cast(tf.greaterEqual(noise, rate), 'float32'), keep);
+      const r = tf.relu(tf.add(z, bias));
+      const d = tf.mul(r, plainMask);
+
+      const [rf, mf, df] = fusedBiasReluDropout(z, bias, noise, rate)!;
+      sameBits(rf, r, `${shape} relu(z + b)`);
+      sameBits(mf, plainMask, `${shape} mask`);
+      sameBits(df, d, `${shape} r * mask`);
+      const gated = fusedBiasReluDropout(z, bias, noise, rate, gate)!;
+      sameBits(gated[3], tf.mul(d, gate), `${shape} d * gate`);
+
+      const [yf, mf2] = fusedDropout(z, noise, rate)!;
+      sameBits(yf, tf.mul(z, plainMask), `${shape} dropout`);
+      sameBits(mf2, plainMask, `${shape} dropout mask`);
+
+      const [dyp, g] = fusedGateGrad(dy, d, gate)!;
+      sameBits(dyp, tf.mul(dy, d), `${shape} dy * p`);
+      sameBits(g, tf.mul(dy, gate), `${shape} dy * gate`);
+      sameBits(fusedDropoutReluGrad(dy, plainMask, r)!, reluGrad(tf.mul(dy, plainMask), r), `${shape} relu grad`);
+      const [dyp2, dz] = fusedGateDropoutReluGrad(dy, d, gate, plainMask, r)!;
+      sameBits(dyp2, tf.mul(dy, d), `${shape} gated dy * p`);
+      sameBits(dz, reluGrad(tf.mul(tf.mul(dy, gate), plainMask), r), `${shape} gated relu grad`);
+
+      const step = tf.scalar(0.0371);
+      sameBits(fusedSgdUpdate(z, dy, step)!, tf.sub(z, tf.mul(dy, step)), `${shape} update`);
+    });
+  }
+  // a weight matrix large enough to be split over threads
+  tf.tidy(() => {
+    const w = tf.randomNormal([1200, 1000], 0, 1, 'float32', 1);
+    const g = tf.randomNormal([1200, 1000], 0, 1, 'float32', 2);
+    const step = tf.scalar(0.0123);
+    sameBits(fusedSgdUpdate(w, g, step)!, tf.sub(w, tf.mul(g, step)), 'split update');
+  });
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('a fused kernel given a bad operand stops with an error naming it, not a crash', async (t) => {
+  if (!(await nativeWithKernels(t))) return;
+  tf.tidy(() => {
+    assert.throws(() => fusedSgdUpdate(tf.zeros([3]), tf.zeros([4]), tf.scalar(1)), /differ in size/);
+    assert.throws(() => fusedGateGrad(tf.zeros([2, 3]), tf.zeros([2, 3]), tf.zeros([2])), /last axis/);
+  });
+});
+
+test('hidden layers and training steps are bit for bit the same with the fused kernels on and off', async (t) => {
+  if (!(await nativeWithKernels(t))) return;
+  const { Dropout, hiddenLayer } = await import('../src/nets/ops');
+  const rng = new Rng('fused-layers');
+  const specs = [
+    {
+      name: 'c',
+      kind: 'conv' as const,
+      inputs: 3,
+      units: 5,
+      kernel: 3,
+      dropout: 0.3,
+      pool: true,
+      x: [4, 9, 9, 3],
+      w: [3, 3, 3, 5],
+    },
+    { name: 'd', kind: 'dense' as const, inputs: 20, units: 7, dropout: 0.5, pool: false, x: [6, 20], w: [20, 7] },
+  ];
+  for (const { x: xs, w: ws, ...spec } of specs)
+    for (const gated of [false, true]) {
+      const t4 = (shape: number[]) => tf.tensor(rng.normalArray(shape.reduce((a, b) => a * b, 1)), shape);
+      const [x, w, b] = [t4(xs), t4(ws), t4([spec.units])];
+      const gate = gated ? (tf.sigmoid(t4([spec.units])) as tf.Tensor1D) : undefined;
+      const up = t4(hiddenLayer(spec, x, w, b, false, new Dropout('k'), { gate }).shape);
+      const run = (on: boolean) => {
+        setFusedKernelsEnabled(on);
+        try {
+          return tf.grads((...a: tf.Tensor[]) => {
+            const drop = new Dropout('k');
+            const h = drop.apply(a[0], 0.2, true); // the input dropout (MLP) too
+            return tf.sum(tf.mul(hiddenLayer(spec, h, a[1], a[2], true, drop, { gate: a[3] as tf.Tensor1D }), up));
+          })(gate ? [x, w, b, gate] : [x, w, b]);
+        } finally {
+          setFusedKernelsEnabled(true);
+        }
+      };
+      const [fused, plain] = [run(true), run(false)];
+      fused.forEach((g, i) => sameBits(g, plain[i], `${spec.name} gated=${gated} gradient ${i}`));
+      tf.dispose([x, w, b, up, ...fused, ...plain, ...(gate ? [gate] : [])]);
+    }
+});
+
+test('training is bit for bit the same with the fused kernels on and off: HAT, SGD and EWC', async (t) => {
+  if (!(await nativeWithKernels(t))) return;
+  const { createApproach } = await import('../src/approaches/index');
+  const { isLearner } = await import('../src/training/types');
+  const { buildExperiment } = await import('../src/data/experiments');
+  const exp = buildExperiment('mnist2', { seed: 0, tasks: 2, maxTrain: 130, maxTest: 10 });
+  // the MNIST setups are MLPs; the AlexNet's layers (conv, pool, gate) are compared in the test above
+  const kind = 'mlp';
+  for (const id of ['hat', 'sgd', 'ewc']) {
+    const train = (on: boolean): tf.Tensor[] => {
+      setFusedKernelsEnabled(on);
+      try {
+        const a = createApproach(id, {
+          kind,
+          inputShape: exp.inputShape,
+          heads: exp.tasks.map((k) => k.classes),
+          network: { hidden: [48, 48] },
+          seed: 0,
+        });
+        assert.ok(isLearner(a));
+        const before = tf.memory().numTensors;
+        learn(a, 0, exp.tasks, { nepochs: 1 });
+        const afterFirst = tf.memory().numTensors;
+        learn(a, 1, exp.tasks, { nepochs: 2 });
+        // task 1 adds its own state (HAT's embedding row, EWC's anchors) once; epochs add nothing
+        assert.ok(tf.memory().numTensors - afterFirst <= afterFirst - before + 8, `${id} ${kind}: tensors grow`);
+        const weights = a.snapshot();
+        a.dispose();
+        return weights;
+      } finally {
+        setFusedKernelsEnabled(true);
+      }
+    };
+    const [fused, plain] = [train(true), train(false)];
+    assert.equal(fused.length, plain.length);
+    fused.forEach((w, i) => sameBits(w, plain[i], `${id} ${kind}: variable ${i}`));
+    tf.dispose([...fused, ...plain]);
+  }
+});
