@@ -5,6 +5,7 @@
  * approach on the multi-head `Network` extends `NetworkLearner` and overrides the hooks it needs.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedSgdUpdate } from '../backend/fused-kernels';
 import { halfSumOfSquares } from '../backend/native-ops';
 import type { Hyper } from '../core/params';
 import { type Batch, type SampleSource, type Task } from '../data/experiments';
@@ -110,8 +111,8 @@ export abstract class SgdLearner<M extends Model = Model> implements Learner {
       const conditioned = this.conditionGradients(grads, at);
       const g = vars.map((v) => conditioned[v.name]);
       // clipping and the learning rate as one scalar: one pass over each gradient for the update
-      const step = tf.mul(clipFactor(g, this.clipNorm), at.lr);
-      vars.forEach((v, i) => v.assign(tf.sub(v, tf.mul(g[i], step))));
+      const step = tf.mul(clipFactor(g, this.clipNorm), at.lr) as tf.Scalar;
+      vars.forEach((v, i) => v.assign(fusedSgdUpdate(v, g[i], step) ?? tf.sub(v, tf.mul(g[i], step))));
       this.afterStep();
       return term ? (tf.add(value, term.value) as tf.Scalar) : value;
     });

@@ -6,6 +6,14 @@
  * reproducible from its seed on its backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  fusedBiasReluDropout,
+  fusedDropout,
+  fusedDropoutReluGrad,
+  fusedGateDropoutReluGrad,
+  fusedGateGrad,
+  fusedKernelsActive,
+} from '../backend/fused-kernels';
 import { reluGrad, statelessUniform } from '../backend/native-ops';
 import { DropoutMasks, Rng, type RngState } from '../core/rng';
 import type { LayerSpec } from './geometry';
@@ -43,27 +51,39 @@ function fusedHidden(spec: LayerSpec, dropout: Dropout, inputGrad: boolean, gate
     const z = conv
       ? tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid')
       : tf.matMul(flatten(x), w as tf.Tensor2D);
-    const r = tf.relu(tf.add(z, b));
-    const mask = spec.dropout > 0 ? dropout.mask(r.shape, spec.dropout) : null;
-    const d = mask ? tf.mul(r, mask) : r;
+    // the fused kernels (when they run) do bias, ReLU, dropout and, without a pool between, the gate in one
+    const noise = spec.dropout > 0 ? dropout.noise(z.shape) : null;
+    const f = noise && fusedBiasReluDropout(z, b, noise, spec.dropout, gated && !spec.pool ? gate : undefined);
+    const fusedPath = f !== null;
+    const r = f ? f[0] : tf.relu(tf.add(z, b));
+    const mask = f ? f[1] : spec.dropout > 0 ? dropout.mask(r.shape, spec.dropout, noise) : null;
+    const d = f ? f[2] : mask ? tf.mul(r, mask) : r;
     const p = spec.pool ? tf.maxPool(d as tf.Tensor4D, 2, 2, 'valid') : d;
-    const y = gated ? tf.mul(p, gate) : p;
+    const y = f && f[3] ? f[3] : gated ? tf.mul(p, gate) : p;
     save([x, w, r, mask ?? r, d, p, gated ? gate : p]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws, rs, ms, ds, ps, gs] = saved;
         const grads: tf.Tensor[] = [];
+        const batchAxes = [...Array(dy.rank - 1).keys()];
         let g = dy;
         let dGate: tf.Tensor | null = null;
-        if (gated) {
-          dGate = tf.sum(tf.mul(dy, ps), [...Array(dy.rank - 1).keys()]);
-          g = tf.mul(dy, gs);
+        let dz: tf.Tensor;
+        if (fusedPath && gated && !spec.pool) {
+          const [dyp, dzFused] = fusedGateDropoutReluGrad(dy, ps, gs, ms, rs)!;
+          dGate = tf.sum(dyp, batchAxes);
+          dz = dzFused;
+        } else {
+          if (gated) {
+            const fg = fusedPath ? fusedGateGrad(dy, ps, gs) : null;
+            dGate = tf.sum(fg ? fg[0] : tf.mul(dy, ps), batchAxes);
+            g = fg ? fg[1] : tf.mul(dy, gs);
+          }
+          if (spec.pool)
+            g = tf.engine().runKernel('MaxPoolGrad', { dy: g, input: ds, output: ps }, { ...POOL }) as tf.Tensor;
+          dz = (fusedPath && fusedDropoutReluGrad(g, ms, rs)) || reluGrad(mask ? tf.mul(g, ms) : g, rs);
         }
-        if (spec.pool)
-          g = tf.engine().runKernel('MaxPoolGrad', { dy: g, input: ds, output: ps }, { ...POOL }) as tf.Tensor;
-        if (mask) g = tf.mul(g, ms);
-        const dz = reluGrad(g, rs);
         if (conv) {
           const dx = inputGrad
             ? (tf
@@ -110,19 +130,39 @@ export class Dropout {
     this.seeds = new Rng('', state);
   }
 
-  /** The inverted-dropout mask (0 or 1/(1 − rate)) for a tensor of this shape: the stream's next one. */
-  mask(shape: number[], rate: number): tf.Tensor {
-    const seed: [number, number] = [this.seeds.int32(), this.seeds.int32()];
+  /**
+   * The device noise the next mask is made of (uniform in [0, 1), a pure function of the stream's next seed),
+   * or null on backends without it; either way the stream moves on by one mask.
+   */
+  noise(shape: number[]): tf.Tensor | null {
+    this.seed = [this.seeds.int32(), this.seeds.int32()];
+    return statelessUniform(shape, this.seed);
+  }
+  /** The seed of the last mask's noise (the JS masks of other backends are drawn from it). */
+  private seed: [number, number] = [0, 0];
+
+  /**
+   * The inverted-dropout mask (0 or 1/(1 − rate)) for a tensor of this shape: the stream's next one, or the
+   * one of `noise` when the caller has just drawn it with noise().
+   */
+  mask(shape: number[], rate: number, noise: tf.Tensor | null = this.noise(shape)): tf.Tensor {
     const keep = 1 / (1 - rate);
-    const noise = statelessUniform(shape, seed);
     if (noise) return tf.mul(tf.cast(tf.greaterEqual(noise, rate), 'float32'), keep);
     const size = shape.reduce((a, b) => a * b, 1);
-    return tf.tensor(new DropoutMasks(seed[0] ^ seed[1]).mask(size, rate), shape);
+    return tf.tensor(new DropoutMasks(this.seed[0] ^ this.seed[1]).mask(size, rate), shape);
   }
 
   /** x with each value kept with probability 1 − rate and scaled by 1/(1 − rate), in training only. */
   apply(x: tf.Tensor, rate: number, training: boolean): tf.Tensor {
-    return training && rate > 0 ? tf.mul(x, this.mask(x.shape, rate)) : x;
+    if (!training || rate <= 0) return x;
+    const noise = this.noise(x.shape);
+    if (!noise || !fusedKernelsActive()) return tf.mul(x, this.mask(x.shape, rate, noise));
+    // one fused kernel, taped with the plain chain's gradient (the mask's product)
+    return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [y, mask] = fusedDropout(args[0] as tf.Tensor, noise, rate)!;
+      (args[1] as tf.GradSaveFunc)([mask]);
+      return { value: y, gradFunc: (dy: tf.Tensor, [m]: tf.Tensor[]) => tf.mul(dy, m) };
+    })(x);
   }
 }
 
