@@ -114,6 +114,12 @@ async function main(): Promise<void> {
       args: ['--backend', 'native', '--configs', 'hat-mlp,sgd-mlp,hat-alexnet,sgd-alexnet', ...steps],
     },
     {
+      // this project's fused kernels off (src/backend/fused-kernels.ts): what they gain
+      name: 'native TF ops only',
+      env: { HAT_PLAIN_KERNELS: '1' },
+      args: ['--backend', 'native', '--configs', 'hat-mlp,sgd-mlp,hat-alexnet,sgd-alexnet', ...steps],
+    },
+    {
       name: 'native oneDNN off',
       env: { TF_ENABLE_ONEDNN_OPTS: '0' },
       args: ['--backend', 'native', '--configs', 'hat-mlp,hat-alexnet', ...steps],
@@ -180,6 +186,14 @@ async function main(): Promise<void> {
     'SGD AlexNet step, native / PyTorch (goal >= 1.2)': ratio(
       med('native', 'sgd-alexnet'),
       med('pytorch', 'sgd-alexnet'),
+    ),
+    'HAT MLP step, fused kernels gain (native / TF ops only)': ratio(
+      med('native', 'hat-mlp'),
+      med('native TF ops only', 'hat-mlp'),
+    ),
+    'HAT AlexNet step, fused kernels gain (native / TF ops only)': ratio(
+      med('native', 'hat-alexnet'),
+      med('native TF ops only', 'hat-alexnet'),
     ),
     'MLP evaluation, native / PyTorch': ratio(med('native', 'eval-mlp'), med('pytorch', 'eval-mlp')),
     'AlexNet evaluation, native / PyTorch': ratio(med('native', 'eval-alexnet'), med('pytorch', 'eval-alexnet')),
