@@ -5,11 +5,15 @@
  *
  *   npx tsx bench/profile.ts [--net mlp|alexnet] [--approach hat] [--backend native|wasm] [--top 20]
  *
- * Kernel time is measured by the backend around each kernel; the gap to the step's wall time is the cost of
- * dispatching ops from JavaScript (taping, N-API calls, tensor bookkeeping) and of profiling itself.
+ * On the native backend every TensorFlow op is timed as it executes (tfjs-node's executeSingleOutput and
+ * executeMultipleOutputs, eager and synchronous on the CPU): the ops of tfjs kernels and those this project
+ * runs directly (ReluGrad, L2Loss, the dropout noise, the fused kernels of backend/fused-kernels.ts), each
+ * with its N-API call. Elsewhere tf.profile times each tfjs kernel. The gap to the step's wall time is the
+ * cost of JavaScript around the ops (taping, tensor bookkeeping) and of profiling itself.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index';
+import { type NativeBackend, nativeBackend } from '../src/backend/native-ops';
 import type { NetworkKind } from '../src/nets/config';
 import { BATCH, arg, atSecondTask, median, position, randomBatch } from './common';
 
@@ -35,6 +39,56 @@ function matmulFlops(name: string, inputs: number[][], output: number[]): number
   return 0;
 }
 
+interface Timed {
+  name: string;
+  inputShapes: number[][];
+  outputShapes: number[][];
+  ms: number;
+}
+
+/** Times every TensorFlow op the native backend executes while `fn` runs. */
+function timeNativeOps(b: NativeBackend, fn: () => void): Timed[] {
+  const ops: Timed[] = [];
+  const single = b.executeSingleOutput;
+  const multiple = b.executeMultipleOutputs;
+  const shapes = (ts: tf.TensorInfo[]) => ts.map((t) => [...t.shape]);
+  b.executeSingleOutput = function (name, attrs, inputs) {
+    const t0 = performance.now();
+    const out = single.call(this, name, attrs, inputs);
+    ops.push({ name, inputShapes: shapes(inputs), outputShapes: [[...out.shape]], ms: performance.now() - t0 });
+    return out;
+  };
+  b.executeMultipleOutputs = function (name, attrs, inputs, n) {
+    const t0 = performance.now();
+    const outs = multiple.call(this, name, attrs, inputs, n);
+    ops.push({ name, inputShapes: shapes(inputs), outputShapes: shapes(outs), ms: performance.now() - t0 });
+    return outs;
+  };
+  try {
+    fn();
+  } finally {
+    b.executeSingleOutput = single;
+    b.executeMultipleOutputs = multiple;
+  }
+  return ops;
+}
+
+/** Every tfjs kernel of `fn` timed by tf.profile; composites (custom gradients) left out, their kernels kept. */
+async function timeKernels(fn: () => void): Promise<Timed[]> {
+  const profile = await tf.profile(fn);
+  const composite = (name: string) => tf.getKernel(name, tf.getBackend()) === undefined;
+  const out: Timed[] = [];
+  for (const k of profile.kernels)
+    if (!composite(k.name))
+      out.push({
+        name: k.name,
+        inputShapes: k.inputShapes as number[][],
+        outputShapes: k.outputShapes as number[][],
+        ms: Number(await k.kernelTimeMs),
+      });
+  return out;
+}
+
 async function main(): Promise<void> {
   const backend = await initBackend(arg('--backend', 'native'));
   const kind = arg('--net', 'mlp') as NetworkKind;
@@ -56,30 +110,22 @@ async function main(): Promise<void> {
     walls.push(performance.now() - t0);
   }
   const wall = median(walls);
-  const profile = await tf.profile(step);
+  const native = nativeBackend();
+  // the median of 5 profiled steps, op by op (a single step is at the mercy of this machine's noise)
+  const runs: Timed[][] = [];
+  for (let r = 0; r < 5; r++) runs.push(native ? timeNativeOps(native, step) : await timeKernels(step));
+  const ops = runs[0].map((op, i) => ({ ...op, ms: median(runs.map((run) => run[i]?.ms ?? op.ms)) }));
   const groups = new Map<string, { ms: number; n: number; flops: number }>();
   let kernelMs = 0;
   let flops = 0;
-  // a composite (a custom-gradient function such as the fused hidden layer, `forward`) is listed with the
-  // kernels inside it: shown, but not added to the totals
-  const composite = (name: string) => tf.getKernel(name, tf.getBackend()) === undefined;
-  for (const k of profile.kernels) {
-    const ms = Number(await k.kernelTimeMs);
-    if (composite(k.name)) {
-      const key = `${k.name} ${JSON.stringify(k.outputShapes[0] ?? [])} (composite: the kernels inside it are listed too)`;
-      const g = groups.get(key) ?? { ms: 0, n: 0, flops: 0 };
-      g.ms += ms;
-      g.n++;
-      groups.set(key, g);
-      continue;
-    }
-    const out = (k.outputShapes[0] ?? []) as number[];
-    const f = matmulFlops(k.name, k.inputShapes as number[][], out);
-    kernelMs += ms;
+  for (const k of ops) {
+    const out = k.outputShapes[0] ?? [];
+    const f = matmulFlops(k.name, k.inputShapes, out);
+    kernelMs += k.ms;
     flops += f;
     const key = `${k.name} ${JSON.stringify(out)}`;
     const g = groups.get(key) ?? { ms: 0, n: 0, flops: 0 };
-    g.ms += ms;
+    g.ms += k.ms;
     g.n++;
     g.flops += f;
     groups.set(key, g);
@@ -90,8 +136,8 @@ async function main(): Promise<void> {
       `${((BATCH / wall) * 1000).toFixed(0)} samples/s`,
   );
   console.log(
-    `  ${profile.kernels.length} kernels, ${kernelMs.toFixed(1)} ms inside them, ${(wall - kernelMs).toFixed(1)} ms ` +
-      `dispatch; matmuls ${matmulMs.toFixed(1)} ms for ${(flops / 1e9).toFixed(2)} GFLOP ` +
+    `  ${ops.length} ${native ? 'TensorFlow ops' : 'kernels'}, ${kernelMs.toFixed(1)} ms inside them, ` +
+      `${(wall - kernelMs).toFixed(1)} ms JavaScript around them; matmuls ${matmulMs.toFixed(1)} ms for ${(flops / 1e9).toFixed(2)} GFLOP ` +
       `(${(flops / 1e6 / Math.max(matmulMs, 1e-9)).toFixed(0)} GFLOP/s)`,
   );
   for (const [key, g] of [...groups.entries()].sort((p, q) => q[1].ms - p[1].ms).slice(0, top))
