@@ -49,26 +49,27 @@ interface Timed {
 /** Times every TensorFlow op the native backend executes while `fn` runs. */
 function timeNativeOps(b: NativeBackend, fn: () => void): Timed[] {
   const ops: Timed[] = [];
-  const single = b.executeSingleOutput;
-  const multiple = b.executeMultipleOutputs;
+  const single = b.executeSingleOutput.bind(b);
+  const multiple = b.executeMultipleOutputs.bind(b);
   const shapes = (ts: tf.TensorInfo[]) => ts.map((t) => [...t.shape]);
-  b.executeSingleOutput = function (name, attrs, inputs) {
+  b.executeSingleOutput = (name, attrs, inputs) => {
     const t0 = performance.now();
-    const out = single.call(this, name, attrs, inputs);
+    const out = single(name, attrs, inputs);
     ops.push({ name, inputShapes: shapes(inputs), outputShapes: [[...out.shape]], ms: performance.now() - t0 });
     return out;
   };
-  b.executeMultipleOutputs = function (name, attrs, inputs, n) {
+  b.executeMultipleOutputs = (name, attrs, inputs, n) => {
     const t0 = performance.now();
-    const outs = multiple.call(this, name, attrs, inputs, n);
+    const outs = multiple(name, attrs, inputs, n);
     ops.push({ name, inputShapes: shapes(inputs), outputShapes: shapes(outs), ms: performance.now() - t0 });
     return outs;
   };
   try {
     fn();
   } finally {
-    b.executeSingleOutput = single;
-    b.executeMultipleOutputs = multiple;
+    // back to the prototype's methods
+    delete (b as Partial<NativeBackend>).executeSingleOutput;
+    delete (b as Partial<NativeBackend>).executeMultipleOutputs;
   }
   return ops;
 }

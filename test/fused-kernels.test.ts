@@ -15,10 +15,13 @@ import {
   fusedGateDropoutReluGrad,
   fusedGateGrad,
   fusedKernelsStatus,
+  fusedMaskedSgdUpdate,
   fusedSgdUpdate,
+  fusedSumOfSquares,
   setFusedKernelsEnabled,
 } from '../src/backend/fused-kernels';
-import { reluGrad } from '../src/backend/native-ops';
+import { nativeBackend, reluGrad } from '../src/backend/native-ops';
+import { sgdUpdate } from '../src/approaches/base';
 import { Rng } from '../src/core/rng';
 
 /** Whether two tensors hold the same float32 bits (so -0 differs from 0, and NaN equals NaN). */
@@ -100,7 +103,92 @@ test('each fused kernel gives the bits of the TensorFlow ops it replaces', async
     const step = tf.scalar(0.0123);
     sameBits(fusedSgdUpdate(w, g, step)!, tf.sub(w, tf.mul(g, step)), 'split update');
   });
+  // the masked update, its mask broadcast as HAT's are (same shape, per unit, a conv layer's [1, 1, in, out]),
+  // small and split over threads
+  for (const [shape, maskShape] of [
+    [
+      [6, 7],
+      [6, 7],
+    ],
+    [
+      [6, 7],
+      [1, 7],
+    ],
+    [[7], [7]],
+    [
+      [3, 3, 4, 5],
+      [1, 1, 4, 5],
+    ],
+    [
+      [1100, 1000],
+      [1, 1000],
+    ],
+    [
+      [3, 3, 300, 400],
+      [1, 1, 300, 400],
+    ],
+  ])
+    tf.tidy(() => {
+      const [w, g] = [edgy(rng, shape, [0, -0, 1]), edgy(rng, shape, [0, -0, 1e-30])];
+      const mask = tf.abs(edgy(rng, maskShape, [0, 1, 0.5]));
+      const step = tf.scalar(0.0371);
+      const plain = tf.sub(w, tf.mul(tf.mul(g, mask), step));
+      sameBits(fusedMaskedSgdUpdate(w, g, mask, step)!, plain, `${shape} masked update by ${maskShape}`);
+    });
+  // the sum of squares against a float64 sum in JavaScript (it is for bounds: close, not TensorFlow's bits)
+  tf.tidy(() => {
+    const parts = [edgy(rng, [3, 5], [0, -0]), edgy(rng, [1200, 1000], [2]), tf.zeros([0]).add(edgy(rng, [1], [3]))];
+    let want = 0;
+    for (const p of parts) for (const v of p.dataSync()) want += v * v;
+    const got = fusedSumOfSquares(parts)!;
+    assert.ok(Math.abs(got - want) <= 1e-6 * want, `sum of squares ${got} vs ${want}`);
+  });
   assert.equal(tf.memory().numTensors, before);
+});
+
+test("the update's one-pass path (clip factor known to be 1) and the clip chain give the same bits", async (t) => {
+  if (!(await nativeWithKernels(t))) return;
+  const rng = new Rng('fused-update');
+  const t4 = (shape: number[], scale = 1) =>
+    tf.mul(tf.tensor(rng.normalArray(shape.reduce((a, b) => a * b, 1)), shape), scale);
+  const shapes = [[30, 20], [1, 20], [20], [3, 3, 2, 20]];
+  const grads = shapes.map((s) => t4(s));
+  const inits = shapes.map((s) => t4(s));
+  const [mask0, mask3] = [tf.abs(tf.tanh(t4([1, 20]))), tf.abs(tf.tanh(t4([1, 1, 2, 20])))];
+  const norm = Math.sqrt(grads.reduce((a, g) => a + tf.sum(tf.square(g)).dataSync()[0], 0));
+  let run = 0;
+  // far above the norm (one pass), just above it (the chain, factor 1), below the masked norm (clipped)
+  for (const clipNorm of [1e4, norm * 1.2, norm * 0.3]) {
+    const update = (on: boolean) => {
+      setFusedKernelsEnabled(on);
+      try {
+        const vars = inits.map((v, i) => tf.variable(v, true, `update-${run}-v${i}`));
+        const masks = { [vars[0].name]: mask0, [vars[3].name]: mask3 };
+        run++;
+        // which ops ran: the one-pass path shows as HatMaskedSgdUpdate
+        const b = nativeBackend()!;
+        const execute = b.executeSingleOutput.bind(b);
+        b.executeSingleOutput = (name, attrs, inputs) => (ops.add(name), execute(name, attrs, inputs));
+        try {
+          tf.tidy(() => sgdUpdate(vars, grads, masks, clipNorm, 0.05));
+        } finally {
+          delete (b as Partial<typeof b>).executeSingleOutput; // back to the prototype's
+        }
+        return vars;
+      } finally {
+        setFusedKernelsEnabled(true);
+      }
+    };
+    const before = tf.memory().numTensors;
+    const ops = new Set<string>();
+    const fused = update(true);
+    assert.equal(ops.has('HatMaskedSgdUpdate'), clipNorm > 2 * norm, `clip ${clipNorm}: path taken`);
+    const plain = update(false);
+    fused.forEach((v, i) => sameBits(v, plain[i], `clip ${clipNorm.toFixed(2)}: variable ${i}`));
+    tf.dispose([...fused, ...plain]);
+    assert.equal(tf.memory().numTensors, before);
+  }
+  tf.dispose([...grads, ...inits, mask0, mask3]);
 });
 
 test('a fused kernel given a bad operand stops with an error naming it, not a crash', async (t) => {

@@ -5,7 +5,7 @@
  * approach on the multi-head `Network` extends `NetworkLearner` and overrides the hooks it needs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedSgdUpdate } from '../backend/fused-kernels';
+import { fusedMaskedSgdUpdate, fusedSgdUpdate, fusedSumOfSquares } from '../backend/fused-kernels';
 import { halfSumOfSquares } from '../backend/native-ops';
 import type { Hyper } from '../core/params';
 import { type Batch, type SampleSource, type Task } from '../data/experiments';
@@ -51,6 +51,37 @@ export function clipFactor(grads: tf.Tensor[], maxNorm: number): tf.Scalar {
   return tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
 }
 
+/**
+ * The SGD update v ← v − (g·m)·clipFactor·lr of every variable, m its gradient mask when it has one (values in
+ * [0, 1]: HAT's). The clip factor is that of the masked gradients (PyTorch's clip_grad_norm after the masks).
+ *
+ * With the fused kernels, when the norm of the unmasked gradients is below half the clip norm, the clip factor
+ * is exactly 1 (masks can only shrink the norm, and no float32 rounding of it comes near a factor of 2), so
+ * each variable is updated in one pass reading v, g and m: the masked gradients and their norm are never
+ * stored. Otherwise, or without the kernels, TensorFlow's ops as written above. Same bits either way.
+ */
+export function sgdUpdate(
+  vars: readonly tf.Variable[],
+  grads: readonly tf.Tensor[],
+  masks: Readonly<Record<string, tf.Tensor>>,
+  clipNorm: number,
+  lr: number,
+): void {
+  const sumOfSquares = fusedSumOfSquares([...grads]);
+  if (sumOfSquares !== null && Math.sqrt(sumOfSquares) < clipNorm / 2) {
+    const step = tf.scalar(lr);
+    vars.forEach((v, i) => {
+      const m = masks[v.name];
+      v.assign((m ? fusedMaskedSgdUpdate(v, grads[i], m, step) : fusedSgdUpdate(v, grads[i], step))!);
+    });
+    return;
+  }
+  const g = vars.map((v, i) => (masks[v.name] ? tf.mul(grads[i], masks[v.name]) : grads[i]));
+  // clipping and the learning rate as one scalar: one pass over each gradient for the update
+  const step = tf.mul(clipFactor(g, clipNorm), lr) as tf.Scalar;
+  vars.forEach((v, i) => v.assign(fusedSgdUpdate(v, g[i], step) ?? tf.sub(v, tf.mul(g[i], step))));
+}
+
 /** An approach trained with plain SGD on some model (a Network, PathNet's modules, PNN's columns). */
 export abstract class SgdLearner<M extends Model = Model> implements Learner {
   abstract readonly id: string;
@@ -81,9 +112,17 @@ export abstract class SgdLearner<M extends Model = Model> implements Learner {
   /** Logits of task `task` for inputs x, in eval mode. */
   protected abstract evalLogits(x: tf.Tensor, task: number): tf.Tensor2D;
 
-  /** Change gradients before clipping (HAT masks them); default: unchanged. */
+  /** Change gradients before clipping (HAT compensates its embeddings' gradients); default: unchanged. */
   protected conditionGradients(grads: tf.NamedTensorMap, _at: StepPosition): tf.NamedTensorMap {
     return grads;
+  }
+
+  /**
+   * Multipliers in [0, 1] of the gradients of some variables, by variable name, applied before clipping (HAT's
+   * weight-gradient masks; see sgdUpdate); default: none.
+   */
+  protected gradientMasks(): Readonly<Record<string, tf.Tensor>> {
+    return {};
   }
 
   /** Runs after the parameter update (HAT clamps its embeddings). */
@@ -109,10 +148,13 @@ export abstract class SgdLearner<M extends Model = Model> implements Learner {
       const term = this.analyticTerm(vars);
       if (term) for (const [name, g] of Object.entries(term.grads)) grads[name] = tf.add(grads[name], g);
       const conditioned = this.conditionGradients(grads, at);
-      const g = vars.map((v) => conditioned[v.name]);
-      // clipping and the learning rate as one scalar: one pass over each gradient for the update
-      const step = tf.mul(clipFactor(g, this.clipNorm), at.lr) as tf.Scalar;
-      vars.forEach((v, i) => v.assign(fusedSgdUpdate(v, g[i], step) ?? tf.sub(v, tf.mul(g[i], step))));
+      sgdUpdate(
+        vars,
+        vars.map((v) => conditioned[v.name]),
+        this.gradientMasks(),
+        this.clipNorm,
+        at.lr,
+      );
       this.afterStep();
       return term ? (tf.add(value, term.value) as tf.Scalar) : value;
     });

@@ -61,6 +61,7 @@ static struct {
   int64_t (*TensorElementCount)(const TF_Tensor *);
   int (*TensorType)(const TF_Tensor *);
   void (*DeleteTensor)(TF_Tensor *);
+  int (*NumInputs)(TF_OpKernelContext *);
 } tf;
 
 #define SYMBOLS(X)                                                                                              \
@@ -68,11 +69,11 @@ static struct {
   X(OpDefinitionBuilderAddInput) X(OpDefinitionBuilderAddOutput) X(OpDefinitionBuilderAddAttr)                 \
   X(RegisterOpDefinition) X(NewKernelBuilder) X(RegisterKernelBuilder) X(OpKernelConstruction_GetAttrFloat)   \
   X(OpKernelConstruction_Failure) X(GetInput) X(AllocateOutput) X(OpKernelContext_Failure) X(TensorData)       \
-  X(NumDims) X(Dim) X(TensorElementCount) X(TensorType) X(DeleteTensor)
+  X(NumDims) X(Dim) X(TensorElementCount) X(TensorType) X(DeleteTensor) X(NumInputs)
 
 /* ---- kernel plumbing ---- */
 
-#define MAX_IO 6
+#define MAX_IO 64
 
 /* The inputs and outputs of one kernel call; outputs take the shape of input `like`. */
 typedef struct {
@@ -86,10 +87,13 @@ static void fail(Call *c, const char *message) {
   if (tf.GetCode(c->status) == TF_OK) tf.SetStatus(c->status, TF_INVALID_ARGUMENT, message);
 }
 
+/* Reads the first n_in inputs (all of them when n_in < 0: a list input). */
 static int open_call(Call *c, TF_OpKernelContext *ctx, int n_in) {
   memset(c, 0, sizeof *c);
+  if (n_in < 0) n_in = tf.NumInputs(ctx);
   c->ctx = ctx;
   c->status = tf.NewStatus();
+  if (n_in > MAX_IO) return fail(c, "hat fused kernel: too many inputs"), 0;
   for (int i = 0; i < n_in; i++) {
     tf.GetInput(ctx, i, &c->in[i], c->status);
     if (tf.GetCode(c->status) != TF_OK) return 0;
@@ -114,6 +118,13 @@ static float *output(Call *c, int i, TF_Tensor *like) {
   return data(c->out[i]);
 }
 
+static float *scalar_output(Call *c, int i) {
+  c->out[i] = tf.AllocateOutput(c->ctx, i, TF_FLOAT, NULL, 0, sizeof(float), c->status);
+  if (tf.GetCode(c->status) != TF_OK) return NULL;
+  c->n_out = i + 1;
+  return data(c->out[i]);
+}
+
 static void close_call(Call *c) {
   if (tf.GetCode(c->status) != TF_OK) tf.OpKernelContext_Failure(c->ctx, c->status);
   for (int i = 0; i < c->n_in; i++) tf.DeleteTensor(c->in[i]);
@@ -128,6 +139,22 @@ static int same_size(Call *c, TF_Tensor *a, TF_Tensor *b) {
 static int channel_vector(Call *c, TF_Tensor *v, TF_Tensor *x) {
   if (tf.NumDims(v) == 1 && count(v) == last_dim(x) && count(v) > 0) return 1;
   return fail(c, "hat fused kernel: a per-channel vector must match the last axis"), 0;
+}
+
+/*
+ * A gradient mask m broadcast over a gradient g the way TensorFlow broadcasts it: m's dimensions, aligned to
+ * g's last ones, equal them, and any extra leading ones are 1 (a per-unit [1, units] or a conv layer's
+ * [1, 1, in, out]). Then m repeats along g's flat order with period count(m).
+ */
+static int trailing_broadcast(Call *c, TF_Tensor *m, TF_Tensor *g) {
+  const int rm = tf.NumDims(m), rg = tf.NumDims(g);
+  int d = rm - 1;
+  int64_t tail = 1;
+  for (; d >= 0 && rg - rm + d >= 0 && tf.Dim(m, d) == tf.Dim(g, rg - rm + d); d--) tail *= tf.Dim(m, d);
+  for (; d >= 0; d--)
+    if (tf.Dim(m, d) != 1) return fail(c, "hat fused kernel: the mask does not broadcast over the gradient's last axes"), 0;
+  if (tail == 0 || count(g) % tail) return fail(c, "hat fused kernel: the mask does not broadcast"), 0;
+  return 1;
 }
 
 /* Dropout's rate and keep factor (attributes), read once per kernel instance. */
@@ -162,17 +189,52 @@ static inline float dropout_mask(float noise, float rate, float keep) { return (
 static inline float relu(float x) { return x <= 0.0f ? 0.0f : x; }
 static inline float relu_grad(float g, float r) { return g * (float)(r > 0.0f); }
 
-/* The loops, on restrict-qualified pointers (outputs never alias inputs) so that the compiler vectorises them. */
+/*
+ * The loops, on restrict-qualified pointers (outputs never alias inputs) so that the compiler vectorises them,
+ * each compiled for AVX-512, AVX2 and plain x86-64 and picked at load time for the CPU it runs on (the same
+ * results on each: elementwise float32 operations round the same at any vector width).
+ */
 #define R *__restrict
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define LOOP __attribute__((target_clones("avx512f", "avx2", "default"))) static
+#else
+#define LOOP static
+#endif
 
-static void sgd_update_loop(int64_t n, const float R w, const float R g, float step, float R out) {
+LOOP void sgd_update_loop(int64_t n, const float R w, const float R g, float step, float R out) {
   for (int64_t i = 0; i < n; i++) {
     const float t = g[i] * step;
     out[i] = w[i] - t;
   }
 }
 
-static void dropout_loop(int64_t n, const float R x, const float R noise, float rate, float keep, float R y,
+/* w - (g * m) * step over one stretch where the mask runs on without wrapping */
+LOOP void masked_update_loop(int64_t n, const float R w, const float R g, const float R m, float step, float R out) {
+  for (int64_t i = 0; i < n; i++) {
+    const float gm = g[i] * m[i];
+    const float t = gm * step;
+    out[i] = w[i] - t;
+  }
+}
+
+/*
+ * Sum of squares: float32 over blocks of 1024 values in 16 independent lanes (so that it vectorises without
+ * reassociating; 64 terms per lane, so a relative error within 64 float32 roundings), the blocks added in double.
+ */
+LOOP double sum_squares_loop(int64_t n, const float R x) {
+  double total = 0;
+  int64_t i = 0;
+  for (; i + 1024 <= n; i += 1024) {
+    float lane[16] = {0};
+    for (int k = 0; k < 1024; k += 16)
+      for (int j = 0; j < 16; j++) lane[j] += x[i + k + j] * x[i + k + j];
+    for (int j = 0; j < 16; j++) total += lane[j];
+  }
+  for (; i < n; i++) total += (double)x[i] * (double)x[i];
+  return total;
+}
+
+LOOP void dropout_loop(int64_t n, const float R x, const float R noise, float rate, float keep, float R y,
                          float R mask) {
   for (int64_t i = 0; i < n; i++) {
     mask[i] = dropout_mask(noise[i], rate, keep);
@@ -180,7 +242,7 @@ static void dropout_loop(int64_t n, const float R x, const float R noise, float 
   }
 }
 
-static void bias_relu_dropout_loop(int64_t rows, int64_t channels, const float R z, const float R b,
+LOOP void bias_relu_dropout_loop(int64_t rows, int64_t channels, const float R z, const float R b,
                                    const float R noise, float rate, float keep, float R r, float R mask, float R d) {
   for (int64_t i = 0; i < rows; i++, z += channels, noise += channels, r += channels, mask += channels, d += channels)
     for (int64_t j = 0; j < channels; j++) {
@@ -190,12 +252,12 @@ static void bias_relu_dropout_loop(int64_t rows, int64_t channels, const float R
     }
 }
 
-static void gate_loop(int64_t rows, int64_t channels, const float R d, const float R gate, float R y) {
+LOOP void gate_loop(int64_t rows, int64_t channels, const float R d, const float R gate, float R y) {
   for (int64_t i = 0; i < rows; i++, d += channels, y += channels)
     for (int64_t j = 0; j < channels; j++) y[j] = d[j] * gate[j];
 }
 
-static void gate_grad_loop(int64_t rows, int64_t channels, const float R dy, const float R p, const float R gate,
+LOOP void gate_grad_loop(int64_t rows, int64_t channels, const float R dy, const float R p, const float R gate,
                            float R dyp, float R g) {
   for (int64_t i = 0; i < rows; i++, dy += channels, p += channels, dyp += channels, g += channels)
     for (int64_t j = 0; j < channels; j++) {
@@ -204,11 +266,11 @@ static void gate_grad_loop(int64_t rows, int64_t channels, const float R dy, con
     }
 }
 
-static void dropout_relu_grad_loop(int64_t n, const float R g, const float R mask, const float R r, float R dz) {
+LOOP void dropout_relu_grad_loop(int64_t n, const float R g, const float R mask, const float R r, float R dz) {
   for (int64_t i = 0; i < n; i++) dz[i] = relu_grad(g[i] * mask[i], r[i]);
 }
 
-static void gate_dropout_relu_grad_loop(int64_t rows, int64_t channels, const float R dy, const float R p,
+LOOP void gate_dropout_relu_grad_loop(int64_t rows, int64_t channels, const float R dy, const float R p,
                                         const float R gate, const float R mask, const float R r, float R dyp,
                                         float R dz) {
   for (int64_t i = 0; i < rows; i++, dy += channels, p += channels, mask += channels, r += channels, dyp += channels,
@@ -231,36 +293,63 @@ static int update_threads = 1;
 #define SPLIT_MIN (1 << 20)
 #define MAX_THREADS 16
 
+/* One thread's part of a weight-sized pass: the values [begin, end) of its operands. */
 typedef struct {
-  int64_t n;
-  const float *w, *g;
+  int64_t begin, end, period;
+  const float *w, *g, *m;
   float step, *out;
-} UpdatePart;
+  double sum;
+} Part;
 
 static void *update_part(void *arg) {
-  const UpdatePart *p = arg;
-  sgd_update_loop(p->n, p->w, p->g, p->step, p->out);
+  Part *p = arg;
+  sgd_update_loop(p->end - p->begin, p->w + p->begin, p->g + p->begin, p->step, p->out + p->begin);
   return NULL;
 }
 
-static void sgd_update_split(int64_t n, const float *w, const float *g, float step, float *out) {
+static void *masked_update_part(void *arg) {
+  Part *p = arg;
+  /* the mask repeats with period p->period: run stretch by stretch, each without a wrap */
+  for (int64_t i = p->begin; i < p->end;) {
+    const int64_t j = i % p->period, n = p->end - i < p->period - j ? p->end - i : p->period - j;
+    masked_update_loop(n, p->w + i, p->g + i, p->m + j, p->step, p->out + i);
+    i += n;
+  }
+  return NULL;
+}
+
+static void *sum_squares_part(void *arg) {
+  Part *p = arg;
+  p->sum = sum_squares_loop(p->end - p->begin, p->g + p->begin);
+  return NULL;
+}
+
+/*
+ * Runs `work` over [0, n) in one contiguous part per thread (one part below SPLIT_MIN values), part 0 on the
+ * calling thread; a helper thread that cannot start leaves its part to this one. Returns the parts' sums.
+ */
+static double split(int64_t n, Part proto, void *(*work)(void *)) {
   int parts = n >= SPLIT_MIN ? update_threads : 1;
   if (parts > MAX_THREADS) parts = MAX_THREADS;
-  UpdatePart part[MAX_THREADS];
+  Part part[MAX_THREADS];
   pthread_t thread[MAX_THREADS];
   int started = 0;
   const int64_t chunk = (n + parts - 1) / parts;
   for (int k = 0; k < parts; k++) {
-    const int64_t begin = k * chunk, end = begin + chunk < n ? begin + chunk : n;
-    part[k] = (UpdatePart){end - begin, w + begin, g + begin, step, out + begin};
+    part[k] = proto;
+    part[k].begin = k * chunk < n ? k * chunk : n;
+    part[k].end = (k + 1) * chunk < n ? (k + 1) * chunk : n;
   }
-  /* parts 1.. on helper threads (part 0 on this one); a thread that cannot start is done here instead */
   for (int k = 1; k < parts; k++)
-    if (pthread_create(&thread[k], NULL, update_part, &part[k]) == 0) started |= 1 << k;
-    else update_part(&part[k]);
-  update_part(&part[0]);
-  for (int k = 1; k < parts; k++)
-    if (started & (1 << k)) pthread_join(thread[k], NULL);
+    if (pthread_create(&thread[k], NULL, work, &part[k]) == 0) started |= 1 << k;
+    else work(&part[k]);
+  work(&part[0]);
+  double sum = 0;
+  for (int k = 0; k < parts; k++) {
+    if (k && started & (1 << k)) pthread_join(thread[k], NULL);
+    sum += part[k].sum;
+  }
+  return sum;
 }
 
 /* HatSgdUpdate(w, g, step) = w - g * step: TensorFlow's Mul then Sub (the step is one scalar). */
@@ -270,7 +359,41 @@ static void sgd_update(void *state, TF_OpKernelContext *ctx) {
   if (open_call(&c, ctx, 3) && same_size(&c, c.in[0], c.in[1])) {
     if (count(c.in[2]) != 1) fail(&c, "HatSgdUpdate: the step must be a scalar");
     float *out = output(&c, 0, c.in[0]);
-    if (out) sgd_update_split(count(c.in[0]), data(c.in[0]), data(c.in[1]), data(c.in[2])[0], out);
+    if (out) split(count(c.in[0]), (Part){.w = data(c.in[0]), .g = data(c.in[1]), .step = data(c.in[2])[0], .out = out}, update_part);
+  }
+  close_call(&c);
+}
+
+/*
+ * HatMaskedSgdUpdate(w, g, m, step) = w - (g * m) * step: TensorFlow's Mul (the gradient mask, broadcast),
+ * Mul and Sub, without the masked gradient ever being stored.
+ */
+static void masked_sgd_update(void *state, TF_OpKernelContext *ctx) {
+  (void)state;
+  Call c;
+  if (open_call(&c, ctx, 4) && same_size(&c, c.in[0], c.in[1]) && trailing_broadcast(&c, c.in[2], c.in[1])) {
+    if (count(c.in[3]) != 1) fail(&c, "HatMaskedSgdUpdate: the step must be a scalar");
+    float *out = output(&c, 0, c.in[0]);
+    Part p = {.period = count(c.in[2]), .w = data(c.in[0]), .g = data(c.in[1]), .m = data(c.in[2]),
+              .step = data(c.in[3])[0], .out = out};
+    if (out) split(count(c.in[0]), p, masked_update_part);
+  }
+  close_call(&c);
+}
+
+/*
+ * HatSumOfSquares(g_1, ..., g_N): the sum of the squares of all values, accumulated in double and rounded to
+ * float32 once. Not TensorFlow's L2Loss bit for bit (another order, more precision): used only to tell that a
+ * gradient norm is far below the clip norm, where the clip factor is exactly 1 whatever the rounding.
+ */
+static void sum_of_squares(void *state, TF_OpKernelContext *ctx) {
+  (void)state;
+  Call c;
+  if (open_call(&c, ctx, -1)) {
+    float *out = scalar_output(&c, 0);
+    double total = 0;
+    for (int i = 0; out && i < c.n_in; i++) total += split(count(c.in[i]), (Part){.g = data(c.in[i])}, sum_squares_part);
+    if (out) out[0] = (float)total;
   }
   close_call(&c);
 }
@@ -351,12 +474,14 @@ static void gate_dropout_relu_grad(void *state, TF_OpKernelContext *ctx) {
 
 typedef struct {
   const char *name;
-  int n_in, n_out, dropout_attrs;
+  int n_in, n_out, dropout_attrs; /* n_in < 0: one list input of N tensors */
   void (*compute)(void *, TF_OpKernelContext *);
 } OpSpec;
 
 static const OpSpec OPS[] = {
     {"HatSgdUpdate", 3, 1, 0, sgd_update},
+    {"HatMaskedSgdUpdate", 4, 1, 0, masked_sgd_update},
+    {"HatSumOfSquares", -1, 1, 0, sum_of_squares},
     {"HatDropout", 2, 2, 1, dropout},
     {"HatBiasReluDropout", 3, 3, 1, bias_relu_dropout},
     {"HatBiasReluDropoutGate", 4, 4, 1, bias_relu_dropout_gate},
@@ -383,6 +508,7 @@ static int register_ops(const char *lib) {
   for (size_t k = 0; k < N_OPS && tf.GetCode(s) == TF_OK; k++) {
     const OpSpec *op = &OPS[k];
     TF_OpDefinitionBuilder *b = tf.NewOpDefinitionBuilder(op->name);
+    if (op->n_in < 0) tf.OpDefinitionBuilderAddInput(b, "in: N * float"), tf.OpDefinitionBuilderAddAttr(b, "N: int >= 1");
     for (int i = 0; i < op->n_in; i++) snprintf(spec, sizeof spec, "in%d: float", i), tf.OpDefinitionBuilderAddInput(b, spec);
     for (int i = 0; i < op->n_out; i++)
       snprintf(spec, sizeof spec, "out%d: float", i), tf.OpDefinitionBuilderAddOutput(b, spec);

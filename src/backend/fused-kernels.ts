@@ -88,6 +88,31 @@ export function fusedSgdUpdate(w: tf.Tensor, g: tf.Tensor, step: tf.Scalar): tf.
   return b ? b.executeSingleOutput('HatSgdUpdate', [], [w, g, step]) : null;
 }
 
+/**
+ * w − (g·mask)·step (TensorFlow's Mul by the mask, then Mul and Sub) without storing the masked gradient, or
+ * null; the mask broadcasts over g's last axes (per unit, or the same shape as g).
+ */
+export function fusedMaskedSgdUpdate(w: tf.Tensor, g: tf.Tensor, mask: tf.Tensor, step: tf.Scalar): tf.Tensor | null {
+  const b = fused();
+  return b ? b.executeSingleOutput('HatMaskedSgdUpdate', [], [w, g, mask, step]) : null;
+}
+
+/**
+ * Σ g² over all the tensors, accumulated in double (not TensorFlow's float32 order: for bounds only), or null.
+ */
+export function fusedSumOfSquares(gs: tf.Tensor[]): number | null {
+  const b = fused();
+  if (!b || gs.length === 0) return null;
+  const out = b.executeSingleOutput(
+    'HatSumOfSquares',
+    [{ name: 'N', type: b.binding.TF_ATTR_INT, value: gs.length }],
+    gs,
+  );
+  const value = out.dataSync()[0];
+  out.dispose();
+  return value;
+}
+
 /** [x·mask, mask] with the inverted-dropout mask of `noise` (uniform in [0, 1)), or null. */
 export function fusedDropout(x: tf.Tensor, noise: tf.Tensor, rate: number): [tf.Tensor, tf.Tensor] | null {
   const b = fused();

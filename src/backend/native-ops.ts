@@ -19,6 +19,7 @@ export interface NativeBackend {
     TF_ATTR_TYPE: number;
     TF_ATTR_BOOL: number;
     TF_ATTR_FLOAT: number;
+    TF_ATTR_INT: number;
     TF_FLOAT: number;
     TF_INT32: number;
     TF_BOOL: number;

@@ -88,15 +88,19 @@ export class Hat extends NetworkLearner implements ReportsMasks {
     return tf.add(this.taskLoss(h, batch), tf.mul(this.regulariser(gates), this.c)) as tf.Scalar;
   }
 
+  /** The weight-gradient masks 1 − min(A_out, A_in) of the layers' weights and biases (none at the first task). */
+  protected override gradientMasks(): Readonly<Record<string, tf.Tensor>> {
+    const out: Record<string, tf.Tensor> = {};
+    this.masks?.forEach((m, l) => {
+      out[this.net.layers[l].weight.name] = m.weight;
+      out[this.net.layers[l].bias.name] = m.bias;
+    });
+    return out;
+  }
+
+  /** The embedding-gradient compensation (spec §2.7). */
   protected override conditionGradients(grads: tf.NamedTensorMap): tf.NamedTensorMap {
     const out: tf.NamedTensorMap = { ...grads };
-    const masks = this.masks;
-    if (masks) {
-      this.net.layers.forEach((layer, l) => {
-        out[layer.weight.name] = tf.mul(grads[layer.weight.name], masks[l].weight);
-        out[layer.bias.name] = tf.mul(grads[layer.bias.name], masks[l].bias);
-      });
-    }
     for (const e of this.stepEmbeddings) out[e.name] = tf.mul(grads[e.name], compensation(e, this.s, this.smax));
     return out;
   }
