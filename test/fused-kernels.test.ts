@@ -17,10 +17,11 @@ import {
   fusedKernelsStatus,
   fusedMaskedSgdUpdate,
   fusedSgdUpdate,
+  fusedStatelessUniform,
   fusedSumOfSquares,
   setFusedKernelsEnabled,
 } from '../src/backend/fused-kernels';
-import { nativeBackend, reluGrad } from '../src/backend/native-ops';
+import { nativeBackend, reluGrad, statelessUniform } from '../src/backend/native-ops';
 import { sgdUpdate } from '../src/approaches/base';
 import { Rng } from '../src/core/rng';
 
@@ -56,31 +57,50 @@ test('each fused kernel gives the bits of the TensorFlow ops it replaces', async
   const rate = 0.3;
   const keep = 1 / (1 - rate);
   const before = tf.memory().numTensors;
+  // TensorFlow's stateless uniform noise, drawn by the kernels' own Philox: sizes around its blocks of 4 and its
+  // stretches of 4096, seeds of both signs and the int32 extremes
+  for (const n of [1, 3, 4, 5, 63, 64, 65, 4095, 4097, 12290])
+    for (const seed of [
+      [0, 0],
+      [1, 2],
+      [-1, 7],
+      [2147483647, -2147483648],
+      [rng.int32(), rng.int32()],
+    ] as [number, number][])
+      tf.tidy(() => {
+        const like = tf.zeros([n]);
+        sameBits(fusedStatelessUniform(like, seed)!, statelessUniform([n], seed)!, `noise of ${n} for ${seed}`);
+      });
+  let k = 0;
   for (const shape of [
     [6, 7],
     [2, 5, 3, 4],
     [1, 1],
+    [700, 7], // stretches of noise that do not start on a block of 4
+    [3, 5001], // a row longer than a stretch
+    [64, 800],
   ]) {
     tf.tidy(() => {
       const c = shape[shape.length - 1];
       const z = edgy(rng, shape, [0, -0, 1e-30, -1e-30, 1]);
       // not -0: relu(-0 + -0) is +0 or -0 by where Eigen's vector path ends (fused-kernels.c); biases are never -0
       const bias = edgy(rng, [c], [0]);
-      const noise = tf.add(tf.mul(tf.abs(edgy(rng, shape, [rate, 0, Math.fround(rate)])), 0.3), 0); // ~[0,1), rate hits
+      const seed: [number, number] = [rng.int32(), k++];
+      const noise = statelessUniform(shape, seed)!;
       const gate = edgy(rng, [c], [0, 1, -0]);
       const dy = edgy(rng, shape, [0, -0]);
       const plainMask = tf.mul(tf.cast(tf.greaterEqual(noise, rate), 'float32'), keep);
       const r = tf.relu(tf.add(z, bias));
       const d = tf.mul(r, plainMask);
 
-      const [rf, mf, df] = fusedBiasReluDropout(z, bias, noise, rate)!;
+      const [rf, mf, df] = fusedBiasReluDropout(z, bias, seed, rate)!;
       sameBits(rf, r, `${shape} relu(z + b)`);
       sameBits(mf, plainMask, `${shape} mask`);
       sameBits(df, d, `${shape} r * mask`);
-      const gated = fusedBiasReluDropout(z, bias, noise, rate, gate)!;
+      const gated = fusedBiasReluDropout(z, bias, seed, rate, gate)!;
       sameBits(gated[3], tf.mul(d, gate), `${shape} d * gate`);
 
-      const [yf, mf2] = fusedDropout(z, noise, rate)!;
+      const [yf, mf2] = fusedDropout(z, seed, rate)!;
       sameBits(yf, tf.mul(z, plainMask), `${shape} dropout`);
       sameBits(mf2, plainMask, `${shape} dropout mask`);
 

@@ -34,7 +34,7 @@ typedef struct TF_KernelBuilder TF_KernelBuilder;
 typedef struct TF_OpKernelConstruction TF_OpKernelConstruction;
 typedef struct TF_OpKernelContext TF_OpKernelContext;
 enum { TF_OK = 0, TF_INVALID_ARGUMENT = 3 };
-enum { TF_FLOAT = 1 };
+enum { TF_FLOAT = 1, TF_INT32 = 3 };
 
 static struct {
   TF_Status *(*NewStatus)(void);
@@ -83,12 +83,16 @@ typedef struct {
   TF_Tensor *in[MAX_IO], *out[MAX_IO];
 } Call;
 
+static float *data(TF_Tensor *t) { return (float *)tf.TensorData(t); }
+static int64_t count(TF_Tensor *t) { return tf.TensorElementCount(t); }
+static int64_t last_dim(TF_Tensor *t) { return tf.NumDims(t) ? tf.Dim(t, tf.NumDims(t) - 1) : 1; }
+
 static void fail(Call *c, const char *message) {
   if (tf.GetCode(c->status) == TF_OK) tf.SetStatus(c->status, TF_INVALID_ARGUMENT, message);
 }
 
-/* Reads the first n_in inputs (all of them when n_in < 0: a list input). */
-static int open_call(Call *c, TF_OpKernelContext *ctx, int n_in) {
+/* Reads the first n_in inputs (all of them when n_in < 0: a list input); input `seed_at` (if >= 0) is int32. */
+static int open_call_seeded(Call *c, TF_OpKernelContext *ctx, int n_in, int seed_at) {
   memset(c, 0, sizeof *c);
   if (n_in < 0) n_in = tf.NumInputs(ctx);
   c->ctx = ctx;
@@ -98,14 +102,13 @@ static int open_call(Call *c, TF_OpKernelContext *ctx, int n_in) {
     tf.GetInput(ctx, i, &c->in[i], c->status);
     if (tf.GetCode(c->status) != TF_OK) return 0;
     c->n_in = i + 1;
-    if (tf.TensorType(c->in[i]) != TF_FLOAT) return fail(c, "hat fused kernel: float32 inputs only"), 0;
+    if (i == seed_at ? tf.TensorType(c->in[i]) != TF_INT32 || count(c->in[i]) != 2 : tf.TensorType(c->in[i]) != TF_FLOAT)
+      return fail(c, i == seed_at ? "hat fused kernel: the seed must be two int32" : "hat fused kernel: float32 inputs only"), 0;
   }
   return 1;
 }
+static int open_call(Call *c, TF_OpKernelContext *ctx, int n_in) { return open_call_seeded(c, ctx, n_in, -1); }
 
-static float *data(TF_Tensor *t) { return (float *)tf.TensorData(t); }
-static int64_t count(TF_Tensor *t) { return tf.TensorElementCount(t); }
-static int64_t last_dim(TF_Tensor *t) { return tf.NumDims(t) ? tf.Dim(t, tf.NumDims(t) - 1) : 1; }
 
 static float *output(Call *c, int i, TF_Tensor *like) {
   int rank = tf.NumDims(like);
@@ -284,6 +287,83 @@ LOOP void gate_dropout_relu_grad_loop(int64_t rows, int64_t channels, const floa
 #undef R
 
 /*
+ * TensorFlow's StatelessRandomUniform (float32), reproduced so that the dropout kernels draw their noise where
+ * they use it: Philox4x32-10 keyed and started from the seed pair as TensorFlow's GenerateKey scrambles it,
+ * element i the (i mod 4)-th output of the block of counter i div 4, mapped to [0, 1) by the 23 mantissa
+ * bits. test/fused-kernels.test.ts checks it against TensorFlow's op bit for bit.
+ */
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+/* A stream: the key and the counter's two high words (its low words are the block index). */
+typedef struct {
+  uint32_t k0, k1, c2, c3;
+} Philox;
+
+/* Philox4x32-10 of one counter block (ten rounds, the key raised between them). */
+static void philox10(uint32_t c[4], uint32_t k0, uint32_t k1) {
+  for (int r = 0; r < 10; r++, k0 += PHILOX_W0, k1 += PHILOX_W1) {
+    const uint64_t p0 = (uint64_t)PHILOX_M0 * c[0], p1 = (uint64_t)PHILOX_M1 * c[2];
+    const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1;
+    c[0] = n0, c[1] = (uint32_t)p1, c[2] = n2, c[3] = (uint32_t)p0;
+  }
+}
+
+/* TensorFlow's GenerateKey for an int32 seed pair (each sign-extended to 64 bits). */
+static Philox philox_of_seed(int32_t s0, int32_t s1) {
+  const uint64_t a = (uint64_t)(int64_t)s0, b = (uint64_t)(int64_t)s1;
+  uint32_t c[4] = {(uint32_t)a, (uint32_t)(a >> 32), (uint32_t)b, (uint32_t)(b >> 32)};
+  philox10(c, 0x3ec8f720u, 0x02461e29u);
+  return (Philox){c[0], c[1], c[2], c[3]};
+}
+
+static inline float uniform_of_bits(uint32_t x) {
+  const uint32_t v = 0x3f800000u | (x & 0x7fffffu); /* in [1, 2) */
+  float f;
+  memcpy(&f, &v, sizeof f);
+  return f - 1.0f;
+}
+
+/* The 64 values of blocks g .. g+15, in element order; the lanes run side by side so that they vectorise. */
+LOOP void philox_blocks16(Philox p, uint64_t g, float out[64]) {
+  uint32_t c0[16], c1[16], c2[16], c3[16];
+  for (int j = 0; j < 16; j++) c0[j] = (uint32_t)(g + j), c1[j] = (uint32_t)((g + j) >> 32), c2[j] = p.c2, c3[j] = p.c3;
+  uint32_t k0 = p.k0, k1 = p.k1;
+  for (int r = 0; r < 10; r++, k0 += PHILOX_W0, k1 += PHILOX_W1)
+    for (int j = 0; j < 16; j++) {
+      const uint64_t p0 = (uint64_t)PHILOX_M0 * c0[j], p1 = (uint64_t)PHILOX_M1 * c2[j];
+      const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[j] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[j] ^ k1;
+      c0[j] = n0, c1[j] = (uint32_t)p1, c2[j] = n2, c3[j] = (uint32_t)p0;
+    }
+  for (int j = 0; j < 16; j++) {
+    out[4 * j] = uniform_of_bits(c0[j]);
+    out[4 * j + 1] = uniform_of_bits(c1[j]);
+    out[4 * j + 2] = uniform_of_bits(c2[j]);
+    out[4 * j + 3] = uniform_of_bits(c3[j]);
+  }
+}
+
+/* The noise of elements [begin, end) of the stream, into out[0 .. end - begin). */
+static void uniform_range(Philox p, int64_t begin, int64_t end, float *out) {
+  float block[64];
+  for (int64_t g = begin / 4; 4 * g < end; g += 16) {
+    philox_blocks16(p, (uint64_t)g, block);
+    const int64_t lo = 4 * g > begin ? 4 * g : begin, hi = 4 * g + 64 < end ? 4 * g + 64 : end;
+    memcpy(out + (lo - begin), block + (lo - 4 * g), (size_t)(hi - lo) * sizeof(float));
+  }
+}
+
+static Philox seed_stream(TF_Tensor *seed) {
+  const int32_t *s = (const int32_t *)tf.TensorData(seed);
+  return philox_of_seed(s[0], s[1]);
+}
+
+/* Elements per stretch of noise: drawn just before use, so that it stays in the L1/L2 cache. */
+#define NOISE_CHUNK 4096
+
+/*
  * Threads for the parameter update (TensorFlow's intra-op threads, given at registration). A weight matrix
  * is memory-bound work of a millisecond or more, which one core's bandwidth cannot match, so above
  * SPLIT_MIN values it is cut into one contiguous part per thread; elementwise, so the result does not depend on
@@ -398,32 +478,61 @@ static void sum_of_squares(void *state, TF_OpKernelContext *ctx) {
   close_call(&c);
 }
 
-/* HatDropout(x, noise) -> (x * mask, mask): inverted dropout of x with a mask from the noise. */
+/* HatStatelessUniform(like, seed): TensorFlow's StatelessRandomUniform of like's shape (for the tests). */
+static void stateless_uniform(void *state, TF_OpKernelContext *ctx) {
+  (void)state;
+  Call c;
+  if (open_call_seeded(&c, ctx, 2, 1)) {
+    float *out = output(&c, 0, c.in[0]);
+    if (out) uniform_range(seed_stream(c.in[1]), 0, count(c.in[0]), out);
+  }
+  close_call(&c);
+}
+
+/* HatDropout(x, seed) -> (x * mask, mask): inverted dropout of x with a mask from the seed's noise. */
 static void dropout(void *state, TF_OpKernelContext *ctx) {
   const DropoutAttrs *a = state;
   Call c;
-  if (open_call(&c, ctx, 2) && same_size(&c, c.in[0], c.in[1])) {
+  if (open_call_seeded(&c, ctx, 2, 1)) {
     float *y = output(&c, 0, c.in[0]), *mask = y ? output(&c, 1, c.in[0]) : NULL;
-    if (mask) dropout_loop(count(c.in[0]), data(c.in[0]), data(c.in[1]), a->rate, a->keep, y, mask);
+    const Philox p = seed_stream(c.in[1]);
+    const float *x = data(c.in[0]);
+    const int64_t n = count(c.in[0]);
+    float noise[NOISE_CHUNK];
+    for (int64_t s = 0; mask && s < n; s += NOISE_CHUNK) {
+      const int64_t e = s + NOISE_CHUNK < n ? s + NOISE_CHUNK : n;
+      uniform_range(p, s, e, noise);
+      dropout_loop(e - s, x + s, noise, a->rate, a->keep, y + s, mask + s);
+    }
   }
   close_call(&c);
 }
 
 /*
- * HatBiasReluDropout(z, b, noise) -> (r, mask, d) and HatBiasReluDropoutGate(z, b, noise, gate) -> (r, mask,
+ * HatBiasReluDropout(z, b, seed) -> (r, mask, d) and HatBiasReluDropoutGate(z, b, seed, gate) -> (r, mask,
  * d, y): a hidden layer after its op (spec §3): r = relu(z + b), d = r * mask, y = d * gate; b and gate are
- * per channel (the last axis).
+ * per channel (the last axis); the mask from the seed's noise.
  */
 static void bias_relu_dropout_common(void *state, TF_OpKernelContext *ctx, int gated) {
   const DropoutAttrs *a = state;
   Call c;
-  if (open_call(&c, ctx, gated ? 4 : 3) && same_size(&c, c.in[0], c.in[2]) && channel_vector(&c, c.in[1], c.in[0]) &&
+  if (open_call_seeded(&c, ctx, gated ? 4 : 3, 2) && channel_vector(&c, c.in[1], c.in[0]) &&
       (!gated || channel_vector(&c, c.in[3], c.in[0]))) {
     float *r = output(&c, 0, c.in[0]), *mask = r ? output(&c, 1, c.in[0]) : NULL;
     float *d = mask ? output(&c, 2, c.in[0]) : NULL, *y = d && gated ? output(&c, 3, c.in[0]) : NULL;
     const int64_t channels = last_dim(c.in[0]), rows = count(c.in[0]) / channels;
-    if (d) bias_relu_dropout_loop(rows, channels, data(c.in[0]), data(c.in[1]), data(c.in[2]), a->rate, a->keep, r, mask, d);
-    if (y) gate_loop(rows, channels, d, data(c.in[3]), y);
+    const int64_t step = channels < NOISE_CHUNK ? NOISE_CHUNK / channels : 1; /* rows per stretch of noise */
+    float *noise = d ? malloc((size_t)(step * channels) * sizeof(float)) : NULL;
+    if (d && !noise) fail(&c, "hat fused kernel: out of memory");
+    const Philox p = noise ? seed_stream(c.in[2]) : (Philox){0};
+    const float *z = data(c.in[0]), *b = data(c.in[1]);
+    for (int64_t i = 0; noise && i < rows; i += step) {
+      const int64_t n = (i + step < rows ? step : rows - i), at = i * channels;
+      uniform_range(p, at, at + n * channels, noise);
+      bias_relu_dropout_loop(n, channels, z + at, b, noise, a->rate, a->keep, r + at, mask + at, d + at);
+      if (y) gate_loop(n, channels, d + at, data(c.in[3]), y + at);
+    }
+    free(noise);
   }
   close_call(&c);
 }
@@ -475,19 +584,21 @@ static void gate_dropout_relu_grad(void *state, TF_OpKernelContext *ctx) {
 typedef struct {
   const char *name;
   int n_in, n_out, dropout_attrs; /* n_in < 0: one list input of N tensors */
+  int seed_at;                     /* the int32 seed pair's input, or -1 */
   void (*compute)(void *, TF_OpKernelContext *);
 } OpSpec;
 
 static const OpSpec OPS[] = {
-    {"HatSgdUpdate", 3, 1, 0, sgd_update},
-    {"HatMaskedSgdUpdate", 4, 1, 0, masked_sgd_update},
-    {"HatSumOfSquares", -1, 1, 0, sum_of_squares},
-    {"HatDropout", 2, 2, 1, dropout},
-    {"HatBiasReluDropout", 3, 3, 1, bias_relu_dropout},
-    {"HatBiasReluDropoutGate", 4, 4, 1, bias_relu_dropout_gate},
-    {"HatGateGrad", 3, 2, 0, gate_grad},
-    {"HatDropoutReluGrad", 3, 1, 0, dropout_relu_grad},
-    {"HatGateDropoutReluGrad", 5, 2, 0, gate_dropout_relu_grad},
+    {"HatSgdUpdate", 3, 1, 0, -1, sgd_update},
+    {"HatMaskedSgdUpdate", 4, 1, 0, -1, masked_sgd_update},
+    {"HatSumOfSquares", -1, 1, 0, -1, sum_of_squares},
+    {"HatStatelessUniform", 2, 1, 0, 1, stateless_uniform},
+    {"HatDropout", 2, 2, 1, 1, dropout},
+    {"HatBiasReluDropout", 3, 3, 1, 2, bias_relu_dropout},
+    {"HatBiasReluDropoutGate", 4, 4, 1, 2, bias_relu_dropout_gate},
+    {"HatGateGrad", 3, 2, 0, -1, gate_grad},
+    {"HatDropoutReluGrad", 3, 1, 0, -1, dropout_relu_grad},
+    {"HatGateDropoutReluGrad", 5, 2, 0, -1, gate_dropout_relu_grad},
 };
 #define N_OPS (sizeof OPS / sizeof OPS[0])
 
@@ -509,7 +620,8 @@ static int register_ops(const char *lib) {
     const OpSpec *op = &OPS[k];
     TF_OpDefinitionBuilder *b = tf.NewOpDefinitionBuilder(op->name);
     if (op->n_in < 0) tf.OpDefinitionBuilderAddInput(b, "in: N * float"), tf.OpDefinitionBuilderAddAttr(b, "N: int >= 1");
-    for (int i = 0; i < op->n_in; i++) snprintf(spec, sizeof spec, "in%d: float", i), tf.OpDefinitionBuilderAddInput(b, spec);
+    for (int i = 0; i < op->n_in; i++)
+      snprintf(spec, sizeof spec, "in%d: %s", i, i == op->seed_at ? "int32" : "float"), tf.OpDefinitionBuilderAddInput(b, spec);
     for (int i = 0; i < op->n_out; i++)
       snprintf(spec, sizeof spec, "out%d: float", i), tf.OpDefinitionBuilderAddOutput(b, spec);
     if (op->dropout_attrs) tf.OpDefinitionBuilderAddAttr(b, "rate: float"), tf.OpDefinitionBuilderAddAttr(b, "keep: float");

@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { type NativeBackend, nativeBackend } from './native-ops';
 import { NATIVE_SETTINGS_ENV } from './settings';
 
@@ -113,30 +113,65 @@ export function fusedSumOfSquares(gs: tf.Tensor[]): number | null {
   return value;
 }
 
-/** [x·mask, mask] with the inverted-dropout mask of `noise` (uniform in [0, 1)), or null. */
-export function fusedDropout(x: tf.Tensor, noise: tf.Tensor, rate: number): [tf.Tensor, tf.Tensor] | null {
-  const b = fused();
-  if (!b) return null;
-  return b.executeMultipleOutputs('HatDropout', dropoutAttrs(b, rate), [x, noise], 2) as [tf.Tensor, tf.Tensor];
+/** The int32 seed pair as the kernels take it (an input tensor: as an attribute it would build a kernel per seed). */
+function seedTensor(seed: readonly [number, number]): tf.Tensor {
+  return tf.tensor1d([seed[0], seed[1]], 'int32');
 }
 
 /**
- * A hidden layer after its op z: [r, mask, d] with r = relu(z + bias), d = r·mask, and with a gate also
- * y = d·gate ([r, mask, d, y]); bias and gate per channel (last axis). Null when the kernels do not run.
+ * TensorFlow's StatelessRandomUniform noise of x's shape for the seed, drawn by the fused kernels' own Philox
+ * (the dropout kernels draw theirs the same way), or null. For checking it against TensorFlow's.
+ */
+export function fusedStatelessUniform(like: tf.Tensor, seed: readonly [number, number]): tf.Tensor | null {
+  const b = fused();
+  if (!b) return null;
+  const s = seedTensor(seed);
+  try {
+    return b.executeSingleOutput('HatStatelessUniform', [], [like, s]);
+  } finally {
+    s.dispose();
+  }
+}
+
+/** [x·mask, mask] with the inverted-dropout mask of the seed's noise (TensorFlow's stateless uniform), or null. */
+export function fusedDropout(
+  x: tf.Tensor,
+  seed: readonly [number, number],
+  rate: number,
+): [tf.Tensor, tf.Tensor] | null {
+  const b = fused();
+  if (!b) return null;
+  const s = seedTensor(seed);
+  try {
+    return b.executeMultipleOutputs('HatDropout', dropoutAttrs(b, rate), [x, s], 2) as [tf.Tensor, tf.Tensor];
+  } finally {
+    s.dispose();
+  }
+}
+
+/**
+ * A hidden layer after its op z: [r, mask, d] with r = relu(z + bias), d = r·mask (the mask of the seed's
+ * noise), and with a gate also y = d·gate ([r, mask, d, y]); bias and gate per channel (last axis). Null when
+ * the kernels do not run.
  */
 export function fusedBiasReluDropout(
   z: tf.Tensor,
   bias: tf.Tensor,
-  noise: tf.Tensor,
+  seed: readonly [number, number],
   rate: number,
   gate?: tf.Tensor,
 ): tf.Tensor[] | null {
   const b = fused();
   if (!b) return null;
   const attrs = dropoutAttrs(b, rate);
-  return gate
-    ? (b.executeMultipleOutputs('HatBiasReluDropoutGate', attrs, [z, bias, noise, gate], 4) as tf.Tensor[])
-    : (b.executeMultipleOutputs('HatBiasReluDropout', attrs, [z, bias, noise], 3) as tf.Tensor[]);
+  const s = seedTensor(seed);
+  try {
+    return gate
+      ? (b.executeMultipleOutputs('HatBiasReluDropoutGate', attrs, [z, bias, s, gate], 4) as tf.Tensor[])
+      : (b.executeMultipleOutputs('HatBiasReluDropout', attrs, [z, bias, s], 3) as tf.Tensor[]);
+  } finally {
+    s.dispose();
+  }
 }
 
 /** The gate's products in the backward pass: [dy·p, dy·gate], or null. */

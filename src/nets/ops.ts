@@ -52,11 +52,11 @@ function fusedHidden(spec: LayerSpec, dropout: Dropout, inputGrad: boolean, gate
       ? tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid')
       : tf.matMul(flatten(x), w as tf.Tensor2D);
     // the fused kernels (when they run) do bias, ReLU, dropout and, without a pool between, the gate in one
-    const noise = spec.dropout > 0 ? dropout.noise(z.shape) : null;
-    const f = noise && fusedBiasReluDropout(z, b, noise, spec.dropout, gated && !spec.pool ? gate : undefined);
+    const seed = spec.dropout > 0 ? dropout.nextSeed() : null;
+    const f = seed && fusedBiasReluDropout(z, b, seed, spec.dropout, gated && !spec.pool ? gate : undefined);
     const fusedPath = f !== null;
     const r = f ? f[0] : tf.relu(tf.add(z, b));
-    const mask = f ? f[1] : spec.dropout > 0 ? dropout.mask(r.shape, spec.dropout, noise) : null;
+    const mask = f ? f[1] : seed ? dropout.mask(r.shape, spec.dropout, seed) : null;
     const d = f ? f[2] : mask ? tf.mul(r, mask) : r;
     const p = spec.pool ? tf.maxPool(d as tf.Tensor4D, 2, 2, 'valid') : d;
     const y = f && f[3] ? f[3] : gated ? tf.mul(p, gate) : p;
@@ -130,36 +130,32 @@ export class Dropout {
     this.seeds = new Rng('', state);
   }
 
-  /**
-   * The device noise the next mask is made of (uniform in [0, 1), a pure function of the stream's next seed),
-   * or null on backends without it; either way the stream moves on by one mask.
-   */
-  noise(shape: number[]): tf.Tensor | null {
-    this.seed = [this.seeds.int32(), this.seeds.int32()];
-    return statelessUniform(shape, this.seed);
+  /** The seed of the stream's next mask (the stream moves on by one mask). */
+  nextSeed(): [number, number] {
+    return [this.seeds.int32(), this.seeds.int32()];
   }
-  /** The seed of the last mask's noise (the JS masks of other backends are drawn from it). */
-  private seed: [number, number] = [0, 0];
 
   /**
-   * The inverted-dropout mask (0 or 1/(1 − rate)) for a tensor of this shape: the stream's next one, or the
-   * one of `noise` when the caller has just drawn it with noise().
+   * The inverted-dropout mask (0 or 1/(1 − rate)) for a tensor of this shape, of the stream's next seed or of
+   * `seed`: on the native backend from TensorFlow's stateless uniform noise (Philox) of the seed, elsewhere
+   * drawn in JS from it.
    */
-  mask(shape: number[], rate: number, noise: tf.Tensor | null = this.noise(shape)): tf.Tensor {
+  mask(shape: number[], rate: number, seed: [number, number] = this.nextSeed()): tf.Tensor {
     const keep = 1 / (1 - rate);
+    const noise = statelessUniform(shape, seed);
     if (noise) return tf.mul(tf.cast(tf.greaterEqual(noise, rate), 'float32'), keep);
     const size = shape.reduce((a, b) => a * b, 1);
-    return tf.tensor(new DropoutMasks(this.seed[0] ^ this.seed[1]).mask(size, rate), shape);
+    return tf.tensor(new DropoutMasks(seed[0] ^ seed[1]).mask(size, rate), shape);
   }
 
   /** x with each value kept with probability 1 − rate and scaled by 1/(1 − rate), in training only. */
   apply(x: tf.Tensor, rate: number, training: boolean): tf.Tensor {
     if (!training || rate <= 0) return x;
-    const noise = this.noise(x.shape);
-    if (!noise || !fusedKernelsActive()) return tf.mul(x, this.mask(x.shape, rate, noise));
-    // one fused kernel, taped with the plain chain's gradient (the mask's product)
+    const seed = this.nextSeed();
+    if (!fusedKernelsActive()) return tf.mul(x, this.mask(x.shape, rate, seed));
+    // one fused kernel (the same mask, its noise drawn inside), taped with the plain chain's gradient
     return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-      const [y, mask] = fusedDropout(args[0] as tf.Tensor, noise, rate)!;
+      const [y, mask] = fusedDropout(args[0] as tf.Tensor, seed, rate)!;
       (args[1] as tf.GradSaveFunc)([mask]);
       return { value: y, gradFunc: (dy: tf.Tensor, [m]: tf.Tensor[]) => tf.mul(dy, m) };
     })(x);
