@@ -284,7 +284,6 @@ LOOP void gate_dropout_relu_grad_loop(int64_t rows, int64_t channels, const floa
       dz[j] = relu_grad(g * mask[j], r[j]);
     }
 }
-#undef R
 
 /*
  * TensorFlow's StatelessRandomUniform (float32), reproduced so that the dropout kernels draw their noise where
@@ -326,23 +325,80 @@ static inline float uniform_of_bits(uint32_t x) {
   return f - 1.0f;
 }
 
-/* The 64 values of blocks g .. g+15, in element order; the lanes run side by side so that they vectorise. */
-LOOP void philox_blocks16(Philox p, uint64_t g, float out[64]) {
-  uint32_t c0[16], c1[16], c2[16], c3[16];
-  for (int j = 0; j < 16; j++) c0[j] = (uint32_t)(g + j), c1[j] = (uint32_t)((g + j) >> 32), c2[j] = p.c2, c3[j] = p.c3;
-  uint32_t k0 = p.k0, k1 = p.k1;
+/* The ten rounds on 16 counter blocks side by side (lanes j of c0..c3), so that they vectorise. */
+LOOP void philox_rounds16(uint32_t R c0, uint32_t R c1, uint32_t R c2, uint32_t R c3, uint32_t k0, uint32_t k1) {
   for (int r = 0; r < 10; r++, k0 += PHILOX_W0, k1 += PHILOX_W1)
     for (int j = 0; j < 16; j++) {
       const uint64_t p0 = (uint64_t)PHILOX_M0 * c0[j], p1 = (uint64_t)PHILOX_M1 * c2[j];
       const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[j] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[j] ^ k1;
       c0[j] = n0, c1[j] = (uint32_t)p1, c2[j] = n2, c3[j] = (uint32_t)p0;
     }
+}
+
+/* The 64 values of blocks g .. g+15, in element order (portable; the compiler vectorises the rounds). */
+static void philox_blocks16_portable(Philox p, uint64_t g, float out[64]) {
+  uint32_t c0[16], c1[16], c2[16], c3[16];
+  for (int j = 0; j < 16; j++) c0[j] = (uint32_t)(g + j), c1[j] = (uint32_t)((g + j) >> 32), c2[j] = p.c2, c3[j] = p.c3;
+  philox_rounds16(c0, c1, c2, c3, p.k0, p.k1);
   for (int j = 0; j < 16; j++) {
     out[4 * j] = uniform_of_bits(c0[j]);
     out[4 * j + 1] = uniform_of_bits(c1[j]);
     out[4 * j + 2] = uniform_of_bits(c2[j]);
     out[4 * j + 3] = uniform_of_bits(c3[j]);
   }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/*
+ * The same with AVX-512 by hand (about 3x the compiler's): one register holds word w of 16 blocks; the
+ * 32x32 -> 64-bit products of even and odd lanes are taken separately and their halves blended back.
+ */
+__attribute__((target("avx512f"))) static inline void mul_hi_lo(__m512i a, __m512i m, __m512i *hi, __m512i *lo) {
+  const __m512i even = _mm512_mul_epu32(a, m), odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+  *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+}
+
+__attribute__((target("avx512f"))) static void philox_blocks16_avx512(Philox p, uint64_t g, float out[64]) {
+  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  /* blocks g .. g+15: low words g + j (with the carry into the next word when g + j wraps 2^32) */
+  const __m512i lo = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)g), lane);
+  const __mmask16 wrapped = _mm512_cmplt_epu32_mask(lo, _mm512_set1_epi32((int)(uint32_t)g));
+  __m512i c0 = lo, c1 = _mm512_mask_add_epi32(_mm512_set1_epi32((int)(uint32_t)(g >> 32)), wrapped,
+                                              _mm512_set1_epi32((int)(uint32_t)(g >> 32)), _mm512_set1_epi32(1));
+  __m512i c2 = _mm512_set1_epi32((int)p.c2), c3 = _mm512_set1_epi32((int)p.c3);
+  const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1);
+  uint32_t k0 = p.k0, k1 = p.k1;
+  for (int r = 0; r < 10; r++, k0 += PHILOX_W0, k1 += PHILOX_W1) {
+    __m512i hi0, lo0, hi1, lo1;
+    mul_hi_lo(c0, m0, &hi0, &lo0);
+    mul_hi_lo(c2, m1, &hi1, &lo1);
+    const __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32((int)k0));
+    const __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)k1));
+    c0 = n0, c1 = lo1, c2 = n2, c3 = lo0;
+  }
+  /* to [1, 2) by the mantissa bits, minus 1, then interleaved: element 4j + w is word w of block j */
+  const __m512i man = _mm512_set1_epi32(0x7fffff), one = _mm512_set1_epi32(0x3f800000);
+  const __m512 minus1 = _mm512_set1_ps(1.0f);
+  __m512 f[4];
+  const __m512i words[4] = {c0, c1, c2, c3};
+  for (int w = 0; w < 4; w++)
+    f[w] = _mm512_sub_ps(_mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(words[w], man), one)), minus1);
+  float lanes[4][16];
+  for (int w = 0; w < 4; w++) _mm512_storeu_ps(lanes[w], f[w]);
+  for (int j = 0; j < 16; j++)
+    for (int w = 0; w < 4; w++) out[4 * j + w] = lanes[w][j];
+}
+#endif
+
+static void philox_blocks16(Philox p, uint64_t g, float out[64]) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static int avx512 = -1;
+  if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  if (avx512) return philox_blocks16_avx512(p, g, out);
+#endif
+  philox_blocks16_portable(p, g, out);
 }
 
 /* The noise of elements [begin, end) of the stream, into out[0 .. end - begin). */
@@ -359,6 +415,8 @@ static Philox seed_stream(TF_Tensor *seed) {
   const int32_t *s = (const int32_t *)tf.TensorData(seed);
   return philox_of_seed(s[0], s[1]);
 }
+
+#undef R
 
 /* Elements per stretch of noise: drawn just before use, so that it stays in the L1/L2 cache. */
 #define NOISE_CHUNK 4096
