@@ -145,7 +145,7 @@ export function runCommand(program: Command): void {
           if (!APPROACHES[id])
             throw new OptionError(`unknown approach '${id}' in --approaches; choose from ${APPROACH_IDS.join(', ')}`);
         // one grid of the approaches (its runner's workers, resuming and progress); the two longest (joint
-        // 2m20s, HAT 1m50s on one thread) first, so that no worker idles at the end while one of them runs
+        // 2m, HAT 1m30s on one thread) first, so that no worker idles at the end while one of them runs
         const longest = ['joint', 'hat'];
         const ordered = [...longest.filter((i) => ids.includes(i)), ...ids.filter((i) => !longest.includes(i))];
         const grid: GridFile = {
