@@ -17,6 +17,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { FusedKernelsStatus } from '../src/backend/fused-kernels';
 import { median } from './common';
 import type { EpochResult } from './epoch';
 import type { StepResult } from './steps';
@@ -139,11 +140,17 @@ async function main(): Promise<void> {
 
   const rates: Record<string, Record<string, number[]>> = {};
   const memory: Record<string, StepResult[]> = {};
+  /** Whether this project's fused kernels ran in each variant (src/backend/fused-kernels.ts). */
+  const fusedKernels: Record<string, FusedKernelsStatus | null> = {};
   const add = (variant: string, config: string, v: number) => ((rates[variant] ??= {})[config] ??= []).push(v);
   for (let rep = 1; rep <= reps; rep++) {
     for (const v of variants) {
       process.stderr.write(`rep ${rep}/${reps}: ${v.name}\n`);
-      const out = (await runChild('steps.ts', v.args, v.env)) as { results: StepResult[] };
+      const out = (await runChild('steps.ts', v.args, v.env)) as {
+        results: StepResult[];
+        fusedKernels: FusedKernelsStatus | null;
+      };
+      fusedKernels[v.name] = out.fusedKernels;
       for (const r of out.results) add(v.name, r.config, r.samplesPerSecond);
       (memory[v.name] ??= []).push(...out.results);
     }
@@ -246,6 +253,9 @@ async function main(): Promise<void> {
   for (const c of configs) console.log(line([c, ...cols.map((v) => cell(table[v][c]))]));
   console.log('');
   for (const [k, v] of Object.entries(ratios)) console.log(`${k.padEnd(62)} ${v === undefined ? '-' : v.toFixed(2)}`);
+  const native = fusedKernels.native;
+  if (native && !native.active)
+    console.log(`fused kernels not active in the native runs (${native.reason}): TensorFlow's own ops were timed`);
   if (epochs?.splitMnistSeconds)
     console.log(
       `split-MNIST HAT epoch: ours ${epochs.splitMnistSeconds.median.toFixed(1)} s, the authors' code ${AUTHORS_SPLIT_MNIST_EPOCH_SECONDS.toFixed(1)} s`,
@@ -276,6 +286,7 @@ async function main(): Promise<void> {
         reps,
         quick,
         torch: torch.python ? 'yes' : torch.why,
+        fusedKernels,
         table,
         ratios,
         epochs,

@@ -117,6 +117,7 @@ async function main(): Promise<void> {
       backend: backend.name,
       threads: process.env.TF_NUM_INTRAOP_THREADS ?? 'default',
       onednn: process.env.TF_ENABLE_ONEDNN_OPTS ?? 'default',
+      fusedKernels: backend.fusedKernels ?? null,
       results,
     }) + '\n',
   );
