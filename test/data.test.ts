@@ -15,6 +15,8 @@ import { DataFileError, type IdxArray, encodeIdx, parseIdx, readIdx, writeIdx } 
 import { DATASETS, availableDatasets, dataDirs, findDataset, loadImageSet } from '../src/data/datasets';
 import { imagePreprocess } from '../src/data/preprocess';
 import { SampleSource, type Task, buildExperiment, pmnistPermutation, taskOrder } from '../src/data/experiments';
+import { RESIDENT_BUDGET_ENV, releaseResidentInputs, residentUsage } from '../src/data/resident';
+import * as tf from '@tensorflow/tfjs-core';
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'hat-data-test-'));
 process.on('exit', () => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -436,6 +438,63 @@ test('pmnist: a batch is the normalised image permuted by the task permutation',
     },
     positions,
   );
+});
+
+test('resident inputs: batches gathered from them are those built in JS, bit for bit, within the budget', async () => {
+  await initBackend('cpu');
+  const e = buildExperiment('mnist2', { seed: 0, tasks: 2, maxTrain: 300, maxTest: 50 });
+  const batches = (source: SampleSource, order?: ArrayLike<number>) => {
+    const out: { x: Uint32Array; y: number[]; tasks: number[]; shape: number[] }[] = [];
+    source.forEachBatch(
+      64,
+      (b) =>
+        void out.push({
+          x: new Uint32Array(Float32Array.from(b.x.dataSync()).buffer),
+          y: Array.from(b.y.dataSync()),
+          tasks: Array.from(b.tasks),
+          shape: b.x.shape,
+        }),
+      order,
+    );
+    return out;
+  };
+  const withBudget = <T>(mb: string | undefined, fn: () => T): T => {
+    const was = process.env[RESIDENT_BUDGET_ENV];
+    if (mb === undefined) delete process.env[RESIDENT_BUDGET_ENV];
+    else process.env[RESIDENT_BUDGET_ENV] = mb;
+    try {
+      return fn();
+    } finally {
+      if (was === undefined) delete process.env[RESIDENT_BUDGET_ENV];
+      else process.env[RESIDENT_BUDGET_ENV] = was;
+    }
+  };
+  releaseResidentInputs(); // those of the tests above
+  const before = tf.memory().numTensors;
+  const train = SampleSource.of(e.tasks[1].train, 1);
+  const shuffled = new Rng('resident').permutation(train.n);
+  for (const order of [undefined, shuffled]) {
+    const js = withBudget('0', () => batches(train, order));
+    assert.equal(residentUsage().splits, 0, 'budget 0: nothing resident');
+    const gathered = withBudget(undefined, () => batches(train, order));
+    assert.equal(residentUsage().splits, 1);
+    assert.deepEqual(gathered, js, `${order ? 'shuffled' : 'stored'} order`);
+  }
+  // a budget for one split: the least recently used one goes; a split above the budget is built in JS
+  const bytes = residentUsage().bytes;
+  withBudget(String((bytes * 1.5) / 2 ** 20), () => {
+    batches(SampleSource.of(e.tasks[0].train, 0));
+    assert.deepEqual(residentUsage(), { splits: 1, bytes: e.tasks[0].train.rows.length * 784 * 4 });
+  });
+  withBudget(String(bytes / 2 / 2 ** 20), () => {
+    releaseResidentInputs();
+    batches(train);
+    assert.equal(residentUsage().splits, 0, 'larger than the budget: not resident');
+  });
+  releaseResidentInputs();
+  assert.equal(tf.memory().numTensors, before, 'released: no tensor left');
+  // a bad budget stops with one message naming the variable and what it takes
+  withBudget('lots', () => assert.throws(() => batches(train), /HAT_DATA_CACHE_MB=lots is not a number of megabytes/));
 });
 
 // ---------------------------------------------------------------------------------------------------------

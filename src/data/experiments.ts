@@ -17,6 +17,7 @@ import {
 } from './datasets';
 import { DataFileError } from './idx';
 import { type Preprocess, flatPreprocess, imagePreprocess } from './preprocess';
+import { residentInputs } from './resident';
 
 export const EXPERIMENTS = ['mnist2', 'pmnist', 'cifar', 'mixture'] as const;
 export type ExperimentName = (typeof EXPERIMENTS)[number];
@@ -389,6 +390,25 @@ export class SampleSource {
   /** Batch of the samples at positions order[start..end); the caller owns (and disposes) its tensors. */
   private batch(order: ArrayLike<number>, start: number, end: number): Batch {
     const size = end - start;
+    // one split: gathered on the device from its resident inputs (./resident.ts) when they fit the budget
+    const inputs = this.parts.length === 1 ? residentInputs(this.parts[0].split) : null;
+    if (inputs) {
+      const { split, task } = this.parts[0];
+      const at = new Int32Array(size); // positions in the split
+      let consecutive = true;
+      for (let b = 0; b < size; b++) {
+        at[b] = order[start + b];
+        consecutive &&= at[b] === at[0] + b;
+      }
+      const x = consecutive
+        ? tf.slice(inputs, at[0], size)
+        : tf.tidy(() => tf.gather(inputs, tf.tensor1d(at, 'int32')));
+      const y = tf.tensor1d(
+        at.map((i) => split.labels[i]),
+        'int32',
+      );
+      return { x, y, tasks: new Int32Array(size).fill(task), task, size };
+    }
     const pre = this.parts[0].split.preprocess;
     const x = new Float32Array(size * pre.size);
     const y = new Int32Array(size);

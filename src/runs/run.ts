@@ -12,6 +12,7 @@ import { type Hyper, withDefaults } from '../core/params';
 import { UserError } from '../core/errors';
 import { readManifest } from '../data/manifest';
 import { type Experiment, type ExperimentName, SampleSource, buildExperiment } from '../data/experiments';
+import { releaseResidentInputs, residentBudgetBytes } from '../data/resident';
 import { meanUpTo } from '../analysis/metrics';
 import type { InitScheme } from '../nets/config';
 import { type Callback, CallbackList } from '../training/callbacks';
@@ -94,6 +95,7 @@ export interface RunOutcome {
 export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   // what the user typed and the data are checked before the (slow) native backend loads
   const def = approachDef(opts.approach);
+  residentBudgetBytes(); // a bad HAT_DATA_CACHE_MB stops here, not at the first batch
   const params = Array.isArray(opts.parameters)
     ? parseApproachParams(def.id, opts.parameters)
     : withDefaults(def.params, opts.parameters ?? {}, `approach ${def.id}`);
@@ -296,6 +298,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     throw e;
   } finally {
     callbacks.close();
+    releaseResidentInputs();
   }
   return { result, file: `${base}.json`, experiment, approach, backend };
 }
