@@ -5,7 +5,7 @@
  * approach on the multi-head `Network` extends `NetworkLearner` and overrides the hooks it needs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedMaskedSgdUpdate, fusedSgdUpdate, fusedSumOfSquares } from '../backend/fused-kernels';
+import { fusedMaskedSgdUpdate, fusedSgdUpdate } from '../backend/fused-kernels';
 import { halfSumOfSquares } from '../backend/native-ops';
 import type { Hyper } from '../core/params';
 import { type Batch, type SampleSource, type Task } from '../data/experiments';
@@ -55,10 +55,12 @@ export function clipFactor(grads: tf.Tensor[], maxNorm: number): tf.Scalar {
  * The SGD update v ← v − (g·m)·clipFactor·lr of every variable, m its gradient mask when it has one (values in
  * [0, 1]: HAT's). The clip factor is that of the masked gradients (PyTorch's clip_grad_norm after the masks).
  *
- * With the fused kernels, when the norm of the unmasked gradients is below half the clip norm, the clip factor
- * is exactly 1 (masks can only shrink the norm, and no float32 rounding of it comes near a factor of 2), so
- * each variable is updated in one pass reading v, g and m: the masked gradients and their norm are never
- * stored. Otherwise, or without the kernels, TensorFlow's ops as written above. Same bits either way.
+ * With the fused kernels every variable's update is first computed with a factor of 1, in one pass that reads
+ * v, g and m and also sums g². If the norm of the unmasked gradients is below half the clip norm, the clip
+ * factor is exactly 1 (masks can only shrink the norm, and no float32 rounding of it comes near a factor of
+ * 2), so those updates are the ones TensorFlow's ops would give, and they are kept: the masked gradients and
+ * their norm are never stored. Otherwise (a large gradient, or no fused kernels) they are dropped and
+ * TensorFlow's ops run as written below. Same bits either way.
  */
 export function sgdUpdate(
   vars: readonly tf.Variable[],
@@ -67,19 +69,27 @@ export function sgdUpdate(
   clipNorm: number,
   lr: number,
 ): void {
-  const sumOfSquares = fusedSumOfSquares([...grads]);
-  if (sumOfSquares !== null && Math.sqrt(sumOfSquares) < clipNorm / 2) {
-    const step = tf.scalar(lr);
-    vars.forEach((v, i) => {
-      const m = masks[v.name];
-      v.assign((m ? fusedMaskedSgdUpdate(v, grads[i], m, step) : fusedSgdUpdate(v, grads[i], step))!);
-    });
-    return;
+  const step = tf.scalar(lr);
+  const fast = vars.map((v, i) => {
+    const m = masks[v.name];
+    return m ? fusedMaskedSgdUpdate(v, grads[i], m, step) : fusedSgdUpdate(v, grads[i], step);
+  });
+  if (fast.every((f) => f !== null)) {
+    const sums = fast.map((f) => f![1]);
+    const sumOfSquares = tf.addN(sums).dataSync()[0];
+    if (Math.sqrt(sumOfSquares) < clipNorm / 2) {
+      vars.forEach((v, i) => v.assign(fast[i]![0]));
+      return;
+    }
   }
+  tf.dispose(fast.flatMap((f) => f ?? []));
   const g = vars.map((v, i) => (masks[v.name] ? tf.mul(grads[i], masks[v.name]) : grads[i]));
   // clipping and the learning rate as one scalar: one pass over each gradient for the update
-  const step = tf.mul(clipFactor(g, clipNorm), lr) as tf.Scalar;
-  vars.forEach((v, i) => v.assign(fusedSgdUpdate(v, g[i], step) ?? tf.sub(v, tf.mul(g[i], step))));
+  const clipped = tf.mul(clipFactor(g, clipNorm), lr) as tf.Scalar;
+  vars.forEach((v, i) => {
+    const f = fusedSgdUpdate(v, g[i], clipped);
+    v.assign(f ? f[0] : tf.sub(v, tf.mul(g[i], clipped)));
+  });
 }
 
 /** An approach trained with plain SGD on some model (a Network, PathNet's modules, PNN's columns). */

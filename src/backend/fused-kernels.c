@@ -61,7 +61,6 @@ static struct {
   int64_t (*TensorElementCount)(const TF_Tensor *);
   int (*TensorType)(const TF_Tensor *);
   void (*DeleteTensor)(TF_Tensor *);
-  int (*NumInputs)(TF_OpKernelContext *);
 } tf;
 
 #define SYMBOLS(X)                                                                                              \
@@ -69,11 +68,11 @@ static struct {
   X(OpDefinitionBuilderAddInput) X(OpDefinitionBuilderAddOutput) X(OpDefinitionBuilderAddAttr)                 \
   X(RegisterOpDefinition) X(NewKernelBuilder) X(RegisterKernelBuilder) X(OpKernelConstruction_GetAttrFloat)   \
   X(OpKernelConstruction_Failure) X(GetInput) X(AllocateOutput) X(OpKernelContext_Failure) X(TensorData)       \
-  X(NumDims) X(Dim) X(TensorElementCount) X(TensorType) X(DeleteTensor) X(NumInputs)
+  X(NumDims) X(Dim) X(TensorElementCount) X(TensorType) X(DeleteTensor)
 
 /* ---- kernel plumbing ---- */
 
-#define MAX_IO 64
+#define MAX_IO 8
 
 /* The inputs and outputs of one kernel call; outputs take the shape of input `like`. */
 typedef struct {
@@ -91,10 +90,9 @@ static void fail(Call *c, const char *message) {
   if (tf.GetCode(c->status) == TF_OK) tf.SetStatus(c->status, TF_INVALID_ARGUMENT, message);
 }
 
-/* Reads the first n_in inputs (all of them when n_in < 0: a list input); input `seed_at` (if >= 0) is int32. */
+/* Reads the n_in inputs; input `seed_at` (if >= 0) is the int32 seed pair, the others float32. */
 static int open_call_seeded(Call *c, TF_OpKernelContext *ctx, int n_in, int seed_at) {
   memset(c, 0, sizeof *c);
-  if (n_in < 0) n_in = tf.NumInputs(ctx);
   c->ctx = ctx;
   c->status = tf.NewStatus();
   if (n_in > MAX_IO) return fail(c, "hat fused kernel: too many inputs"), 0;
@@ -439,26 +437,35 @@ typedef struct {
   double sum;
 } Part;
 
+/*
+ * The updates also add up the squares of g (sum_squares_loop) in stretches of UPDATE_CHUNK values, each right
+ * after its update, while that stretch of g is still in the L1 cache: the clip norm's bound without another
+ * pass over the gradients from memory.
+ */
+#define UPDATE_CHUNK 4096
+
 static void *update_part(void *arg) {
   Part *p = arg;
-  sgd_update_loop(p->end - p->begin, p->w + p->begin, p->g + p->begin, p->step, p->out + p->begin);
+  p->sum = 0;
+  for (int64_t i = p->begin; i < p->end; i += UPDATE_CHUNK) {
+    const int64_t n = p->end - i < UPDATE_CHUNK ? p->end - i : UPDATE_CHUNK;
+    sgd_update_loop(n, p->w + i, p->g + i, p->step, p->out + i);
+    p->sum += sum_squares_loop(n, p->g + i);
+  }
   return NULL;
 }
 
 static void *masked_update_part(void *arg) {
   Part *p = arg;
+  p->sum = 0;
   /* the mask repeats with period p->period: run stretch by stretch, each without a wrap */
   for (int64_t i = p->begin; i < p->end;) {
-    const int64_t j = i % p->period, n = p->end - i < p->period - j ? p->end - i : p->period - j;
+    const int64_t j = i % p->period, left = p->period - j < p->end - i ? p->period - j : p->end - i;
+    const int64_t n = left < UPDATE_CHUNK ? left : UPDATE_CHUNK;
     masked_update_loop(n, p->w + i, p->g + i, p->m + j, p->step, p->out + i);
+    p->sum += sum_squares_loop(n, p->g + i);
     i += n;
   }
-  return NULL;
-}
-
-static void *sum_squares_part(void *arg) {
-  Part *p = arg;
-  p->sum = sum_squares_loop(p->end - p->begin, p->g + p->begin);
   return NULL;
 }
 
@@ -490,48 +497,38 @@ static double split(int64_t n, Part proto, void *(*work)(void *)) {
   return sum;
 }
 
-/* HatSgdUpdate(w, g, step) = w - g * step: TensorFlow's Mul then Sub (the step is one scalar). */
+/*
+ * HatSgdUpdate(w, g, step) -> (w - g * step, sum of g^2): TensorFlow's Mul then Sub (the step is one scalar),
+ * and the sum of the squares of g accumulated in double, rounded to float32 once. The sum is not TensorFlow's
+ * L2Loss bit for bit (another order, more precision): it only tells that a gradient norm is far below the clip
+ * norm, where the clip factor is exactly 1 whatever the rounding (approaches/base.ts sgdUpdate).
+ */
 static void sgd_update(void *state, TF_OpKernelContext *ctx) {
   (void)state;
   Call c;
   if (open_call(&c, ctx, 3) && same_size(&c, c.in[0], c.in[1])) {
     if (count(c.in[2]) != 1) fail(&c, "HatSgdUpdate: the step must be a scalar");
-    float *out = output(&c, 0, c.in[0]);
-    if (out) split(count(c.in[0]), (Part){.w = data(c.in[0]), .g = data(c.in[1]), .step = data(c.in[2])[0], .out = out}, update_part);
+    float *out = output(&c, 0, c.in[0]), *sum = out ? scalar_output(&c, 1) : NULL;
+    Part p = {.w = data(c.in[0]), .g = data(c.in[1]), .step = data(c.in[2])[0], .out = out};
+    if (sum) sum[0] = (float)split(count(c.in[0]), p, update_part);
   }
   close_call(&c);
 }
 
 /*
- * HatMaskedSgdUpdate(w, g, m, step) = w - (g * m) * step: TensorFlow's Mul (the gradient mask, broadcast),
- * Mul and Sub, without the masked gradient ever being stored.
+ * HatMaskedSgdUpdate(w, g, m, step) -> (w - (g * m) * step, sum of g^2): TensorFlow's Mul (the gradient mask,
+ * broadcast), Mul and Sub, without the masked gradient ever being stored; the sum as HatSgdUpdate's (of the
+ * unmasked g: masks in [0, 1] only shrink it).
  */
 static void masked_sgd_update(void *state, TF_OpKernelContext *ctx) {
   (void)state;
   Call c;
   if (open_call(&c, ctx, 4) && same_size(&c, c.in[0], c.in[1]) && trailing_broadcast(&c, c.in[2], c.in[1])) {
     if (count(c.in[3]) != 1) fail(&c, "HatMaskedSgdUpdate: the step must be a scalar");
-    float *out = output(&c, 0, c.in[0]);
+    float *out = output(&c, 0, c.in[0]), *sum = out ? scalar_output(&c, 1) : NULL;
     Part p = {.period = count(c.in[2]), .w = data(c.in[0]), .g = data(c.in[1]), .m = data(c.in[2]),
               .step = data(c.in[3])[0], .out = out};
-    if (out) split(count(c.in[0]), p, masked_update_part);
-  }
-  close_call(&c);
-}
-
-/*
- * HatSumOfSquares(g_1, ..., g_N): the sum of the squares of all values, accumulated in double and rounded to
- * float32 once. Not TensorFlow's L2Loss bit for bit (another order, more precision): used only to tell that a
- * gradient norm is far below the clip norm, where the clip factor is exactly 1 whatever the rounding.
- */
-static void sum_of_squares(void *state, TF_OpKernelContext *ctx) {
-  (void)state;
-  Call c;
-  if (open_call(&c, ctx, -1)) {
-    float *out = scalar_output(&c, 0);
-    double total = 0;
-    for (int i = 0; out && i < c.n_in; i++) total += split(count(c.in[i]), (Part){.g = data(c.in[i])}, sum_squares_part);
-    if (out) out[0] = (float)total;
+    if (sum) sum[0] = (float)split(count(c.in[0]), p, masked_update_part);
   }
   close_call(&c);
 }
@@ -641,15 +638,14 @@ static void gate_dropout_relu_grad(void *state, TF_OpKernelContext *ctx) {
 
 typedef struct {
   const char *name;
-  int n_in, n_out, dropout_attrs; /* n_in < 0: one list input of N tensors */
+  int n_in, n_out, dropout_attrs;
   int seed_at;                     /* the int32 seed pair's input, or -1 */
   void (*compute)(void *, TF_OpKernelContext *);
 } OpSpec;
 
 static const OpSpec OPS[] = {
-    {"HatSgdUpdate", 3, 1, 0, -1, sgd_update},
-    {"HatMaskedSgdUpdate", 4, 1, 0, -1, masked_sgd_update},
-    {"HatSumOfSquares", -1, 1, 0, -1, sum_of_squares},
+    {"HatSgdUpdate", 3, 2, 0, -1, sgd_update},
+    {"HatMaskedSgdUpdate", 4, 2, 0, -1, masked_sgd_update},
     {"HatStatelessUniform", 2, 1, 0, 1, stateless_uniform},
     {"HatDropout", 2, 2, 1, 1, dropout},
     {"HatBiasReluDropout", 3, 3, 1, 2, bias_relu_dropout},
@@ -677,7 +673,6 @@ static int register_ops(const char *lib) {
   for (size_t k = 0; k < N_OPS && tf.GetCode(s) == TF_OK; k++) {
     const OpSpec *op = &OPS[k];
     TF_OpDefinitionBuilder *b = tf.NewOpDefinitionBuilder(op->name);
-    if (op->n_in < 0) tf.OpDefinitionBuilderAddInput(b, "in: N * float"), tf.OpDefinitionBuilderAddAttr(b, "N: int >= 1");
     for (int i = 0; i < op->n_in; i++)
       snprintf(spec, sizeof spec, "in%d: %s", i, i == op->seed_at ? "int32" : "float"), tf.OpDefinitionBuilderAddInput(b, spec);
     for (int i = 0; i < op->n_out; i++)

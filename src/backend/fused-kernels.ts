@@ -82,35 +82,30 @@ const dropoutAttrs = (b: NativeBackend, rate: number) => [
   { name: 'keep', type: b.binding.TF_ATTR_FLOAT, value: 1 / (1 - rate) },
 ];
 
-/** w − g·step (TensorFlow's Mul then Sub), or null. */
-export function fusedSgdUpdate(w: tf.Tensor, g: tf.Tensor, step: tf.Scalar): tf.Tensor | null {
+/**
+ * [w − g·step, Σg²]: the update (TensorFlow's Mul then Sub) and the sum of the squares of g, accumulated in
+ * double (not TensorFlow's float32 order: for bounds only), from one pass; or null.
+ */
+export function fusedSgdUpdate(w: tf.Tensor, g: tf.Tensor, step: tf.Scalar): [tf.Tensor, tf.Scalar] | null {
   const b = fused();
-  return b ? b.executeSingleOutput('HatSgdUpdate', [], [w, g, step]) : null;
+  return b ? (b.executeMultipleOutputs('HatSgdUpdate', [], [w, g, step], 2) as [tf.Tensor, tf.Scalar]) : null;
 }
 
 /**
- * w − (g·mask)·step (TensorFlow's Mul by the mask, then Mul and Sub) without storing the masked gradient, or
- * null; the mask broadcasts over g's last axes (per unit, or the same shape as g).
+ * [w − (g·mask)·step, Σg²] (TensorFlow's Mul by the mask, then Mul and Sub, without storing the masked
+ * gradient; the sum of the unmasked g as fusedSgdUpdate's), or null; the mask broadcasts over g's last axes
+ * (per unit, or the same shape as g).
  */
-export function fusedMaskedSgdUpdate(w: tf.Tensor, g: tf.Tensor, mask: tf.Tensor, step: tf.Scalar): tf.Tensor | null {
+export function fusedMaskedSgdUpdate(
+  w: tf.Tensor,
+  g: tf.Tensor,
+  mask: tf.Tensor,
+  step: tf.Scalar,
+): [tf.Tensor, tf.Scalar] | null {
   const b = fused();
-  return b ? b.executeSingleOutput('HatMaskedSgdUpdate', [], [w, g, mask, step]) : null;
-}
-
-/**
- * Σ g² over all the tensors, accumulated in double (not TensorFlow's float32 order: for bounds only), or null.
- */
-export function fusedSumOfSquares(gs: tf.Tensor[]): number | null {
-  const b = fused();
-  if (!b || gs.length === 0) return null;
-  const out = b.executeSingleOutput(
-    'HatSumOfSquares',
-    [{ name: 'N', type: b.binding.TF_ATTR_INT, value: gs.length }],
-    gs,
-  );
-  const value = out.dataSync()[0];
-  out.dispose();
-  return value;
+  return b
+    ? (b.executeMultipleOutputs('HatMaskedSgdUpdate', [], [w, g, mask, step], 2) as [tf.Tensor, tf.Scalar])
+    : null;
 }
 
 /** The int32 seed pair as the kernels take it (an input tensor: as an attribute it would build a kernel per seed). */
