@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { type NativeBackend, nativeBackend } from './native-ops';
+import { type NativeBackend, type OpAttr, nativeBackend } from './native-ops';
 import { NATIVE_SETTINGS_ENV } from './settings';
 
 interface Addon {
@@ -76,7 +76,33 @@ function fused(): NativeBackend | null {
   return status.active && enabled ? nativeBackend() : null;
 }
 
-const dropoutAttrs = (b: NativeBackend, rate: number) => [
+/** Fused kernel `name` on `inputs` with `outputs` outputs, or null when the kernels do not run. */
+function run(name: string, inputs: tf.Tensor[], outputs: number, attrs: (b: NativeBackend) => OpAttr[] = () => []) {
+  const b = fused();
+  return b ? b.executeMultipleOutputs(name, attrs(b), inputs, outputs) : null;
+}
+
+/**
+ * The same for a kernel that draws dropout noise: its int32 seed pair goes in as an input tensor (as an
+ * attribute it would build a kernel per seed), placed by `inputs`.
+ */
+function runSeeded(
+  name: string,
+  seed: readonly [number, number],
+  inputs: (seed: tf.Tensor) => tf.Tensor[],
+  outputs: number,
+  attrs?: (b: NativeBackend) => OpAttr[],
+) {
+  if (!fused()) return null;
+  const s = tf.tensor1d([seed[0], seed[1]], 'int32');
+  try {
+    return run(name, inputs(s), outputs, attrs);
+  } finally {
+    s.dispose();
+  }
+}
+
+const dropoutAttrs = (rate: number) => (b: NativeBackend) => [
   { name: 'rate', type: b.binding.TF_ATTR_FLOAT, value: rate },
   // the factor the plain chain multiplies by, as float32 like its scalar operand
   { name: 'keep', type: b.binding.TF_ATTR_FLOAT, value: 1 / (1 - rate) },
@@ -87,8 +113,7 @@ const dropoutAttrs = (b: NativeBackend, rate: number) => [
  * double (not TensorFlow's float32 order: for bounds only), from one pass; or null.
  */
 export function fusedSgdUpdate(w: tf.Tensor, g: tf.Tensor, step: tf.Scalar): [tf.Tensor, tf.Scalar] | null {
-  const b = fused();
-  return b ? (b.executeMultipleOutputs('HatSgdUpdate', [], [w, g, step], 2) as [tf.Tensor, tf.Scalar]) : null;
+  return run('HatSgdUpdate', [w, g, step], 2) as [tf.Tensor, tf.Scalar] | null;
 }
 
 /**
@@ -102,15 +127,7 @@ export function fusedMaskedSgdUpdate(
   mask: tf.Tensor,
   step: tf.Scalar,
 ): [tf.Tensor, tf.Scalar] | null {
-  const b = fused();
-  return b
-    ? (b.executeMultipleOutputs('HatMaskedSgdUpdate', [], [w, g, mask, step], 2) as [tf.Tensor, tf.Scalar])
-    : null;
-}
-
-/** The int32 seed pair as the kernels take it (an input tensor: as an attribute it would build a kernel per seed). */
-function seedTensor(seed: readonly [number, number]): tf.Tensor {
-  return tf.tensor1d([seed[0], seed[1]], 'int32');
+  return run('HatMaskedSgdUpdate', [w, g, mask, step], 2) as [tf.Tensor, tf.Scalar] | null;
 }
 
 /**
@@ -118,14 +135,7 @@ function seedTensor(seed: readonly [number, number]): tf.Tensor {
  * (the dropout kernels draw theirs the same way), or null. For checking it against TensorFlow's.
  */
 export function fusedStatelessUniform(like: tf.Tensor, seed: readonly [number, number]): tf.Tensor | null {
-  const b = fused();
-  if (!b) return null;
-  const s = seedTensor(seed);
-  try {
-    return b.executeSingleOutput('HatStatelessUniform', [], [like, s]);
-  } finally {
-    s.dispose();
-  }
+  return runSeeded('HatStatelessUniform', seed, (s) => [like, s], 1)?.[0] ?? null;
 }
 
 /** [x·mask, mask] with the inverted-dropout mask of the seed's noise (TensorFlow's stateless uniform), or null. */
@@ -134,14 +144,7 @@ export function fusedDropout(
   seed: readonly [number, number],
   rate: number,
 ): [tf.Tensor, tf.Tensor] | null {
-  const b = fused();
-  if (!b) return null;
-  const s = seedTensor(seed);
-  try {
-    return b.executeMultipleOutputs('HatDropout', dropoutAttrs(b, rate), [x, s], 2) as [tf.Tensor, tf.Tensor];
-  } finally {
-    s.dispose();
-  }
+  return runSeeded('HatDropout', seed, (s) => [x, s], 2, dropoutAttrs(rate)) as [tf.Tensor, tf.Tensor] | null;
 }
 
 /**
@@ -156,29 +159,19 @@ export function fusedBiasReluDropout(
   rate: number,
   gate?: tf.Tensor,
 ): tf.Tensor[] | null {
-  const b = fused();
-  if (!b) return null;
-  const attrs = dropoutAttrs(b, rate);
-  const s = seedTensor(seed);
-  try {
-    return gate
-      ? (b.executeMultipleOutputs('HatBiasReluDropoutGate', attrs, [z, bias, s, gate], 4) as tf.Tensor[])
-      : (b.executeMultipleOutputs('HatBiasReluDropout', attrs, [z, bias, s], 3) as tf.Tensor[]);
-  } finally {
-    s.dispose();
-  }
+  return gate
+    ? runSeeded('HatBiasReluDropoutGate', seed, (s) => [z, bias, s, gate], 4, dropoutAttrs(rate))
+    : runSeeded('HatBiasReluDropout', seed, (s) => [z, bias, s], 3, dropoutAttrs(rate));
 }
 
 /** The gate's products in the backward pass: [dy·p, dy·gate], or null. */
 export function fusedGateGrad(dy: tf.Tensor, p: tf.Tensor, gate: tf.Tensor): [tf.Tensor, tf.Tensor] | null {
-  const b = fused();
-  return b ? (b.executeMultipleOutputs('HatGateGrad', [], [dy, p, gate], 2) as [tf.Tensor, tf.Tensor]) : null;
+  return run('HatGateGrad', [dy, p, gate], 2) as [tf.Tensor, tf.Tensor] | null;
 }
 
 /** ReluGrad(g·mask, r), or null. */
 export function fusedDropoutReluGrad(g: tf.Tensor, mask: tf.Tensor, r: tf.Tensor): tf.Tensor | null {
-  const b = fused();
-  return b ? b.executeSingleOutput('HatDropoutReluGrad', [], [g, mask, r]) : null;
+  return run('HatDropoutReluGrad', [g, mask, r], 1)?.[0] ?? null;
 }
 
 /** [dy·p, ReluGrad((dy·gate)·mask, r)] (a gated layer without pooling), or null. */
@@ -189,7 +182,5 @@ export function fusedGateDropoutReluGrad(
   mask: tf.Tensor,
   r: tf.Tensor,
 ): [tf.Tensor, tf.Tensor] | null {
-  const b = fused();
-  if (!b) return null;
-  return b.executeMultipleOutputs('HatGateDropoutReluGrad', [], [dy, p, gate, mask, r], 2) as [tf.Tensor, tf.Tensor];
+  return run('HatGateDropoutReluGrad', [dy, p, gate, mask, r], 2) as [tf.Tensor, tf.Tensor] | null;
 }
