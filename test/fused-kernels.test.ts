@@ -10,12 +10,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backend, learn } from './helpers';
 import {
   fusedBiasReluDropout,
+  fusedBiasReluDropoutPool,
   fusedDropout,
   fusedDropoutReluGrad,
   fusedGateDropoutReluGrad,
   fusedGateGrad,
+  fusedGatePoolDropoutReluGrad,
   fusedKernelsStatus,
   fusedMaskedSgdUpdate,
+  fusedPoolDropoutReluGrad,
   fusedSgdUpdate,
   fusedStatelessUniform,
   setFusedKernelsEnabled,
@@ -167,6 +170,66 @@ test('each fused kernel gives the bits of the TensorFlow ops it replaces', async
       const [updated, sum] = fusedMaskedSgdUpdate(w, g, mask, step)!;
       sameBits(updated, plain, `${shape} masked update by ${maskShape}`);
       closeSumOfSquares(sum, g, `${shape} masked update`);
+    });
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('the pooled-layer kernels give the bits of ReLU, dropout, MaxPool, MaxPoolGrad and the gate, ties included', async (t) => {
+  if (!(await nativeWithKernels(t))) return;
+  const rng = new Rng('fused-pool');
+  const rate = 0.25;
+  const keep = 1 / (1 - rate);
+  const before = tf.memory().numTensors;
+  // odd and even sizes (an odd last row and column is in no window), and a map large enough to be split over
+  // threads; values on a coarse grid, so that windows often hold equal maxima (the gradient goes to the first)
+  for (const shape of [
+    [2, 5, 5, 3],
+    [3, 6, 4, 2],
+    [1, 2, 3, 17],
+    [20, 29, 29, 64],
+  ])
+    tf.tidy(() => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const c = shape[3];
+      const z = tf.tensor(
+        rng.normalArray(n).map((v) => Math.round(v * 2) / 2),
+        shape,
+      );
+      const bias = tf.tensor(rng.normalArray(c).map((v, i) => (i % 2 ? 0 : Math.round(v * 2) / 2)));
+      const gate = edgy(rng, [c], [0, 1]);
+      const seed: [number, number] = [rng.int32(), rng.int32()];
+      const mask = tf.mul(tf.cast(tf.greaterEqual(statelessUniform(shape, seed)!, rate), 'float32'), keep);
+      const r = tf.relu(tf.add(z, bias));
+      const d = tf.mul(r, mask);
+      const p = tf.maxPool(d as tf.Tensor4D, 2, 2, 'valid');
+      const dy = edgy(rng, p.shape, [0, -0]);
+      const viaPool = (g: tf.Tensor) =>
+        reluGrad(
+          tf.mul(
+            tf
+              .engine()
+              .runKernel(
+                'MaxPoolGrad',
+                { dy: g, input: d, output: p },
+                { filterSize: 2, strides: 2, pad: 'valid' },
+              ) as tf.Tensor,
+            mask,
+          ),
+          r,
+        );
+      const [height, width] = shape.slice(1, 3);
+
+      const [pf, route] = fusedBiasReluDropoutPool(z, bias, seed, rate)!;
+      sameBits(pf, p, `${shape} pooled`);
+      sameBits(fusedPoolDropoutReluGrad(dy, route, rate, [height, width])!, viaPool(dy), `${shape} pooled gradient`);
+
+      const [pg, routeG, y] = fusedBiasReluDropoutPool(z, bias, seed, rate, gate)!;
+      sameBits(pg, p, `${shape} gated: pooled`);
+      sameBits(routeG, route, `${shape} gated: route`);
+      sameBits(y, tf.mul(p, gate), `${shape} gated: p * gate`);
+      const [dyp, dz] = fusedGatePoolDropoutReluGrad(dy, p, gate, route, rate, [height, width])!;
+      sameBits(dyp, tf.mul(dy, p), `${shape} gated: dy * p`);
+      sameBits(dz, viaPool(tf.mul(dy, gate)), `${shape} gated: gradient`);
     });
   assert.equal(tf.memory().numTensors, before);
 });

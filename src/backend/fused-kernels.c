@@ -1,12 +1,15 @@
 /*
- * Fused elementwise TensorFlow kernels for the training step (native CPU backend), registered at run time
+ * Fused TensorFlow kernels for the training step (native CPU backend), registered at run time
  * through TensorFlow's C kernel API into the TensorFlow library that tfjs-node has loaded, and run by name
  * through tfjs-node's eager binding like any other op (src/backend/fused-kernels.ts).
  *
  * Why: on 2 threads TensorFlow hands every elementwise op on a batch-sized tensor to its thread pool, and
  * waking the other thread costs ~80 µs per op here, more than the op itself; a layer's bias, ReLU, dropout
  * and gate products and their gradients are a dozen such ops. Each kernel here replaces a chain of them with
- * one pass on the calling thread, and the parameter update (w - g * step) with one pass instead of two.
+ * one pass on the calling thread, and the parameter update (w - g * step) with one pass instead of two. A
+ * pooled conv layer's max-pool is in its kernel too: TensorFlow's MaxPoolGrad recomputes every window's
+ * maximum with 64-bit indices and was the AlexNet's largest backward kernel; here the forward kernel records
+ * each window's route (which value, its dropout and ReLU state) and the gradient kernel reads only that.
  *
  * Bit for bit the same as the chains they replace: every kernel performs the same float32 operations in the
  * same order, each rounded once (this file is compiled with -ffp-contract=off: no fused multiply-add), so
@@ -51,6 +54,7 @@ static struct {
                                         void (*)(void *, TF_OpKernelContext *), void (*)(void *));
   void (*RegisterKernelBuilder)(const char *, TF_KernelBuilder *, TF_Status *);
   void (*OpKernelConstruction_GetAttrFloat)(TF_OpKernelConstruction *, const char *, float *, TF_Status *);
+  void (*OpKernelConstruction_GetAttrInt32)(TF_OpKernelConstruction *, const char *, int32_t *, TF_Status *);
   void (*OpKernelConstruction_Failure)(TF_OpKernelConstruction *, TF_Status *);
   void (*GetInput)(TF_OpKernelContext *, int, TF_Tensor **, TF_Status *);
   TF_Tensor *(*AllocateOutput)(TF_OpKernelContext *, int, int, const int64_t *, int, size_t, TF_Status *);
@@ -67,7 +71,7 @@ static struct {
   X(NewStatus) X(DeleteStatus) X(GetCode) X(Message) X(SetStatus) X(NewOpDefinitionBuilder)                    \
   X(OpDefinitionBuilderAddInput) X(OpDefinitionBuilderAddOutput) X(OpDefinitionBuilderAddAttr)                 \
   X(RegisterOpDefinition) X(NewKernelBuilder) X(RegisterKernelBuilder) X(OpKernelConstruction_GetAttrFloat)   \
-  X(OpKernelConstruction_Failure) X(GetInput) X(AllocateOutput) X(OpKernelContext_Failure) X(TensorData)       \
+  X(OpKernelConstruction_GetAttrInt32) X(OpKernelConstruction_Failure) X(GetInput) X(AllocateOutput) X(OpKernelContext_Failure) X(TensorData)       \
   X(NumDims) X(Dim) X(TensorElementCount) X(TensorType) X(DeleteTensor)
 
 /* ---- kernel plumbing ---- */
@@ -119,6 +123,16 @@ static float *output(Call *c, int i, TF_Tensor *like) {
   return data(c->out[i]);
 }
 
+/* Output i of shape dims[0 .. rank). */
+static float *shaped_output(Call *c, int i, const int64_t *dims, int rank) {
+  int64_t n = 1;
+  for (int d = 0; d < rank; d++) n *= dims[d];
+  c->out[i] = tf.AllocateOutput(c->ctx, i, TF_FLOAT, dims, rank, (size_t)n * sizeof(float), c->status);
+  if (tf.GetCode(c->status) != TF_OK) return NULL;
+  c->n_out = i + 1;
+  return data(c->out[i]);
+}
+
 static float *scalar_output(Call *c, int i) {
   c->out[i] = tf.AllocateOutput(c->ctx, i, TF_FLOAT, NULL, 0, sizeof(float), c->status);
   if (tf.GetCode(c->status) != TF_OK) return NULL;
@@ -158,23 +172,26 @@ static int trailing_broadcast(Call *c, TF_Tensor *m, TF_Tensor *g) {
   return 1;
 }
 
-/* Dropout's rate and keep factor (attributes), read once per kernel instance. */
+/*
+ * A kernel's attributes, read once per kernel instance: dropout's rate and keep factor, and for the pooled
+ * gradients the height and width of the layer before its pool. Each op declares only those it has (OpSpec);
+ * the others stay 0.
+ */
 typedef struct {
   float rate, keep;
-} DropoutAttrs;
+  int32_t height, width;
+} Attrs;
 
-static void *create_dropout(TF_OpKernelConstruction *ctx) {
-  DropoutAttrs *a = calloc(1, sizeof *a);
+static void *create_attrs(TF_OpKernelConstruction *ctx) {
+  Attrs *a = calloc(1, sizeof *a);
   TF_Status *s = tf.NewStatus();
+  /* an attribute the op does not declare sets an error in s, which is only cleared here */
   tf.OpKernelConstruction_GetAttrFloat(ctx, "rate", &a->rate, s);
-  if (tf.GetCode(s) == TF_OK) tf.OpKernelConstruction_GetAttrFloat(ctx, "keep", &a->keep, s);
-  if (tf.GetCode(s) != TF_OK) tf.OpKernelConstruction_Failure(ctx, s);
+  tf.OpKernelConstruction_GetAttrFloat(ctx, "keep", &a->keep, s);
+  tf.OpKernelConstruction_GetAttrInt32(ctx, "height", &a->height, s);
+  tf.OpKernelConstruction_GetAttrInt32(ctx, "width", &a->width, s);
   tf.DeleteStatus(s);
   return a;
-}
-static void *create_plain(TF_OpKernelConstruction *ctx) {
-  (void)ctx;
-  return NULL;
 }
 static void delete_state(void *state) { free(state); }
 
@@ -280,6 +297,50 @@ LOOP void gate_dropout_relu_grad_loop(int64_t rows, int64_t channels, const floa
       dyp[j] = dy[j] * p[j];
       const float g = dy[j] * gate[j];
       dz[j] = relu_grad(g * mask[j], r[j]);
+    }
+}
+
+/*
+ * A 2x2 max-pool (stride 2, valid) fused into the layer before it (NHWC): for one pooled row, from the two
+ * input rows above it (z, their noise), the pooled values p of d = relu(z + b) * mask (each the first maximum
+ * of its window in row-major order, as TensorFlow's MaxPoolGrad picks it), y = p * gate when gated, and a
+ * route code per pooled value for the gradient: which of the window's four values it is (bits 0-1, dh * 2 +
+ * dw), whether dropout kept it (bit 2) and whether its ReLU was positive (bit 3); small integers, exact in
+ * float32. d is never stored.
+ */
+LOOP void pool_row_loop(int64_t width, int64_t pw, int64_t channels, const float R z, const float R b,
+                          const float R noise, float rate, float keep, const float R gate, float R p, float R route,
+                          float R y) {
+  for (int64_t j = 0; j < pw; j++, p += channels, route += channels, y += gate ? channels : 0)
+    for (int64_t c = 0; c < channels; c++) {
+      float best = 0.0f, code = 0.0f;
+      for (int k = 0; k < 4; k++) {
+        const int64_t at = ((k >> 1) * width + 2 * j + (k & 1)) * channels + c;
+        const float r = relu(z[at] + b[c]), d = r * dropout_mask(noise[at], rate, keep);
+        if (k == 0 || best < d) best = d, code = (float)(k + 4 * (noise[at] >= rate) + 8 * (r > 0.0f));
+      }
+      p[c] = best;
+      route[c] = code;
+      if (gate) y[c] = best * gate[c];
+    }
+}
+
+/*
+ * The gradient through such a pooled layer, for one pooled row: TensorFlow's MaxPoolGrad puts 0 + g at each
+ * window's routed position (+0 elsewhere, and in a last row or column no window covers), then the dropout and
+ * ReLU gradient (g * mask) * (r > 0); +0 stays +0 under it. Gated: g = dy * gate, and dy * p for dgate. dz
+ * holds the two input rows (already zeroed).
+ */
+LOOP void pool_grad_row_loop(int64_t width, int64_t pw, int64_t channels, const float R dy, const float R route,
+                               float keep, const float R p, const float R gate, float R dyp, float R dz) {
+  for (int64_t j = 0; j < pw; j++)
+    for (int64_t c = 0; c < channels; c++) {
+      const int64_t at = j * channels + c;
+      const int code = (int)route[at], k = code & 3;
+      const float g = gate ? dy[at] * gate[c] : dy[at];
+      if (gate) dyp[at] = dy[at] * p[at];
+      const float v = 0.0f + g, m = (float)((code >> 2) & 1) * keep;
+      dz[((k >> 1) * width + 2 * j + (k & 1)) * channels + c] = (v * m) * (float)((code >> 3) & 1);
     }
 }
 
@@ -420,22 +481,61 @@ static Philox seed_stream(TF_Tensor *seed) {
 #define NOISE_CHUNK 4096
 
 /*
- * Threads for the parameter update (TensorFlow's intra-op threads, given at registration). A weight matrix
- * is memory-bound work of a millisecond or more, which one core's bandwidth cannot match, so above
- * SPLIT_MIN values it is cut into one contiguous part per thread; elementwise, so the result does not depend on
- * the split. Batch-sized work stays on the calling thread: waking a thread costs more than it saves.
+ * Threads (TensorFlow's intra-op threads, given at registration) for the passes over whole weight matrices and
+ * over the first convolution layer's maps: memory-bound work of a millisecond or more, which one core's
+ * bandwidth cannot match, so a pass over SPLIT_MIN values or more is cut into one contiguous part per thread.
+ * Every pass here is elementwise or per window, so the result does not depend on the split. Batch-sized work
+ * of the dense layers stays on the calling thread: waking a thread costs more than it saves.
  */
-static int update_threads = 1;
+static int threads = 1;
 #define SPLIT_MIN (1 << 20)
 #define MAX_THREADS 16
 
-/* One thread's part of a weight-sized pass: the values [begin, end) of its operands. */
+typedef void (*RangeWork)(void *ctx, int part, int64_t begin, int64_t end);
 typedef struct {
-  int64_t begin, end, period;
+  RangeWork work;
+  void *ctx;
+  int part;
+  int64_t begin, end;
+} Range;
+
+static void *run_range(void *arg) {
+  const Range *r = arg;
+  r->work(r->ctx, r->part, r->begin, r->end);
+  return NULL;
+}
+
+/*
+ * Runs `work` over the units [0, n) of a pass that touches `values` values: in one contiguous part per thread
+ * from SPLIT_MIN values on, else in one part; part 0 on the calling thread, and a helper thread that cannot
+ * start leaves its part to this one. Returns the number of parts.
+ */
+static int parallel(int64_t n, int64_t values, RangeWork work, void *ctx) {
+  int parts = values >= SPLIT_MIN ? threads : 1;
+  if (parts > MAX_THREADS) parts = MAX_THREADS;
+  if (parts > n) parts = n > 0 ? (int)n : 1;
+  Range range[MAX_THREADS];
+  pthread_t thread[MAX_THREADS];
+  int started = 0;
+  const int64_t chunk = (n + parts - 1) / parts;
+  for (int k = 0; k < parts; k++)
+    range[k] = (Range){work, ctx, k, k * chunk < n ? k * chunk : n, (k + 1) * chunk < n ? (k + 1) * chunk : n};
+  for (int k = 1; k < parts; k++)
+    if (pthread_create(&thread[k], NULL, run_range, &range[k]) == 0) started |= 1 << k;
+    else run_range(&range[k]);
+  run_range(&range[0]);
+  for (int k = 1; k < parts; k++)
+    if (started & (1 << k)) pthread_join(thread[k], NULL);
+  return parts;
+}
+
+/* A weight update's operands, and the sum of g^2 of each part. */
+typedef struct {
+  int64_t period;
   const float *w, *g, *m;
   float step, *out;
-  double sum;
-} Part;
+  double sum[MAX_THREADS];
+} Update;
 
 /*
  * The updates also add up the squares of g (sum_squares_loop) in stretches of UPDATE_CHUNK values, each right
@@ -444,56 +544,36 @@ typedef struct {
  */
 #define UPDATE_CHUNK 4096
 
-static void *update_part(void *arg) {
-  Part *p = arg;
-  p->sum = 0;
-  for (int64_t i = p->begin; i < p->end; i += UPDATE_CHUNK) {
-    const int64_t n = p->end - i < UPDATE_CHUNK ? p->end - i : UPDATE_CHUNK;
-    sgd_update_loop(n, p->w + i, p->g + i, p->step, p->out + i);
-    p->sum += sum_squares_loop(n, p->g + i);
+static void update_part(void *ctx, int part, int64_t begin, int64_t end) {
+  Update *u = ctx;
+  double sum = 0;
+  for (int64_t i = begin; i < end; i += UPDATE_CHUNK) {
+    const int64_t n = end - i < UPDATE_CHUNK ? end - i : UPDATE_CHUNK;
+    sgd_update_loop(n, u->w + i, u->g + i, u->step, u->out + i);
+    sum += sum_squares_loop(n, u->g + i);
   }
-  return NULL;
+  u->sum[part] = sum;
 }
 
-static void *masked_update_part(void *arg) {
-  Part *p = arg;
-  p->sum = 0;
-  /* the mask repeats with period p->period: run stretch by stretch, each without a wrap */
-  for (int64_t i = p->begin; i < p->end;) {
-    const int64_t j = i % p->period, left = p->period - j < p->end - i ? p->period - j : p->end - i;
+static void masked_update_part(void *ctx, int part, int64_t begin, int64_t end) {
+  Update *u = ctx;
+  double sum = 0;
+  /* the mask repeats with period u->period: run stretch by stretch, each without a wrap */
+  for (int64_t i = begin; i < end;) {
+    const int64_t j = i % u->period, left = u->period - j < end - i ? u->period - j : end - i;
     const int64_t n = left < UPDATE_CHUNK ? left : UPDATE_CHUNK;
-    masked_update_loop(n, p->w + i, p->g + i, p->m + j, p->step, p->out + i);
-    p->sum += sum_squares_loop(n, p->g + i);
+    masked_update_loop(n, u->w + i, u->g + i, u->m + j, u->step, u->out + i);
+    sum += sum_squares_loop(n, u->g + i);
     i += n;
   }
-  return NULL;
+  u->sum[part] = sum;
 }
 
-/*
- * Runs `work` over [0, n) in one contiguous part per thread (one part below SPLIT_MIN values), part 0 on the
- * calling thread; a helper thread that cannot start leaves its part to this one. Returns the parts' sums.
- */
-static double split(int64_t n, Part proto, void *(*work)(void *)) {
-  int parts = n >= SPLIT_MIN ? update_threads : 1;
-  if (parts > MAX_THREADS) parts = MAX_THREADS;
-  Part part[MAX_THREADS];
-  pthread_t thread[MAX_THREADS];
-  int started = 0;
-  const int64_t chunk = (n + parts - 1) / parts;
-  for (int k = 0; k < parts; k++) {
-    part[k] = proto;
-    part[k].begin = k * chunk < n ? k * chunk : n;
-    part[k].end = (k + 1) * chunk < n ? (k + 1) * chunk : n;
-  }
-  for (int k = 1; k < parts; k++)
-    if (pthread_create(&thread[k], NULL, work, &part[k]) == 0) started |= 1 << k;
-    else work(&part[k]);
-  work(&part[0]);
+/* Runs an update over its n values; the sum of g^2 over the parts. */
+static double update(int64_t n, Update *u, RangeWork work) {
+  const int parts = parallel(n, n, work, u);
   double sum = 0;
-  for (int k = 0; k < parts; k++) {
-    if (k && started & (1 << k)) pthread_join(thread[k], NULL);
-    sum += part[k].sum;
-  }
+  for (int k = 0; k < parts; k++) sum += u->sum[k];
   return sum;
 }
 
@@ -509,8 +589,8 @@ static void sgd_update(void *state, TF_OpKernelContext *ctx) {
   if (open_call(&c, ctx, 3) && same_size(&c, c.in[0], c.in[1])) {
     if (count(c.in[2]) != 1) fail(&c, "HatSgdUpdate: the step must be a scalar");
     float *out = output(&c, 0, c.in[0]), *sum = out ? scalar_output(&c, 1) : NULL;
-    Part p = {.w = data(c.in[0]), .g = data(c.in[1]), .step = data(c.in[2])[0], .out = out};
-    if (sum) sum[0] = (float)split(count(c.in[0]), p, update_part);
+    Update u = {.w = data(c.in[0]), .g = data(c.in[1]), .step = data(c.in[2])[0], .out = out};
+    if (sum) sum[0] = (float)update(count(c.in[0]), &u, update_part);
   }
   close_call(&c);
 }
@@ -526,9 +606,9 @@ static void masked_sgd_update(void *state, TF_OpKernelContext *ctx) {
   if (open_call(&c, ctx, 4) && same_size(&c, c.in[0], c.in[1]) && trailing_broadcast(&c, c.in[2], c.in[1])) {
     if (count(c.in[3]) != 1) fail(&c, "HatMaskedSgdUpdate: the step must be a scalar");
     float *out = output(&c, 0, c.in[0]), *sum = out ? scalar_output(&c, 1) : NULL;
-    Part p = {.period = count(c.in[2]), .w = data(c.in[0]), .g = data(c.in[1]), .m = data(c.in[2]),
-              .step = data(c.in[3])[0], .out = out};
-    if (sum) sum[0] = (float)split(count(c.in[0]), p, masked_update_part);
+    Update u = {.period = count(c.in[2]), .w = data(c.in[0]), .g = data(c.in[1]), .m = data(c.in[2]),
+                .step = data(c.in[3])[0], .out = out};
+    if (sum) sum[0] = (float)update(count(c.in[0]), &u, masked_update_part);
   }
   close_call(&c);
 }
@@ -546,7 +626,7 @@ static void stateless_uniform(void *state, TF_OpKernelContext *ctx) {
 
 /* HatDropout(x, seed) -> (x * mask, mask): inverted dropout of x with a mask from the seed's noise. */
 static void dropout(void *state, TF_OpKernelContext *ctx) {
-  const DropoutAttrs *a = state;
+  const Attrs *a = state;
   Call c;
   if (open_call_seeded(&c, ctx, 2, 1)) {
     float *y = output(&c, 0, c.in[0]), *mask = y ? output(&c, 1, c.in[0]) : NULL;
@@ -569,7 +649,7 @@ static void dropout(void *state, TF_OpKernelContext *ctx) {
  * per channel (the last axis); the mask from the seed's noise.
  */
 static void bias_relu_dropout_common(void *state, TF_OpKernelContext *ctx, int gated) {
-  const DropoutAttrs *a = state;
+  const Attrs *a = state;
   Call c;
   if (open_call_seeded(&c, ctx, gated ? 4 : 3, 2) && channel_vector(&c, c.in[1], c.in[0]) &&
       (!gated || channel_vector(&c, c.in[3], c.in[0]))) {
@@ -594,6 +674,69 @@ static void bias_relu_dropout_common(void *state, TF_OpKernelContext *ctx, int g
 static void bias_relu_dropout(void *state, TF_OpKernelContext *ctx) { bias_relu_dropout_common(state, ctx, 0); }
 static void bias_relu_dropout_gate(void *state, TF_OpKernelContext *ctx) {
   bias_relu_dropout_common(state, ctx, 1);
+}
+
+/*
+ * A pooled layer (NHWC, 2x2 max-pool of stride 2, valid) for the kernels below: the shapes, and one pooled
+ * row (a batch item's row of windows) as the unit of work.
+ */
+typedef struct {
+  const Attrs *a;
+  Philox philox;
+  int64_t height, width, channels, ph, pw;
+  const float *z, *b, *gate, *dy, *p, *route;
+  float *p_out, *route_out, *y, *dyp, *dz;
+  int out_of_memory;
+} Pooled;
+
+static void pool_part(void *ctx, int part, int64_t begin, int64_t end) {
+  (void)part;
+  Pooled *q = ctx;
+  const int64_t rows = 2 * q->width * q->channels, out = q->pw * q->channels;
+  float *noise = malloc((size_t)rows * sizeof(float));
+  if (!noise) return (void)(q->out_of_memory = 1);
+  for (int64_t u = begin; u < end; u++) {
+    const int64_t at = ((u / q->ph) * q->height + 2 * (u % q->ph)) * q->width * q->channels;
+    uniform_range(q->philox, at, at + rows, noise);
+    pool_row_loop(q->width, q->pw, q->channels, q->z + at, q->b, noise, q->a->rate, q->a->keep, q->gate,
+                  q->p_out + u * out, q->route_out + u * out, q->y ? q->y + u * out : NULL);
+  }
+  free(noise);
+}
+
+/*
+ * HatBiasReluDropoutPool(z, b, seed) -> (p, route) and HatBiasReluDropoutPoolGate(z, b, seed, gate) -> (p,
+ * route, y): a conv layer after its op with its pool: p = maxpool(relu(z + b) * mask), y = p * gate, and the
+ * route codes of pool_row_loop for the gradient kernels below (in place of r, mask and d at full size).
+ */
+static void bias_relu_dropout_pool_common(void *state, TF_OpKernelContext *ctx, int gated) {
+  Call c;
+  if (open_call_seeded(&c, ctx, gated ? 4 : 3, 2) && channel_vector(&c, c.in[1], c.in[0]) &&
+      (!gated || channel_vector(&c, c.in[3], c.in[0]))) {
+    TF_Tensor *z = c.in[0];
+    if (tf.NumDims(z) != 4 || tf.Dim(z, 1) < 2 || tf.Dim(z, 2) < 2) {
+      fail(&c, "hat fused kernel: a pooled layer takes [batch, height >= 2, width >= 2, channels]");
+    } else {
+      Pooled q = {.a = state, .philox = seed_stream(c.in[2]), .height = tf.Dim(z, 1), .width = tf.Dim(z, 2),
+                  .channels = tf.Dim(z, 3), .ph = tf.Dim(z, 1) / 2, .pw = tf.Dim(z, 2) / 2, .z = data(z),
+                  .b = data(c.in[1]), .gate = gated ? data(c.in[3]) : NULL};
+      const int64_t dims[4] = {tf.Dim(z, 0), q.ph, q.pw, q.channels};
+      q.p_out = shaped_output(&c, 0, dims, 4);
+      q.route_out = q.p_out ? shaped_output(&c, 1, dims, 4) : NULL;
+      q.y = q.route_out && gated ? shaped_output(&c, 2, dims, 4) : NULL;
+      if (q.route_out && (!gated || q.y)) {
+        parallel(dims[0] * q.ph, count(z), pool_part, &q);
+        if (q.out_of_memory) fail(&c, "hat fused kernel: out of memory");
+      }
+    }
+  }
+  close_call(&c);
+}
+static void bias_relu_dropout_pool(void *state, TF_OpKernelContext *ctx) {
+  bias_relu_dropout_pool_common(state, ctx, 0);
+}
+static void bias_relu_dropout_pool_gate(void *state, TF_OpKernelContext *ctx) {
+  bias_relu_dropout_pool_common(state, ctx, 1);
 }
 
 /* HatGateGrad(dy, p, gate) -> (dy * p, dy * gate): the gate's two products (the first is summed for dgate). */
@@ -634,25 +777,78 @@ static void gate_dropout_relu_grad(void *state, TF_OpKernelContext *ctx) {
   close_call(&c);
 }
 
+static void pool_grad_part(void *ctx, int part, int64_t begin, int64_t end) {
+  (void)part;
+  Pooled *q = ctx;
+  const int64_t row = q->width * q->channels, out = q->pw * q->channels;
+  for (int64_t u = begin; u < end; u++) {
+    const int64_t i = u % q->ph, at = ((u / q->ph) * q->height + 2 * i) * row;
+    /* the last pooled row also clears the rows below its windows (an odd height's last row) */
+    memset(q->dz + at, 0, (size_t)((i == q->ph - 1 ? q->height - 2 * i : 2) * row) * sizeof(float));
+    pool_grad_row_loop(q->width, q->pw, q->channels, q->dy + u * out, q->route + u * out, q->a->keep,
+                       q->p ? q->p + u * out : NULL, q->gate, q->dyp ? q->dyp + u * out : NULL, q->dz + at);
+  }
+}
+
+/*
+ * HatPoolDropoutReluGrad(dy, route) -> dz and HatGatePoolDropoutReluGrad(dy, p, gate, route) -> (dy * p, dz):
+ * the gradient of a pooled layer (the kernels above) w.r.t. z, from the route codes; the height and width of z
+ * are attributes (a pool of stride 2 drops an odd last row or column).
+ */
+static void pool_dropout_relu_grad_common(void *state, TF_OpKernelContext *ctx, int gated) {
+  const Attrs *a = state;
+  Call c;
+  if (open_call(&c, ctx, gated ? 4 : 2)) {
+    TF_Tensor *dy = c.in[0], *route = c.in[gated ? 3 : 1];
+    if (tf.NumDims(dy) != 4 || a->height / 2 != tf.Dim(dy, 1) || a->width / 2 != tf.Dim(dy, 2) || a->height < 2 ||
+        a->width < 2)
+      fail(&c, "hat fused kernel: the pooled gradient does not match the layer's height and width");
+    else if (same_size(&c, route, dy) && (!gated || (same_size(&c, c.in[1], dy) && channel_vector(&c, c.in[2], dy)))) {
+      Pooled q = {.a = a, .height = a->height, .width = a->width, .channels = tf.Dim(dy, 3), .ph = tf.Dim(dy, 1),
+                  .pw = tf.Dim(dy, 2), .dy = data(dy), .route = data(route), .p = gated ? data(c.in[1]) : NULL,
+                  .gate = gated ? data(c.in[2]) : NULL};
+      const int64_t dims[4] = {tf.Dim(dy, 0), a->height, a->width, q.channels};
+      q.dyp = gated ? output(&c, 0, dy) : NULL;
+      q.dz = !gated || q.dyp ? shaped_output(&c, gated ? 1 : 0, dims, 4) : NULL;
+      if (q.dz) parallel(dims[0] * q.ph, dims[0] * a->height * a->width * q.channels, pool_grad_part, &q);
+    }
+  }
+  close_call(&c);
+}
+static void pool_dropout_relu_grad(void *state, TF_OpKernelContext *ctx) {
+  pool_dropout_relu_grad_common(state, ctx, 0);
+}
+static void gate_pool_dropout_relu_grad(void *state, TF_OpKernelContext *ctx) {
+  pool_dropout_relu_grad_common(state, ctx, 1);
+}
+
 /* ---- registration ---- */
 
 typedef struct {
   const char *name;
-  int n_in, n_out, dropout_attrs;
+  int n_in, n_out;
+  const char *attrs;               /* attribute declarations, ';'-separated, or NULL */
   int seed_at;                     /* the int32 seed pair's input, or -1 */
   void (*compute)(void *, TF_OpKernelContext *);
 } OpSpec;
 
+#define DROPOUT_ATTRS "rate: float;keep: float"
+#define POOL_GRAD_ATTRS "keep: float;height: int;width: int"
+
 static const OpSpec OPS[] = {
-    {"HatSgdUpdate", 3, 2, 0, -1, sgd_update},
-    {"HatMaskedSgdUpdate", 4, 2, 0, -1, masked_sgd_update},
-    {"HatStatelessUniform", 2, 1, 0, 1, stateless_uniform},
-    {"HatDropout", 2, 2, 1, 1, dropout},
-    {"HatBiasReluDropout", 3, 3, 1, 2, bias_relu_dropout},
-    {"HatBiasReluDropoutGate", 4, 4, 1, 2, bias_relu_dropout_gate},
-    {"HatGateGrad", 3, 2, 0, -1, gate_grad},
-    {"HatDropoutReluGrad", 3, 1, 0, -1, dropout_relu_grad},
-    {"HatGateDropoutReluGrad", 5, 2, 0, -1, gate_dropout_relu_grad},
+    {"HatSgdUpdate", 3, 2, NULL, -1, sgd_update},
+    {"HatMaskedSgdUpdate", 4, 2, NULL, -1, masked_sgd_update},
+    {"HatStatelessUniform", 2, 1, NULL, 1, stateless_uniform},
+    {"HatDropout", 2, 2, DROPOUT_ATTRS, 1, dropout},
+    {"HatBiasReluDropout", 3, 3, DROPOUT_ATTRS, 2, bias_relu_dropout},
+    {"HatBiasReluDropoutGate", 4, 4, DROPOUT_ATTRS, 2, bias_relu_dropout_gate},
+    {"HatBiasReluDropoutPool", 3, 2, DROPOUT_ATTRS, 2, bias_relu_dropout_pool},
+    {"HatBiasReluDropoutPoolGate", 4, 3, DROPOUT_ATTRS, 2, bias_relu_dropout_pool_gate},
+    {"HatGateGrad", 3, 2, NULL, -1, gate_grad},
+    {"HatDropoutReluGrad", 3, 1, NULL, -1, dropout_relu_grad},
+    {"HatGateDropoutReluGrad", 5, 2, NULL, -1, gate_dropout_relu_grad},
+    {"HatPoolDropoutReluGrad", 2, 1, POOL_GRAD_ATTRS, -1, pool_dropout_relu_grad},
+    {"HatGatePoolDropoutReluGrad", 4, 2, POOL_GRAD_ATTRS, -1, gate_pool_dropout_relu_grad},
 };
 #define N_OPS (sizeof OPS / sizeof OPS[0])
 
@@ -677,11 +873,15 @@ static int register_ops(const char *lib) {
       snprintf(spec, sizeof spec, "in%d: %s", i, i == op->seed_at ? "int32" : "float"), tf.OpDefinitionBuilderAddInput(b, spec);
     for (int i = 0; i < op->n_out; i++)
       snprintf(spec, sizeof spec, "out%d: float", i), tf.OpDefinitionBuilderAddOutput(b, spec);
-    if (op->dropout_attrs) tf.OpDefinitionBuilderAddAttr(b, "rate: float"), tf.OpDefinitionBuilderAddAttr(b, "keep: float");
+    for (const char *at = op->attrs; at && *at;) {
+      const char *end = strchr(at, ';');
+      const size_t n = end ? (size_t)(end - at) : strlen(at);
+      snprintf(spec, sizeof spec, "%.*s", (int)n, at), tf.OpDefinitionBuilderAddAttr(b, spec);
+      at += n + (end ? 1 : 0);
+    }
     tf.RegisterOpDefinition(b, s);
     if (tf.GetCode(s) != TF_OK) break;
-    TF_KernelBuilder *kb = tf.NewKernelBuilder(op->name, "CPU", op->dropout_attrs ? create_dropout : create_plain,
-                                               op->compute, delete_state);
+    TF_KernelBuilder *kb = tf.NewKernelBuilder(op->name, "CPU", create_attrs, op->compute, delete_state);
     tf.RegisterKernelBuilder(op->name, kb, s);
   }
   int ok = tf.GetCode(s) == TF_OK;
@@ -697,7 +897,7 @@ static int register_ops(const char *lib) {
 static napi_value js_register(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], result;
-  int32_t threads = 1;
+  int32_t n = 1;
   char lib[4096];
   size_t len = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
@@ -705,8 +905,8 @@ static napi_value js_register(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "register(path to libtensorflow_framework, threads)");
     return NULL;
   }
-  if (argc > 1 && napi_get_value_int32(env, argv[1], &threads) == napi_ok && threads >= 1)
-    update_threads = threads < MAX_THREADS ? threads : MAX_THREADS;
+  if (argc > 1 && napi_get_value_int32(env, argv[1], &n) == napi_ok && n >= 1)
+    threads = n < MAX_THREADS ? n : MAX_THREADS;
   if (!registered) {
     if (!register_ops(lib)) {
       napi_throw_error(env, NULL, error);

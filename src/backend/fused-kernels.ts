@@ -1,7 +1,7 @@
 /**
- * The fused elementwise kernels of fused-kernels.c on the native CPU backend: a hidden layer's bias, ReLU,
- * dropout and gate in one kernel, their gradients in one, and the parameter update w − g·step in one pass
- * (split over TensorFlow's threads for weight matrices). They replace chains of TensorFlow ops with the same
+ * The fused kernels of fused-kernels.c on the native CPU backend: a hidden layer's bias, ReLU, dropout,
+ * 2×2 max-pool and gate in one kernel, their gradients in one, and the parameter update w − g·step in one pass
+ * (split over TensorFlow's threads for weight matrices and the first conv layer's maps). They replace chains of TensorFlow ops with the same
  * float32 operations in the same order, so results are bit for bit those of the chains (test/fused-kernels
  * checks each against them); what they save is a dozen trips per layer through TensorFlow's thread pool
  * (~80 µs each on 2 threads here) and passes over the weights (bench/README.md).
@@ -102,10 +102,15 @@ function runSeeded(
   }
 }
 
+// the factor the plain chain multiplies by, as float32 like its scalar operand
+const keepAttr = (b: NativeBackend, rate: number) => ({
+  name: 'keep',
+  type: b.binding.TF_ATTR_FLOAT,
+  value: 1 / (1 - rate),
+});
 const dropoutAttrs = (rate: number) => (b: NativeBackend) => [
   { name: 'rate', type: b.binding.TF_ATTR_FLOAT, value: rate },
-  // the factor the plain chain multiplies by, as float32 like its scalar operand
-  { name: 'keep', type: b.binding.TF_ATTR_FLOAT, value: 1 / (1 - rate) },
+  keepAttr(b, rate),
 ];
 
 /**
@@ -162,6 +167,56 @@ export function fusedBiasReluDropout(
   return gate
     ? runSeeded('HatBiasReluDropoutGate', seed, (s) => [z, bias, s, gate], 4, dropoutAttrs(rate))
     : runSeeded('HatBiasReluDropout', seed, (s) => [z, bias, s], 3, dropoutAttrs(rate));
+}
+
+/**
+ * A conv layer after its op, with its 2×2 max-pool (stride 2, valid; NHWC): [p, route] with p = maxpool(relu(z
+ * + bias)·mask), and with a gate also y = p·gate ([p, route, y]). route holds, per pooled value, which of its
+ * window's values it is and that value's dropout and ReLU state: all the gradient needs, in place of the
+ * layer's activations at full size. Null when the kernels do not run.
+ */
+export function fusedBiasReluDropoutPool(
+  z: tf.Tensor,
+  bias: tf.Tensor,
+  seed: readonly [number, number],
+  rate: number,
+  gate?: tf.Tensor,
+): tf.Tensor[] | null {
+  return gate
+    ? runSeeded('HatBiasReluDropoutPoolGate', seed, (s) => [z, bias, s, gate], 3, dropoutAttrs(rate))
+    : runSeeded('HatBiasReluDropoutPool', seed, (s) => [z, bias, s], 2, dropoutAttrs(rate));
+}
+
+const poolGradAttrs = (rate: number, height: number, width: number) => (b: NativeBackend) => [
+  keepAttr(b, rate),
+  { name: 'height', type: b.binding.TF_ATTR_INT, value: height },
+  { name: 'width', type: b.binding.TF_ATTR_INT, value: width },
+];
+
+/**
+ * The gradient of fusedBiasReluDropoutPool's p w.r.t. z ([height, width] its spatial size): TensorFlow's
+ * MaxPoolGrad (the first maximum of each window), then the dropout and ReLU gradient; or null.
+ */
+export function fusedPoolDropoutReluGrad(
+  dy: tf.Tensor,
+  route: tf.Tensor,
+  rate: number,
+  [height, width]: readonly number[],
+): tf.Tensor | null {
+  return run('HatPoolDropoutReluGrad', [dy, route], 1, poolGradAttrs(rate, height, width))?.[0] ?? null;
+}
+
+/** The same through the gate y = p·gate: [dy·p, the gradient w.r.t. z], or null. */
+export function fusedGatePoolDropoutReluGrad(
+  dy: tf.Tensor,
+  p: tf.Tensor,
+  gate: tf.Tensor,
+  route: tf.Tensor,
+  rate: number,
+  [height, width]: readonly number[],
+): [tf.Tensor, tf.Tensor] | null {
+  return run('HatGatePoolDropoutReluGrad', [dy, p, gate, route], 2, poolGradAttrs(rate, height, width)) as
+    [tf.Tensor, tf.Tensor] | null;
 }
 
 /** The gate's products in the backward pass: [dy·p, dy·gate], or null. */

@@ -8,11 +8,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   fusedBiasReluDropout,
+  fusedBiasReluDropoutPool,
   fusedDropout,
   fusedDropoutReluGrad,
   fusedGateDropoutReluGrad,
   fusedGateGrad,
+  fusedGatePoolDropoutReluGrad,
   fusedKernelsActive,
+  fusedPoolDropoutReluGrad,
 } from '../backend/fused-kernels';
 import { reluGrad, statelessUniform } from '../backend/native-ops';
 import { DropoutMasks, Rng, type RngState } from '../core/rng';
@@ -40,8 +43,10 @@ const POOL = { filterSize: 2, strides: 2, pad: 'valid' } as const;
 /**
  * A whole hidden layer as one taped op with a hand-written gradient (native backend): op + bias → ReLU →
  * dropout → (2×2 max-pool) → (HAT gate). The tape then keeps a handful of tensors instead of cloning every
- * intermediate, and the backward pass is TensorFlow's own kernels: the gate's product, MaxPoolGrad, the
- * dropout mask, ReluGrad, the op's two backprops and the bias sum. No input gradient for raw data.
+ * intermediate. With the fused kernels, everything after the op is one kernel forward and one backward
+ * (a pooled layer keeps only each window's route, not its activations); without them, TensorFlow's own
+ * kernels: the gate's product, MaxPoolGrad, the dropout mask, ReluGrad. Then the op's two backprops and the
+ * bias sum. No input gradient for raw data.
  */
 function fusedHidden(spec: LayerSpec, dropout: Dropout, inputGrad: boolean, gated: boolean) {
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -51,8 +56,25 @@ function fusedHidden(spec: LayerSpec, dropout: Dropout, inputGrad: boolean, gate
     const z = conv
       ? tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid')
       : tf.matMul(flatten(x), w as tf.Tensor2D);
-    // the fused kernels (when they run) do bias, ReLU, dropout and, without a pool between, the gate in one
     const seed = spec.dropout > 0 ? dropout.nextSeed() : null;
+    // the fused kernels (when they run) do bias, ReLU, dropout, the pool and the gate in one; a pooled layer
+    // keeps only each window's route for the gradient, not its activations
+    const pooled =
+      seed && spec.pool ? fusedBiasReluDropoutPool(z, b, seed, spec.dropout, gated ? gate : undefined) : null;
+    if (pooled) {
+      const [p, route] = pooled;
+      save([x, w, route, p, gated ? gate : p]);
+      const [height, width] = z.shape.slice(1, 3);
+      return {
+        value: gated ? pooled[2] : p,
+        gradFunc: (dy: tf.Tensor, [xs, ws, rs, ps, gs]: tf.Tensor[]) => {
+          if (!gated)
+            return opGrads(xs, ws, fusedPoolDropoutReluGrad(dy, rs, spec.dropout, [height, width])!, inputGrad);
+          const [dyp, dz] = fusedGatePoolDropoutReluGrad(dy, ps, gs, rs, spec.dropout, [height, width])!;
+          return [...opGrads(xs, ws, dz, inputGrad), tf.sum(dyp, [0, 1, 2])];
+        },
+      };
+    }
     const f = seed && fusedBiasReluDropout(z, b, seed, spec.dropout, gated && !spec.pool ? gate : undefined);
     const fusedPath = f !== null;
     const r = f ? f[0] : tf.relu(tf.add(z, b));
@@ -65,7 +87,6 @@ function fusedHidden(spec: LayerSpec, dropout: Dropout, inputGrad: boolean, gate
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws, rs, ms, ds, ps, gs] = saved;
-        const grads: tf.Tensor[] = [];
         const batchAxes = [...Array(dy.rank - 1).keys()];
         let g = dy;
         let dGate: tf.Tensor | null = null;
@@ -84,29 +105,28 @@ function fusedHidden(spec: LayerSpec, dropout: Dropout, inputGrad: boolean, gate
             g = tf.engine().runKernel('MaxPoolGrad', { dy: g, input: ds, output: ps }, { ...POOL }) as tf.Tensor;
           dz = (fusedPath && fusedDropoutReluGrad(g, ms, rs)) || reluGrad(mask ? tf.mul(g, ms) : g, rs);
         }
-        if (conv) {
-          const dx = inputGrad
-            ? (tf
-                .engine()
-                .runKernel(
-                  'Conv2DBackpropInput',
-                  { dy: dz, filter: ws },
-                  { ...CONV, inputShape: xs.shape },
-                ) as tf.Tensor)
-            : tf.zerosLike(xs);
-          const dw = tf
-            .engine()
-            .runKernel('Conv2DBackpropFilter', { x: xs, dy: dz }, { ...CONV, filterShape: ws.shape }) as tf.Tensor;
-          grads.push(dx, dw, tf.sum(dz, [0, 1, 2]));
-        } else {
-          const dx = inputGrad ? tf.reshape(tf.matMul(dz, ws as tf.Tensor2D, false, true), xs.shape) : tf.zerosLike(xs);
-          grads.push(dx, tf.matMul(flatten(xs), dz as tf.Tensor2D, true, false), tf.sum(dz, 0));
-        }
-        if (dGate) grads.push(dGate);
-        return grads;
+        const grads = opGrads(xs, ws, dz, inputGrad);
+        return dGate ? [...grads, dGate] : grads;
       },
     };
   });
+}
+
+/** The gradients of a layer's op plus bias w.r.t. its input, weight and bias, from dz (none for raw data). */
+function opGrads(x: tf.Tensor, w: tf.Tensor, dz: tf.Tensor, inputGrad: boolean): tf.Tensor[] {
+  if (w.rank === 4) {
+    const dx = inputGrad
+      ? (tf
+          .engine()
+          .runKernel('Conv2DBackpropInput', { dy: dz, filter: w }, { ...CONV, inputShape: x.shape }) as tf.Tensor)
+      : tf.zerosLike(x);
+    const dw = tf
+      .engine()
+      .runKernel('Conv2DBackpropFilter', { x, dy: dz }, { ...CONV, filterShape: w.shape }) as tf.Tensor;
+    return [dx, dw, tf.sum(dz, [0, 1, 2])];
+  }
+  const dx = inputGrad ? tf.reshape(tf.matMul(dz, w as tf.Tensor2D, false, true), x.shape) : tf.zerosLike(x);
+  return [dx, tf.matMul(flatten(x), dz as tf.Tensor2D, true, false), tf.sum(dz, 0)];
 }
 
 /**
