@@ -11,6 +11,8 @@ import { NonFiniteLossError } from '../src/training/trainer';
 import { isLearner } from '../src/training/types';
 import { type MaskUsageExtras } from '../src/runs/monitors';
 import { backend } from './helpers';
+import { crossEntropy } from '../src/approaches/base';
+import { Rng } from '../src/core/rng';
 
 const quiet = createProgress('quiet');
 function tmp(): string {
@@ -44,6 +46,42 @@ test('durations read as people write them, never 42m60s', () => {
     [Infinity, '?'],
   ];
   for (const [s, text] of cases) assert.equal(fmtTime(s), text, String(s));
+});
+
+test("the cross-entropy's one-op gradient gives the bits of tfjs's chain of gradients", async () => {
+  await backend();
+  const rng = new Rng('cross-entropy');
+  const before = tf.memory().numTensors;
+  // batches of the usual size and a last small one; logits of ordinary size, far apart (a softmax of 0s and 1s)
+  // and with ties; the loss scaled and added to (an approach's regulariser), so the gradient coming in is not 1
+  for (const [n, classes, scale] of [
+    [64, 10, 1],
+    [13, 10, 30],
+    [5, 2, 1e-3],
+    [64, 100, 4],
+  ])
+    tf.tidy(() => {
+      const logits = tf.tensor2d(
+        rng.normalArray(n * classes).map((v, i) => (i % 7 === 0 ? 0 : v * scale)),
+        [n, classes],
+      );
+      const labels = tf.tensor1d(
+        Array.from({ length: n }, () => rng.int(classes)),
+        'int32',
+      );
+      const chain = (z: tf.Tensor) =>
+        tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(labels, classes), tf.logSoftmax(z)), 1))) as tf.Scalar;
+      const objective = (loss: (z: tf.Tensor) => tf.Scalar) => (z: tf.Tensor) =>
+        tf.add(tf.mul(loss(z), 0.37), tf.sum(tf.square(z)));
+      const [want, got] = [
+        tf.grad(objective(chain))(logits),
+        tf.grad(objective((z) => crossEntropy(z as tf.Tensor2D, labels)))(logits),
+      ];
+      const bits = (t: tf.Tensor) => Array.from(new Uint32Array(t.dataSync().slice().buffer));
+      assert.deepEqual(bits(got), bits(want), `gradient, ${n}x${classes} logits at scale ${scale}`);
+      assert.deepEqual(bits(crossEntropy(logits, labels)), bits(chain(logits)), `loss, ${n}x${classes}`);
+    });
+  assert.equal(tf.memory().numTensors, before);
 });
 
 test('no tensor leak: tf.memory().numTensors is flat across epochs and tasks return to the same level', async () => {

@@ -17,11 +17,29 @@ import type { Evaluation, Learner, LearnerState, StepPosition, TaskContext, Task
 /** Evaluation batch size: large batches without gradients. */
 export const EVAL_BATCH = 512;
 
-/** Mean softmax cross-entropy of int labels. */
+/**
+ * Mean softmax cross-entropy of int labels, −mean(Σ oneHot·logSoftmax(logits)), as tfjs's ops compute it. Its
+ * gradient is taped as one op: the values of tfjs's chain of gradients (logSoftmax's own, then those of Mul,
+ * Sum, Mean and Neg) bit for bit, in 7 TensorFlow ops instead of 12 and without the chain's tensors of ones.
+ */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(
-    () => tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(labels, logits.shape[1]), tf.logSoftmax(logits)), 1))) as tf.Scalar,
-  );
+  const n = logits.shape[0];
+  const f = tf.customGrad((z: tf.Tensor, save: tf.GradSaveFunc) => {
+    const oneHot = tf.cast(tf.oneHot(labels, z.shape[1]), 'float32');
+    const shifted = tf.sub(z, tf.max(z, 1, true));
+    const logSoftmax = tf.sub(shifted, tf.log(tf.sum(tf.exp(shifted), 1, true)));
+    save([oneHot, logSoftmax]);
+    return {
+      value: tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logSoftmax), 1))),
+      gradFunc: (dy: tf.Tensor, [hot, ls]: tf.Tensor[]) => {
+        // the chain's −dy, then (·1)/n per row (Mean), ·1 per class (Sum), ·oneHot (Mul): the products by 1 are exact
+        const g = tf.mul(hot, tf.div(tf.neg(dy), n));
+        // logSoftmax's gradient, as tfjs's: g − Σg · exp(logSoftmax)
+        return tf.sub(g, tf.mul(tf.sum(g, 1, true), tf.exp(ls)));
+      },
+    };
+  });
+  return tf.tidy(() => f(logits) as tf.Scalar);
 }
 
 /** Accuracy and mean cross-entropy of the logits a model gives a sample source's inputs (in batches of EVAL_BATCH). */
