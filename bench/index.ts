@@ -2,7 +2,8 @@
  * `npm run bench`: in one run, side by side, with interleaved repetitions (this machine is noisy):
  *
  * - training samples/s of the full step (HAT, SGD, EWC) and evaluation samples/s, MLP and AlexNet, on the
- *   native backend (default threads, 1 thread, oneDNN off) and on wasm (bench/steps.ts in child processes);
+ *   native backend (at the threads `hat run` gives each network, every core, 1 thread, oneDNN off) and on
+ *   wasm (bench/steps.ts in child processes);
  * - the same HAT and SGD steps and evaluations in PyTorch (bench/torch/steps.py, in a bench-local virtual
  *   environment that bench/torch/setup.sh creates from pip's index; skipped with a message without torch);
  * - two single-thread processes at once against one two-thread process (the grid's worker default);
@@ -20,7 +21,9 @@ import * as path from 'node:path';
 import type { FusedKernelsStatus } from '../src/backend/fused-kernels';
 import { median } from './common';
 import type { EpochResult } from './epoch';
-import type { StepResult } from './steps';
+import { STEP_CONFIGS, type StepResult } from './steps';
+import { runThreads } from '../src/backend/settings';
+import { mlpConfig } from '../src/nets/config';
 
 const ROOT = path.resolve(__dirname, '..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -102,16 +105,37 @@ function runTorch(python: string, quick: boolean): Record<string, number> {
 const stats = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), reps: xs });
 type Stats = ReturnType<typeof stats>;
 
+/**
+ * The threads `hat run` gives TensorFlow for a step config's network (src/backend/settings.ts runThreads: 1 for
+ * the 800-unit baseline MLP), or undefined for TensorFlow's default (one per core).
+ */
+function runThreadsOf(config: string): number | undefined {
+  const [approach, kind] = config.split('-');
+  if (kind !== 'mlp') return undefined;
+  // the evaluation configs time HAT's network
+  const hat = approach === 'hat' || approach === 'eval';
+  return runThreads(
+    'mlp',
+    mlpConfig({ heads: [], hat }).layers.map((l) => l.units),
+  );
+}
+
 async function main(): Promise<void> {
   const quick = flag('--quick');
   const reps = Number(value('--reps', quick ? '1' : '3'));
   const n = quick ? QUICK_STEPS : STEPS;
   const steps = ['--steps-mlp', String(n.mlp), '--steps-alexnet', String(n.alexnet), '--warmup', String(n.warmup)];
+  const single = { TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1' };
+  // "native": each network at the threads `hat run` gives it (one per core, or 1 for a small MLP)
+  const oneThread = STEP_CONFIGS.filter((c) => runThreadsOf(c) === 1).join(',');
+  const everyCore = STEP_CONFIGS.filter((c) => runThreadsOf(c) === undefined).join(',');
   const variants: Variant[] = [
-    { name: 'native', env: {}, args: ['--backend', 'native', ...steps] },
+    { name: 'native', env: {}, args: ['--backend', 'native', '--configs', everyCore, ...steps] },
+    { name: 'native', env: single, args: ['--backend', 'native', '--configs', oneThread, ...steps] },
+    { name: 'native every core', env: {}, args: ['--backend', 'native', '--configs', oneThread, ...steps] },
     {
       name: 'native 1 thread',
-      env: { TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1' },
+      env: single,
       args: ['--backend', 'native', '--configs', 'hat-mlp,sgd-mlp,hat-alexnet,sgd-alexnet', ...steps],
     },
     {
@@ -150,7 +174,7 @@ async function main(): Promise<void> {
         results: StepResult[];
         fusedKernels: FusedKernelsStatus | null;
       };
-      fusedKernels[v.name] = out.fusedKernels;
+      fusedKernels[v.name] ??= out.fusedKernels;
       for (const r of out.results) add(v.name, r.config, r.samplesPerSecond);
       (memory[v.name] ??= []).push(...out.results);
     }
@@ -161,7 +185,6 @@ async function main(): Promise<void> {
     }
     // throughput of two single-thread processes at once (the grid's 2 workers x 1 thread) on the HAT steps
     process.stderr.write(`rep ${rep}/${reps}: 2 processes x 1 thread\n`);
-    const single = { TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1' };
     const pair = await Promise.all(
       [0, 1].map(() =>
         runChild('steps.ts', ['--backend', 'native', '--configs', 'hat-mlp,hat-alexnet', ...steps], single),

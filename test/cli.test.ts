@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { type RunResult, readResult } from '../src/runs/result-file';
 import type { CompressionExtras, GateLogExtras } from '../src/runs/monitors';
+import { ONE_THREAD_MLP_UNITS, runThreads } from '../src/backend/settings';
 
 const root = path.resolve(__dirname, '..');
 function hat(args: string[], env: Record<string, string> = {}) {
@@ -69,6 +70,10 @@ test('hat run trains, prints the summary, writes the result files; hat table rea
     assert.match(r.out, new RegExp(`mnist2\\s+${a}\\s+0\\s+2`));
   }
   assert.ok(fs.existsSync(path.join(resDir, 'mnist2_hat_0.json')));
+  // a run of so small an MLP gives TensorFlow one thread (faster there), and says so in the result file
+  const env = (readResult(path.join(resDir, 'mnist2_hat_0.json')) as RunResult).environment.backend;
+  if (env.name === 'tensorflow' && process.env.TF_NUM_INTRAOP_THREADS === undefined)
+    assert.equal(env.tensorflow?.intraOpThreads, '1');
   assert.match(
     fs.readFileSync(path.join(resDir, 'mnist2_hat_0.txt'), 'utf8'),
     /^\d\.\d{4}\t0\.0000\n\d\.\d{4}\t\d\.\d{4}\n$/,
@@ -81,6 +86,14 @@ test('hat run trains, prints the summary, writes the result files; hat table rea
   const empty = hat(['table', '--res-dir', path.join(resDir, 'none')]);
   assert.equal(empty.code, 2);
   assert.match(empty.err, /no complete result files/);
+});
+
+test('a single run gives TensorFlow one thread for an MLP up to ONE_THREAD_MLP_UNITS wide, else every core', () => {
+  assert.equal(runThreads('mlp', [800, 800, 800]), 1);
+  assert.equal(runThreads('mlp', [32]), 1);
+  assert.equal(runThreads('mlp', [ONE_THREAD_MLP_UNITS + 1, 10]), undefined);
+  assert.equal(runThreads('mlp', [2000, 2000]), undefined);
+  assert.equal(runThreads('alexnet', [64, 128, 256, 2048, 2048]), undefined);
 });
 
 test('hat backend reports the backend; CI runs on native TensorFlow', () => {

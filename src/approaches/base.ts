@@ -24,7 +24,8 @@ export const EVAL_BATCH = 512;
  */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   const n = logits.shape[0];
-  const f = tf.customGrad((z: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [z, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
     const oneHot = tf.cast(tf.oneHot(labels, z.shape[1]), 'float32');
     const shifted = tf.sub(z, tf.max(z, 1, true));
     const logSoftmax = tf.sub(shifted, tf.log(tf.sum(tf.exp(shifted), 1, true)));

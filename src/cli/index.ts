@@ -5,7 +5,7 @@
  * (or HAT_DEBUG=1). `--verbose` (or HAT_TF_LOG=1) lets TensorFlow's own start-up log through.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { setNativeSettings } from '../backend/settings';
+import { ONE_THREAD_MLP_UNITS, setNativeSettings } from '../backend/settings';
 import { UserError } from '../core/errors';
 import { backendCommand } from './backend';
 import { dataCommand } from './data';
@@ -25,7 +25,7 @@ export function buildProgram(): Command {
     .option('--verbose', "let TensorFlow's own log messages through (also HAT_TF_LOG=1)")
     .option(
       '--tf-threads <n>',
-      "native TensorFlow's intra- and inter-op threads (also TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS; default: one per core; `hat grid --threads` sets its workers')",
+      `native TensorFlow's intra- and inter-op threads (also TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS; default: one per core, but 1 for \`hat run\` of an MLP of up to ${ONE_THREAD_MLP_UNITS} units per layer, which trains faster so; \`hat grid --threads\` sets its workers')`,
       int('--tf-threads', 1),
     )
     .addOption(

@@ -2,11 +2,13 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Command, Option } from 'commander';
-import { APPROACHES } from '../approaches/index';
+import { APPROACHES, approachDef } from '../approaches/index';
 import { APPROACH_IDS, TABLE1_RUNS } from '../approaches/catalog';
 import { OptionError } from '../core/errors';
 import { paramHelp } from '../core/params';
-import { EXPERIMENTS, type ExperimentName } from '../data/experiments';
+import { chooseRunThreads } from '../backend/settings';
+import { EXPERIMENTS, EXPERIMENT_NETWORK, type ExperimentName } from '../data/experiments';
+import { mlpConfig } from '../nets/config';
 import { SUMMARY_NOTE, summaryTable, table1Order } from '../analysis/summary';
 import { MONITORS, type MonitorName } from '../runs/monitors';
 import { runExperiment } from '../runs/run';
@@ -102,6 +104,15 @@ export function runCommand(program: Command): void {
           monitor?: MonitorName[];
         },
       ) => {
+        // one network per process: TensorFlow's threads can follow it (backend/settings.ts runThreads)
+        const def = approachDef(o.approach);
+        if (def.network !== 'none' && EXPERIMENT_NETWORK[o.experiment] === 'mlp')
+          chooseRunThreads(
+            'mlp',
+            mlpConfig({ heads: [], hat: def.network === 'hat', hidden: protocolRunOptions(o).hidden }).layers.map(
+              (l) => l.units,
+            ),
+          );
         const { result, file, approach } = await runExperiment({
           ...protocolRunOptions(o),
           experiment: o.experiment,
