@@ -22,6 +22,7 @@ import {
   fusedSgdUpdate,
   fusedStatelessUniform,
   setFusedKernelsEnabled,
+  setFusedSumsEnabled,
 } from '../src/backend/fused-kernels';
 import { nativeBackend, reluGrad, statelessUniform } from '../src/backend/native-ops';
 import { sgdUpdate } from '../src/approaches/base';
@@ -58,6 +59,8 @@ async function nativeWithKernels(t: { skip: (m: string) => void }): Promise<bool
   // in CI the setup builds the addon: its absence there is a failure, not a skip
   if (!s.active && process.env.CI) assert.fail(`fused kernels not active: ${s.reason}`);
   if (!s.active) return (t.skip(`fused kernels not active: ${s.reason}`), false);
+  // the kernels' sums over rows match TensorFlow's order on this machine's build (else they would not run)
+  if (process.env.CI) assert.ok((s.sumPacket ?? 0) > 0, 'the fused kernels return no sums: their order matched none');
   return true;
 }
 
@@ -89,6 +92,8 @@ test('each fused kernel gives the bits of the TensorFlow ops it replaces', async
     [700, 7], // stretches of noise that do not start on a block of 4
     [3, 5001], // a row longer than a stretch
     [64, 800],
+    [37, 21], // sums over rows: four accumulators, a row left over, columns beyond the last whole packet
+    [16, 8],
   ]) {
     tf.tidy(() => {
       const c = shape[shape.length - 1];
@@ -117,10 +122,27 @@ test('each fused kernel gives the bits of the TensorFlow ops it replaces', async
       const [dyp, g] = fusedGateGrad(dy, d, gate)!;
       sameBits(dyp, tf.mul(dy, d), `${shape} dy * p`);
       sameBits(g, tf.mul(dy, gate), `${shape} dy * gate`);
-      sameBits(fusedDropoutReluGrad(dy, plainMask, r)!, reluGrad(tf.mul(dy, plainMask), r), `${shape} relu grad`);
-      const [dyp2, dz] = fusedGateDropoutReluGrad(dy, d, gate, plainMask, r)!;
-      sameBits(dyp2, tf.mul(dy, d), `${shape} gated dy * p`);
-      sameBits(dz, reluGrad(tf.mul(tf.mul(dy, gate), plainMask), r), `${shape} gated relu grad`);
+      // the gradients, and the bias's and gate's (sums over rows, in TensorFlow's order), also as on a build
+      // whose order the kernels do not match (no sums from them; TensorFlow's Sum)
+      const rows = [...Array(shape.length - 1).keys()];
+      const [dzPlain, dzGatedPlain] = [
+        reluGrad(tf.mul(dy, plainMask), r),
+        reluGrad(tf.mul(tf.mul(dy, gate), plainMask), r),
+      ];
+      for (const sums of [true, false]) {
+        setFusedSumsEnabled(sums);
+        try {
+          const [dz, db] = fusedDropoutReluGrad(dy, plainMask, r)!;
+          sameBits(dz, dzPlain, `${shape} relu grad`);
+          sameBits(db, tf.sum(dzPlain, rows), `${shape} bias grad (sums ${sums})`);
+          const [dzGated, dbGated, dGate] = fusedGateDropoutReluGrad(dy, d, gate, plainMask, r)!;
+          sameBits(dzGated, dzGatedPlain, `${shape} gated relu grad`);
+          sameBits(dbGated, tf.sum(dzGatedPlain, rows), `${shape} gated bias grad (sums ${sums})`);
+          sameBits(dGate, tf.sum(tf.mul(dy, d), rows), `${shape} gate grad (sums ${sums})`);
+        } finally {
+          setFusedSumsEnabled(true);
+        }
+      }
 
       const step = tf.scalar(0.0371);
       const [updated, sum] = fusedSgdUpdate(z, dy, step)!;
@@ -187,6 +209,7 @@ test('the pooled-layer kernels give the bits of ReLU, dropout, MaxPool, MaxPoolG
     [3, 6, 4, 2],
     [1, 2, 3, 17],
     [20, 29, 29, 64],
+    [60, 29, 29, 21], // threads split by blocks of 16 channels: a last block of 5, beyond the last whole packet
   ])
     tf.tidy(() => {
       const n = shape.reduce((a, b) => a * b, 1);
@@ -221,15 +244,26 @@ test('the pooled-layer kernels give the bits of ReLU, dropout, MaxPool, MaxPoolG
 
       const [pf, route] = fusedBiasReluDropoutPool(z, bias, seed, rate)!;
       sameBits(pf, p, `${shape} pooled`);
-      sameBits(fusedPoolDropoutReluGrad(dy, route, rate, [height, width])!, viaPool(dy), `${shape} pooled gradient`);
-
+      const rows = [0, 1, 2];
       const [pg, routeG, y] = fusedBiasReluDropoutPool(z, bias, seed, rate, gate)!;
       sameBits(pg, p, `${shape} gated: pooled`);
       sameBits(routeG, route, `${shape} gated: route`);
       sameBits(y, tf.mul(p, gate), `${shape} gated: p * gate`);
-      const [dyp, dz] = fusedGatePoolDropoutReluGrad(dy, p, gate, route, rate, [height, width])!;
-      sameBits(dyp, tf.mul(dy, p), `${shape} gated: dy * p`);
-      sameBits(dz, viaPool(tf.mul(dy, gate)), `${shape} gated: gradient`);
+      const [want, wantGated] = [viaPool(dy), viaPool(tf.mul(dy, gate))];
+      for (const sums of [true, false]) {
+        setFusedSumsEnabled(sums);
+        try {
+          const [dz, db] = fusedPoolDropoutReluGrad(dy, route, rate, [height, width])!;
+          sameBits(dz, want, `${shape} pooled gradient`);
+          sameBits(db, tf.sum(want, rows), `${shape} pooled bias gradient (sums ${sums})`);
+          const [dzG, dbG, dGate] = fusedGatePoolDropoutReluGrad(dy, p, gate, route, rate, [height, width])!;
+          sameBits(dzG, wantGated, `${shape} gated: gradient`);
+          sameBits(dbG, tf.sum(wantGated, rows), `${shape} gated: bias gradient (sums ${sums})`);
+          sameBits(dGate, tf.sum(tf.mul(dy, p), rows), `${shape} gated: gate gradient (sums ${sums})`);
+        } finally {
+          setFusedSumsEnabled(true);
+        }
+      }
     });
   assert.equal(tf.memory().numTensors, before);
 });

@@ -90,6 +90,9 @@ static float *data(TF_Tensor *t) { return (float *)tf.TensorData(t); }
 static int64_t count(TF_Tensor *t) { return tf.TensorElementCount(t); }
 static int64_t last_dim(TF_Tensor *t) { return tf.NumDims(t) ? tf.Dim(t, tf.NumDims(t) - 1) : 1; }
 
+/* Whether the call has not failed so far. */
+static int ok(Call *c) { return tf.GetCode(c->status) == TF_OK; }
+
 static void fail(Call *c, const char *message) {
   if (tf.GetCode(c->status) == TF_OK) tf.SetStatus(c->status, TF_INVALID_ARGUMENT, message);
 }
@@ -331,10 +334,11 @@ LOOP void pool_row_loop(int64_t width, int64_t pw, int64_t channels, const float
  * ReLU gradient (g * mask) * (r > 0); +0 stays +0 under it. Gated: g = dy * gate, and dy * p for dgate. dz
  * holds the two input rows (already zeroed).
  */
-LOOP void pool_grad_row_loop(int64_t width, int64_t pw, int64_t channels, const float R dy, const float R route,
-                               float keep, const float R p, const float R gate, float R dyp, float R dz) {
+LOOP void pool_grad_row_loop(int64_t width, int64_t pw, int64_t channels, int64_t c0, int64_t c1, const float R dy,
+                               const float R route, float keep, const float R p, const float R gate, float R dyp,
+                               float R dz) {
   for (int64_t j = 0; j < pw; j++)
-    for (int64_t c = 0; c < channels; c++) {
+    for (int64_t c = c0; c < c1; c++) {
       const int64_t at = j * channels + c;
       const int code = (int)route[at], k = code & 3;
       const float g = gate ? dy[at] * gate[c] : dy[at];
@@ -342,6 +346,10 @@ LOOP void pool_grad_row_loop(int64_t width, int64_t pw, int64_t channels, const 
       const float v = 0.0f + g, m = (float)((code >> 2) & 1) * keep;
       dz[((k >> 1) * width + 2 * j + (k & 1)) * channels + c] = (v * m) * (float)((code >> 3) & 1);
     }
+}
+
+LOOP void add_loop(int64_t n, float R acc, const float R x) {
+  for (int64_t i = 0; i < n; i++) acc[i] = acc[i] + x[i];
 }
 
 /*
@@ -476,6 +484,55 @@ static Philox seed_stream(TF_Tensor *seed) {
 }
 
 #undef R
+
+/*
+ * TensorFlow's Sum over the rows of a [rows, cols] matrix (a bias's or a gate's gradient) in TensorFlow's own
+ * order, so that a gradient kernel can return it with the gradient (bit for bit; fused-kernels.ts checks the
+ * order at start-up and sets sum_packet). Eigen's reduction that keeps the inner dimension takes the columns
+ * below cols rounded down to its packet size a packet at a time and, from 16 rows on, adds rows 0, 4, 8, ...
+ * into one accumulator, rows 1, 5, 9, ... into a second, and so on, then a0 + a1, + a2, + a3, then the rows
+ * left over by 4 one by one; the other columns (all of them below 16 rows) row by row. Sums start at +0, so a
+ * zero of either sign never changes one. A single row is copied (TensorFlow reduces nothing then). Rows must
+ * come in order; a caller may cover only its columns [c0, c1) (threads split a layer by columns).
+ */
+static int sum_packet = 0; /* Eigen's packet size in floats; 0: unknown, and the kernels return no sums */
+
+typedef struct {
+  int64_t rows, cols, vec, r4;
+  float *acc; /* 4 lanes of cols */
+} Colsum;
+
+static int colsum_open(Colsum *s, int64_t rows, int64_t cols) {
+  s->rows = rows, s->cols = cols;
+  s->vec = sum_packet ? cols / sum_packet * sum_packet : 0;
+  s->r4 = rows >= 16 ? rows / 4 * 4 : 0;
+  s->acc = calloc((size_t)(4 * cols), sizeof(float));
+  return s->acc != NULL;
+}
+
+static void colsum_combine(Colsum *s, int64_t c0, int64_t c1) {
+  const int64_t hi = c1 < s->vec ? c1 : s->vec;
+  for (int l = 1; l < 4 && hi > c0; l++) add_loop(hi - c0, s->acc + c0, s->acc + l * s->cols + c0);
+}
+
+/* Row r (x its start) into the sums of columns [c0, c1). */
+static void colsum_row(Colsum *s, int64_t r, const float *x, int64_t c0, int64_t c1) {
+  if (s->rows == 1) return (void)memcpy(s->acc + c0, x + c0, (size_t)(c1 - c0) * sizeof(float));
+  if (r < s->r4) {
+    const int64_t hi = c1 < s->vec ? c1 : s->vec, lo = c0 > s->vec ? c0 : s->vec;
+    if (hi > c0) add_loop(hi - c0, s->acc + (r & 3) * s->cols + c0, x + c0);
+    if (c1 > lo) add_loop(c1 - lo, s->acc + lo, x + lo);
+    return;
+  }
+  if (r == s->r4 && s->r4 > 0) colsum_combine(s, c0, c1);
+  add_loop(c1 - c0, s->acc + c0, x + c0);
+}
+
+/* The sums of columns [c0, c1) into out, once every row is in. */
+static void colsum_close(Colsum *s, int64_t c0, int64_t c1, float *out) {
+  if (s->r4 > 0 && s->r4 == s->rows) colsum_combine(s, c0, c1);
+  memcpy(out + c0, s->acc + c0, (size_t)(c1 - c0) * sizeof(float));
+}
 
 /* Elements per stretch of noise: drawn just before use, so that it stays in the L1/L2 cache. */
 #define NOISE_CHUNK 4096
@@ -683,7 +740,7 @@ static void bias_relu_dropout_gate(void *state, TF_OpKernelContext *ctx) {
 typedef struct {
   const Attrs *a;
   Philox philox;
-  int64_t height, width, channels, ph, pw;
+  int64_t batch, height, width, channels, ph, pw;
   const float *z, *b, *gate, *dy, *p, *route;
   float *p_out, *route_out, *y, *dyp, *dz;
   int out_of_memory;
@@ -751,49 +808,120 @@ static void gate_grad(void *state, TF_OpKernelContext *ctx) {
   close_call(&c);
 }
 
-/* HatDropoutReluGrad(g, mask, r) -> ReluGrad(g * mask, r). */
+/*
+ * A gradient's sum over rows (output i): [channels] when the kernels return sums (sum_packet set), else an
+ * empty tensor, and the caller sums with TensorFlow's Sum. NULL (and *on 0) when not returned or on failure.
+ */
+static float *sum_output(Call *c, int i, int64_t channels, int *on) {
+  const int64_t dims[1] = {sum_packet ? channels : 0};
+  float *out = shaped_output(c, i, dims, 1);
+  *on = out != NULL && sum_packet != 0;
+  return *on ? out : NULL;
+}
+
+/* HatDropoutReluGrad(g, mask, r) -> (dz = ReluGrad(g * mask, r), the sum of dz over rows: the bias's gradient). */
 static void dropout_relu_grad(void *state, TF_OpKernelContext *ctx) {
   (void)state;
   Call c;
   if (open_call(&c, ctx, 3) && same_size(&c, c.in[0], c.in[1]) && same_size(&c, c.in[0], c.in[2])) {
+    const int64_t channels = last_dim(c.in[0]), rows = count(c.in[0]) / channels;
     float *dz = output(&c, 0, c.in[0]);
-    if (dz) dropout_relu_grad_loop(count(c.in[0]), data(c.in[0]), data(c.in[1]), data(c.in[2]), dz);
+    int sums = 0;
+    float *db = dz ? sum_output(&c, 1, channels, &sums) : NULL;
+    Colsum s = {0};
+    if (sums && !colsum_open(&s, rows, channels)) fail(&c, "hat fused kernel: out of memory"), sums = 0, dz = NULL;
+    const float *g = data(c.in[0]), *m = data(c.in[1]), *r = data(c.in[2]);
+    for (int64_t i = 0; dz && i < rows; i++) {
+      const int64_t at = i * channels;
+      dropout_relu_grad_loop(channels, g + at, m + at, r + at, dz + at);
+      if (sums) colsum_row(&s, i, dz + at, 0, channels);
+    }
+    if (sums) colsum_close(&s, 0, channels, db);
+    free(s.acc);
   }
   close_call(&c);
 }
 
-/* HatGateDropoutReluGrad(dy, p, gate, mask, r) -> (dy * p, ReluGrad((dy * gate) * mask, r)): no pool between. */
+/*
+ * HatGateDropoutReluGrad(dy, p, gate, mask, r) -> (dz = ReluGrad((dy * gate) * mask, r), the sum of dz over rows,
+ * the sum of dy * p over rows: the gate's gradient, dy * p): a gated layer without a pool. With sums, dy * p
+ * is not stored (an empty last output); without, the sums are empty and dy * p is returned.
+ */
 static void gate_dropout_relu_grad(void *state, TF_OpKernelContext *ctx) {
   (void)state;
   Call c;
   if (open_call(&c, ctx, 5) && same_size(&c, c.in[0], c.in[1]) && channel_vector(&c, c.in[2], c.in[0]) &&
       same_size(&c, c.in[0], c.in[3]) && same_size(&c, c.in[0], c.in[4])) {
-    float *dyp = output(&c, 0, c.in[0]), *dz = dyp ? output(&c, 1, c.in[0]) : NULL;
-    const int64_t channels = last_dim(c.in[0]);
-    if (dz)
-      gate_dropout_relu_grad_loop(count(c.in[0]) / channels, channels, data(c.in[0]), data(c.in[1]), data(c.in[2]),
-                                  data(c.in[3]), data(c.in[4]), dyp, dz);
+    const int64_t channels = last_dim(c.in[0]), rows = count(c.in[0]) / channels, none[1] = {0};
+    int sums = 0, gsums = 0;
+    float *dz = output(&c, 0, c.in[0]);
+    float *db = ok(&c) ? sum_output(&c, 1, channels, &sums) : NULL;
+    float *dgate = ok(&c) ? sum_output(&c, 2, channels, &gsums) : NULL;
+    /* dy * p: returned without sums; with them, one row of scratch at a time */
+    float *dyp = !ok(&c) ? NULL : sums ? (shaped_output(&c, 3, none, 1), malloc((size_t)channels * sizeof(float)))
+                                       : output(&c, 3, c.in[0]);
+    Colsum sb = {0}, sg = {0};
+    if (ok(&c) && (!dyp || (sums && (!colsum_open(&sb, rows, channels) || !colsum_open(&sg, rows, channels)))))
+      fail(&c, "hat fused kernel: out of memory");
+    const float *dy = data(c.in[0]), *p = data(c.in[1]), *gate = data(c.in[2]), *m = data(c.in[3]), *r = data(c.in[4]);
+    for (int64_t i = 0; ok(&c) && i < rows; i++) {
+      const int64_t at = i * channels;
+      float *dp = sums ? dyp : dyp + at;
+      gate_dropout_relu_grad_loop(1, channels, dy + at, p + at, gate, m + at, r + at, dp, dz + at);
+      if (sums) colsum_row(&sb, i, dz + at, 0, channels), colsum_row(&sg, i, dp, 0, channels);
+    }
+    if (sums && ok(&c)) colsum_close(&sb, 0, channels, db), colsum_close(&sg, 0, channels, dgate);
+    if (sums) free(dyp);
+    free(sb.acc), free(sg.acc);
   }
   close_call(&c);
 }
 
+/* A pooled gradient's operands beyond Pooled's: the sums and the scratch of each thread. */
+typedef struct {
+  Pooled *q;
+  int sums;
+  Colsum sb, sg;
+  float *db, *dgate;
+  int64_t block; /* channels per unit of work */
+  int out_of_memory;
+} PoolGrad;
+
+/* One thread's channels [c0, c1) of every pooled row, in order (the sums need the rows in order). */
 static void pool_grad_part(void *ctx, int part, int64_t begin, int64_t end) {
   (void)part;
-  Pooled *q = ctx;
-  const int64_t row = q->width * q->channels, out = q->pw * q->channels;
-  for (int64_t u = begin; u < end; u++) {
-    const int64_t i = u % q->ph, at = ((u / q->ph) * q->height + 2 * i) * row;
-    /* the last pooled row also clears the rows below its windows (an odd height's last row) */
-    memset(q->dz + at, 0, (size_t)((i == q->ph - 1 ? q->height - 2 * i : 2) * row) * sizeof(float));
-    pool_grad_row_loop(q->width, q->pw, q->channels, q->dy + u * out, q->route + u * out, q->a->keep,
-                       q->p ? q->p + u * out : NULL, q->gate, q->dyp ? q->dyp + u * out : NULL, q->dz + at);
+  PoolGrad *pg = ctx;
+  Pooled *q = pg->q;
+  const int64_t C = q->channels, c0 = begin * pg->block, c1 = end * pg->block < C ? end * pg->block : C;
+  const int64_t row = q->width * C, out = q->pw * C, units = q->batch * q->ph;
+  /* dy * p of one pooled row, when it is summed and not returned */
+  float *scratch = q->gate && pg->sums ? malloc((size_t)out * sizeof(float)) : NULL;
+  if (q->gate && pg->sums && !scratch) return (void)(pg->out_of_memory = 1);
+  for (int64_t u = 0; u < units; u++) {
+    const int64_t i = u % q->ph, h0 = (u / q->ph) * q->height + 2 * i;
+    /* the last pooled row also covers the rows below its windows (an odd height's last row) */
+    const int64_t h1 = h0 + (i == q->ph - 1 ? q->height - 2 * i : 2);
+    for (int64_t x = h0 * q->width; x < h1 * q->width; x++) memset(q->dz + x * C + c0, 0, (size_t)(c1 - c0) * sizeof(float));
+    float *dyp = q->gate ? (scratch ? scratch : q->dyp + u * out) : NULL;
+    pool_grad_row_loop(q->width, q->pw, C, c0, c1, q->dy + u * out, q->route + u * out, q->a->keep,
+                       q->p ? q->p + u * out : NULL, q->gate, dyp, q->dz + h0 * row);
+    if (!pg->sums) continue;
+    for (int64_t x = h0 * q->width; x < h1 * q->width; x++) colsum_row(&pg->sb, x, q->dz + x * C, c0, c1);
+    for (int64_t j = 0; q->gate && j < q->pw; j++) colsum_row(&pg->sg, u * q->pw + j, dyp + j * C, c0, c1);
   }
+  if (pg->sums) {
+    colsum_close(&pg->sb, c0, c1, pg->db);
+    if (q->gate) colsum_close(&pg->sg, c0, c1, pg->dgate);
+  }
+  free(scratch);
 }
 
 /*
- * HatPoolDropoutReluGrad(dy, route) -> dz and HatGatePoolDropoutReluGrad(dy, p, gate, route) -> (dy * p, dz):
- * the gradient of a pooled layer (the kernels above) w.r.t. z, from the route codes; the height and width of z
- * are attributes (a pool of stride 2 drops an odd last row or column).
+ * HatPoolDropoutReluGrad(dy, route) -> (dz, the sum of dz over rows) and HatGatePoolDropoutReluGrad(dy, p, gate,
+ * route) -> (dz, its sum, the sum of dy * p, dy * p): the gradient of a pooled layer (the kernels above) w.r.t.
+ * z from the route codes, and its bias's and gate's gradients (empty without sums, when dy * p is returned
+ * instead; with sums it is not stored). The height and width of z are attributes (a pool of stride 2 drops an
+ * odd last row or column).
  */
 static void pool_dropout_relu_grad_common(void *state, TF_OpKernelContext *ctx, int gated) {
   const Attrs *a = state;
@@ -804,13 +932,28 @@ static void pool_dropout_relu_grad_common(void *state, TF_OpKernelContext *ctx, 
         a->width < 2)
       fail(&c, "hat fused kernel: the pooled gradient does not match the layer's height and width");
     else if (same_size(&c, route, dy) && (!gated || (same_size(&c, c.in[1], dy) && channel_vector(&c, c.in[2], dy)))) {
-      Pooled q = {.a = a, .height = a->height, .width = a->width, .channels = tf.Dim(dy, 3), .ph = tf.Dim(dy, 1),
-                  .pw = tf.Dim(dy, 2), .dy = data(dy), .route = data(route), .p = gated ? data(c.in[1]) : NULL,
-                  .gate = gated ? data(c.in[2]) : NULL};
-      const int64_t dims[4] = {tf.Dim(dy, 0), a->height, a->width, q.channels};
-      q.dyp = gated ? output(&c, 0, dy) : NULL;
-      q.dz = !gated || q.dyp ? shaped_output(&c, gated ? 1 : 0, dims, 4) : NULL;
-      if (q.dz) parallel(dims[0] * q.ph, dims[0] * a->height * a->width * q.channels, pool_grad_part, &q);
+      Pooled q = {.a = a, .batch = tf.Dim(dy, 0), .height = a->height, .width = a->width, .channels = tf.Dim(dy, 3),
+                  .ph = tf.Dim(dy, 1), .pw = tf.Dim(dy, 2), .dy = data(dy), .route = data(route),
+                  .p = gated ? data(c.in[1]) : NULL, .gate = gated ? data(c.in[2]) : NULL};
+      const int64_t dims[4] = {q.batch, a->height, a->width, q.channels}, none[1] = {0};
+      const int64_t rows = q.batch * a->height * a->width;
+      PoolGrad pg = {.q = &q, .block = 16};
+      int gsums = 0;
+      q.dz = shaped_output(&c, 0, dims, 4);
+      pg.db = ok(&c) ? sum_output(&c, 1, q.channels, &pg.sums) : NULL;
+      if (gated && ok(&c)) {
+        pg.dgate = sum_output(&c, 2, q.channels, &gsums);
+        /* dy * p: returned without sums; with them, not stored (pool_grad_part's scratch) */
+        if (ok(&c)) q.dyp = pg.sums ? (shaped_output(&c, 3, none, 1), NULL) : output(&c, 3, dy);
+      }
+      if (ok(&c) && pg.sums &&
+          (!colsum_open(&pg.sb, rows, q.channels) || (gated && !colsum_open(&pg.sg, q.batch * q.ph * q.pw, q.channels))))
+        fail(&c, "hat fused kernel: out of memory");
+      if (ok(&c)) {
+        parallel((q.channels + pg.block - 1) / pg.block, rows * q.channels, pool_grad_part, &pg);
+        if (pg.out_of_memory) fail(&c, "hat fused kernel: out of memory");
+      }
+      free(pg.sb.acc), free(pg.sg.acc);
     }
   }
   close_call(&c);
@@ -845,10 +988,10 @@ static const OpSpec OPS[] = {
     {"HatBiasReluDropoutPool", 3, 2, DROPOUT_ATTRS, 2, bias_relu_dropout_pool},
     {"HatBiasReluDropoutPoolGate", 4, 3, DROPOUT_ATTRS, 2, bias_relu_dropout_pool_gate},
     {"HatGateGrad", 3, 2, NULL, -1, gate_grad},
-    {"HatDropoutReluGrad", 3, 1, NULL, -1, dropout_relu_grad},
-    {"HatGateDropoutReluGrad", 5, 2, NULL, -1, gate_dropout_relu_grad},
-    {"HatPoolDropoutReluGrad", 2, 1, POOL_GRAD_ATTRS, -1, pool_dropout_relu_grad},
-    {"HatGatePoolDropoutReluGrad", 4, 2, POOL_GRAD_ATTRS, -1, gate_pool_dropout_relu_grad},
+    {"HatDropoutReluGrad", 3, 2, NULL, -1, dropout_relu_grad},
+    {"HatGateDropoutReluGrad", 5, 4, NULL, -1, gate_dropout_relu_grad},
+    {"HatPoolDropoutReluGrad", 2, 2, POOL_GRAD_ATTRS, -1, pool_dropout_relu_grad},
+    {"HatGatePoolDropoutReluGrad", 4, 4, POOL_GRAD_ATTRS, -1, gate_pool_dropout_relu_grad},
 };
 #define N_OPS (sizeof OPS / sizeof OPS[0])
 
@@ -923,9 +1066,28 @@ static napi_value js_register(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * setSumPacket(packet: number): the packet size (in floats) of the Eigen build TensorFlow's Sum reduces with, as
+ * fused-kernels.ts found it by comparing the kernels' sums with TensorFlow's; 0: unknown, no sums returned.
+ */
+static napi_value js_set_sum_packet(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t p = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &p) != napi_ok || p < 0 || p > 64) {
+    napi_throw_type_error(env, NULL, "setSumPacket(packet: 0 to 64)");
+    return NULL;
+  }
+  sum_packet = p;
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "register", NAPI_AUTO_LENGTH, js_register, NULL, &fn);
   napi_set_named_property(env, exports, "register", fn);
+  napi_create_function(env, "setSumPacket", NAPI_AUTO_LENGTH, js_set_sum_packet, NULL, &fn);
+  napi_set_named_property(env, exports, "setSumPacket", fn);
   return exports;
 }

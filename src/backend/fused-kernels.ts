@@ -19,15 +19,22 @@ import { NATIVE_SETTINGS_ENV } from './settings';
 
 interface Addon {
   register(libtensorflowFramework: string, threads: number): string[];
+  setSumPacket(packet: number): void;
 }
 
 /** Whether the fused kernels run, and why not when they do not (for BackendInfo and the result files). */
 export interface FusedKernelsStatus {
   active: boolean;
   reason?: string;
+  /**
+   * Whether the gradient kernels also return the bias's and gate's gradients (sums over rows) in TensorFlow's
+   * order: the Eigen packet size (floats) that order was found with at start-up, or 0 (TensorFlow's Sum runs).
+   */
+  sumPacket?: number;
 }
 
 let status: FusedKernelsStatus = { active: false, reason: 'the native CPU backend is not active' };
+let addon: Addon | null = null;
 /** False while turned off by setFusedKernelsEnabled (tests and benchmarks compare both paths in one process). */
 let enabled = true;
 
@@ -49,12 +56,49 @@ export function installFusedKernels(pkg: string): FusedKernelsStatus {
   try {
     const lib = path.join(path.dirname(require.resolve(`${pkg}/package.json`)), 'deps', 'lib');
     const framework = path.join(lib, 'libtensorflow_framework.so.2');
-    (require(file) as Addon).register(framework, intraOpThreads());
+    addon = require(file) as Addon;
+    addon.register(framework, intraOpThreads());
     status = { active: true };
+    status.sumPacket = findSumPacket(addon);
   } catch (e) {
     status = { active: false, reason: e instanceof Error ? e.message : String(e) };
   }
   return status;
+}
+
+/**
+ * The packet size with which the kernels' sums over rows are TensorFlow's Sum bit for bit (its Eigen build's
+ * reduction order depends on the vector width it was compiled for: 8 floats for AVX), tried on sums of 37 rows
+ * (four accumulators, rows left over), 7 rows (one) and 1 row (a copy), with columns that fill no last packet;
+ * 0 when none is: the kernels then return no sums and TensorFlow's Sum runs.
+ */
+function findSumPacket(addon: Addon): number {
+  const b = nativeBackend()!;
+  const same = (x: tf.Tensor, y: tf.Tensor) => {
+    const [u, v] = [new Uint32Array(x.dataSync().slice().buffer), new Uint32Array(y.dataSync().slice().buffer)];
+    return u.length === v.length && u.every((w, i) => w === v[i]);
+  };
+  return tf.tidy(() => {
+    // values of many magnitudes and both signs, so that every order of adding them rounds differently
+    const probes = [37, 7, 1].map((rows) => {
+      const v = Float32Array.from(
+        { length: rows * 29 },
+        (_, i) => ((((i * 2654435761) >>> 8) % 2001) - 1000) * 10 ** ((i % 9) - 4),
+      );
+      return tf.tensor2d(v, [rows, 29]);
+    });
+    for (const packet of [8, 16, 4]) {
+      addon.setSumPacket(packet);
+      const matches = probes.every((x) => {
+        const ones = tf.onesLike(x);
+        const [dz, sum] = b.executeMultipleOutputs('HatDropoutReluGrad', [], [x, ones, ones], 2);
+        return same(sum, tf.sum(dz, 0));
+      });
+      if (matches) return packet;
+    }
+    addon.setSumPacket(0);
+    return 0;
+  });
 }
 
 export function fusedKernelsStatus(): FusedKernelsStatus {
@@ -64,6 +108,14 @@ export function fusedKernelsStatus(): FusedKernelsStatus {
 /** Turns the fused kernels off (TensorFlow's own ops run) or back on, in this process; for A/B comparisons. */
 export function setFusedKernelsEnabled(on: boolean): void {
   enabled = on;
+}
+
+/**
+ * Turns the gradient kernels' sums over rows off (they return none, and TensorFlow's Sum runs, as on a build
+ * whose order they do not match) or back on; for tests of that path.
+ */
+export function setFusedSumsEnabled(on: boolean): void {
+  addon?.setSumPacket(on ? (status.sumPacket ?? 0) : 0);
 }
 
 /** Whether the fused kernels run now (the native CPU backend is active and they are registered). */
@@ -194,19 +246,31 @@ const poolGradAttrs = (rate: number, height: number, width: number) => (b: Nativ
 ];
 
 /**
+ * The sums over rows (all axes but the last) a gradient kernel returned: the kernel's when it returned them
+ * (in TensorFlow's order), else TensorFlow's Sum of `of`; the kernel's empty placeholders are released.
+ */
+function rowSum(given: tf.Tensor, of: tf.Tensor): tf.Tensor {
+  if (given.size > 0 || of.size === 0) return given;
+  given.dispose();
+  return tf.sum(of, [...Array(of.rank - 1).keys()]);
+}
+
+/**
  * The gradient of fusedBiasReluDropoutPool's p w.r.t. z ([height, width] its spatial size): TensorFlow's
- * MaxPoolGrad (the first maximum of each window), then the dropout and ReLU gradient; or null.
+ * MaxPoolGrad (the first maximum of each window), then the dropout and ReLU gradient; [dz, the bias's gradient],
+ * or null.
  */
 export function fusedPoolDropoutReluGrad(
   dy: tf.Tensor,
   route: tf.Tensor,
   rate: number,
   [height, width]: readonly number[],
-): tf.Tensor | null {
-  return run('HatPoolDropoutReluGrad', [dy, route], 1, poolGradAttrs(rate, height, width))?.[0] ?? null;
+): [tf.Tensor, tf.Tensor] | null {
+  const out = run('HatPoolDropoutReluGrad', [dy, route], 2, poolGradAttrs(rate, height, width));
+  return out && [out[0], rowSum(out[1], out[0])];
 }
 
-/** The same through the gate y = p·gate: [dy·p, the gradient w.r.t. z], or null. */
+/** The same through the gate y = p·gate: [dz, the bias's gradient, the gate's gradient], or null. */
 export function fusedGatePoolDropoutReluGrad(
   dy: tf.Tensor,
   p: tf.Tensor,
@@ -214,9 +278,16 @@ export function fusedGatePoolDropoutReluGrad(
   route: tf.Tensor,
   rate: number,
   [height, width]: readonly number[],
-): [tf.Tensor, tf.Tensor] | null {
-  return run('HatGatePoolDropoutReluGrad', [dy, p, gate, route], 2, poolGradAttrs(rate, height, width)) as
-    [tf.Tensor, tf.Tensor] | null;
+): [tf.Tensor, tf.Tensor, tf.Tensor] | null {
+  const out = run('HatGatePoolDropoutReluGrad', [dy, p, gate, route], 4, poolGradAttrs(rate, height, width));
+  return out && gateGrads(out);
+}
+
+/** [dz, bias's gradient, gate's gradient] from a gated kernel's [dz, Σdz, Σdy·p, dy·p]. */
+function gateGrads([dz, db, dGate, dyp]: tf.Tensor[]): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const grads: [tf.Tensor, tf.Tensor, tf.Tensor] = [dz, rowSum(db, dz), rowSum(dGate, dyp)];
+  dyp.dispose();
+  return grads;
 }
 
 /** The gate's products in the backward pass: [dy·p, dy·gate], or null. */
@@ -224,18 +295,23 @@ export function fusedGateGrad(dy: tf.Tensor, p: tf.Tensor, gate: tf.Tensor): [tf
   return run('HatGateGrad', [dy, p, gate], 2) as [tf.Tensor, tf.Tensor] | null;
 }
 
-/** ReluGrad(g·mask, r), or null. */
-export function fusedDropoutReluGrad(g: tf.Tensor, mask: tf.Tensor, r: tf.Tensor): tf.Tensor | null {
-  return run('HatDropoutReluGrad', [g, mask, r], 1)?.[0] ?? null;
+/** [dz = ReluGrad(g·mask, r), the bias's gradient (dz summed over rows)], or null. */
+export function fusedDropoutReluGrad(g: tf.Tensor, mask: tf.Tensor, r: tf.Tensor): [tf.Tensor, tf.Tensor] | null {
+  const out = run('HatDropoutReluGrad', [g, mask, r], 2);
+  return out && [out[0], rowSum(out[1], out[0])];
 }
 
-/** [dy·p, ReluGrad((dy·gate)·mask, r)] (a gated layer without pooling), or null. */
+/**
+ * A gated layer without pooling: [dz = ReluGrad((dy·gate)·mask, r), the bias's gradient, the gate's gradient
+ * (dy·p summed over rows)], or null.
+ */
 export function fusedGateDropoutReluGrad(
   dy: tf.Tensor,
   p: tf.Tensor,
   gate: tf.Tensor,
   mask: tf.Tensor,
   r: tf.Tensor,
-): [tf.Tensor, tf.Tensor] | null {
-  return run('HatGateDropoutReluGrad', [dy, p, gate, mask, r], 2) as [tf.Tensor, tf.Tensor] | null;
+): [tf.Tensor, tf.Tensor, tf.Tensor] | null {
+  const out = run('HatGateDropoutReluGrad', [dy, p, gate, mask, r], 4);
+  return out && gateGrads(out);
 }

@@ -70,8 +70,8 @@ function fusedHidden(spec: LayerSpec, dropout: Dropout, inputGrad: boolean, gate
         gradFunc: (dy: tf.Tensor, [xs, ws, rs, ps, gs]: tf.Tensor[]) => {
           if (!gated)
             return opGrads(xs, ws, fusedPoolDropoutReluGrad(dy, rs, spec.dropout, [height, width])!, inputGrad);
-          const [dyp, dz] = fusedGatePoolDropoutReluGrad(dy, ps, gs, rs, spec.dropout, [height, width])!;
-          return [...opGrads(xs, ws, dz, inputGrad), tf.sum(dyp, [0, 1, 2])];
+          const [dz, db, dGate] = fusedGatePoolDropoutReluGrad(dy, ps, gs, rs, spec.dropout, [height, width])!;
+          return [...opGrads(xs, ws, [dz, db], inputGrad), dGate];
         },
       };
     }
@@ -88,23 +88,20 @@ function fusedHidden(spec: LayerSpec, dropout: Dropout, inputGrad: boolean, gate
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws, rs, ms, ds, ps, gs] = saved;
         const batchAxes = [...Array(dy.rank - 1).keys()];
+        if (fusedPath && gated && !spec.pool) {
+          const [dz, db, dGate] = fusedGateDropoutReluGrad(dy, ps, gs, ms, rs)!;
+          return [...opGrads(xs, ws, [dz, db], inputGrad), dGate];
+        }
         let g = dy;
         let dGate: tf.Tensor | null = null;
-        let dz: tf.Tensor;
-        if (fusedPath && gated && !spec.pool) {
-          const [dyp, dzFused] = fusedGateDropoutReluGrad(dy, ps, gs, ms, rs)!;
-          dGate = tf.sum(dyp, batchAxes);
-          dz = dzFused;
-        } else {
-          if (gated) {
-            const fg = fusedPath ? fusedGateGrad(dy, ps, gs) : null;
-            dGate = tf.sum(fg ? fg[0] : tf.mul(dy, ps), batchAxes);
-            g = fg ? fg[1] : tf.mul(dy, gs);
-          }
-          if (spec.pool)
-            g = tf.engine().runKernel('MaxPoolGrad', { dy: g, input: ds, output: ps }, { ...POOL }) as tf.Tensor;
-          dz = (fusedPath && fusedDropoutReluGrad(g, ms, rs)) || reluGrad(mask ? tf.mul(g, ms) : g, rs);
+        if (gated) {
+          const fg = fusedPath ? fusedGateGrad(dy, ps, gs) : null;
+          dGate = tf.sum(fg ? fg[0] : tf.mul(dy, ps), batchAxes);
+          g = fg ? fg[1] : tf.mul(dy, gs);
         }
+        if (spec.pool)
+          g = tf.engine().runKernel('MaxPoolGrad', { dy: g, input: ds, output: ps }, { ...POOL }) as tf.Tensor;
+        const dz = (fusedPath && fusedDropoutReluGrad(g, ms, rs)) || reluGrad(mask ? tf.mul(g, ms) : g, rs);
         const grads = opGrads(xs, ws, dz, inputGrad);
         return dGate ? [...grads, dGate] : grads;
       },
@@ -112,8 +109,17 @@ function fusedHidden(spec: LayerSpec, dropout: Dropout, inputGrad: boolean, gate
   });
 }
 
-/** The gradients of a layer's op plus bias w.r.t. its input, weight and bias, from dz (none for raw data). */
-function opGrads(x: tf.Tensor, w: tf.Tensor, dz: tf.Tensor, inputGrad: boolean): tf.Tensor[] {
+/**
+ * The gradients of a layer's op plus bias w.r.t. its input, weight and bias, from dz (with the bias's gradient
+ * when a fused kernel returned it; none for raw data).
+ */
+function opGrads(
+  x: tf.Tensor,
+  w: tf.Tensor,
+  dzOrBoth: tf.Tensor | [tf.Tensor, tf.Tensor],
+  inputGrad: boolean,
+): tf.Tensor[] {
+  const [dz, db] = Array.isArray(dzOrBoth) ? dzOrBoth : [dzOrBoth, null];
   if (w.rank === 4) {
     const dx = inputGrad
       ? (tf
@@ -123,10 +129,10 @@ function opGrads(x: tf.Tensor, w: tf.Tensor, dz: tf.Tensor, inputGrad: boolean):
     const dw = tf
       .engine()
       .runKernel('Conv2DBackpropFilter', { x, dy: dz }, { ...CONV, filterShape: w.shape }) as tf.Tensor;
-    return [dx, dw, tf.sum(dz, [0, 1, 2])];
+    return [dx, dw, db ?? tf.sum(dz, [0, 1, 2])];
   }
   const dx = inputGrad ? tf.reshape(tf.matMul(dz, w as tf.Tensor2D, false, true), x.shape) : tf.zerosLike(x);
-  return [dx, tf.matMul(flatten(x), dz as tf.Tensor2D, true, false), tf.sum(dz, 0)];
+  return [dx, tf.matMul(flatten(x), dz as tf.Tensor2D, true, false), db ?? tf.sum(dz, 0)];
 }
 
 /**
