@@ -73,11 +73,13 @@ function torchPython(): { python?: string; why?: string } {
 }
 
 /**
- * Steps timed per configuration and repetition, the same for every backend and for PyTorch: about 3 s of
- * work each (30 MLP steps, under a second, gave medians 20-30% apart between identical runs), after warm-up
- * steps that let oneDNN create its primitives and the allocator reach its steady state.
+ * Steps timed per configuration and repetition, the same for every backend and for PyTorch: 3 s of work or
+ * more each (30 MLP steps, under a second, gave medians 20-30% apart between identical runs; 100, 1.5 s,
+ * still 15%), after warm-up steps that let oneDNN create its primitives and the allocator reach its steady
+ * state (with 10 of them, the same 1-thread SGD MLP step measured 8134 samples/s as a process's first
+ * configuration and 9490 as another's second, in one run).
  */
-const STEPS = { mlp: 100, alexnet: 30, warmup: 10 };
+const STEPS = { mlp: 200, alexnet: 40, warmup: 20 };
 const QUICK_STEPS = { mlp: 4, alexnet: 2, warmup: 1 };
 
 function runTorch(python: string, quick: boolean): Record<string, number> {

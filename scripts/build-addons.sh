@@ -33,4 +33,4 @@ build() {
 build stderr-guard -O2
 # -ffp-contract=off: no fused multiply-add, so each product and sum is rounded as TensorFlow's separate ops
 # round it (bit-identical results); -fno-trapping-math lets the selects of ReLU and dropout vectorise.
-build fused-kernels -O3 -ffp-contract=off -fno-trapping-math -pthread -ldl
+build fused-kernels -O3 -ffp-contract=off -fno-trapping-math -pthread -ldl -lm

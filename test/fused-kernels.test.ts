@@ -11,6 +11,7 @@ import { backend, learn } from './helpers';
 import {
   fusedBiasReluDropout,
   fusedBiasReluDropoutPool,
+  fusedCompensate,
   fusedDropout,
   fusedDropoutReluGrad,
   fusedGateDropoutReluGrad,
@@ -19,6 +20,7 @@ import {
   fusedKernelsStatus,
   fusedMaskedSgdUpdate,
   fusedPoolDropoutReluGrad,
+  fusedSigmoidScaleGrad,
   fusedSgdUpdate,
   fusedStatelessUniform,
   setFusedKernelsEnabled,
@@ -27,6 +29,7 @@ import {
 import { nativeBackend, reluGrad, statelessUniform } from '../src/backend/native-ops';
 import { sgdUpdate } from '../src/approaches/base';
 import { Rng } from '../src/core/rng';
+import { compensation } from '../src/approaches/hat/masks';
 
 /** Whether two tensors hold the same float32 bits (so -0 differs from 0, and NaN equals NaN). */
 function sameBits(a: tf.Tensor, b: tf.Tensor, what: string): void {
@@ -150,6 +153,20 @@ test('each fused kernel gives the bits of the TensorFlow ops it replaces', async
       closeSumOfSquares(sum, dy, `${shape} update`);
     });
   }
+  // HAT's gate gradient and embedding compensation, over embeddings that reach cosh's clip at large s and
+  // gates that saturate to 0 and 1
+  for (const s of [1, 37.5, 400])
+    tf.tidy(() => {
+      const e = tf.concat([edgy(rng, [300], [0, -0, 6, -6, 1e-30]), tf.tensor1d([0.2, -0.2, 50 / s, -50 / s])]);
+      const g = edgy(rng, e.shape, [0, -0, 1]);
+      const y = tf.sigmoid(tf.mul(e, s));
+      sameBits(
+        fusedSigmoidScaleGrad(g, y, s)!,
+        tf.mul(tf.mul(g, tf.mul(y, tf.sub(1, y))), s),
+        `sigmoid(e * ${s}) gradient`,
+      );
+      sameBits(fusedCompensate(g, e, s, 400 / s, 50)!, tf.mul(g, compensation(e, s, 400)), `compensation at s ${s}`);
+    });
   // a weight matrix large enough to be split over threads
   tf.tidy(() => {
     const w = tf.randomNormal([1200, 1000], 0, 1, 'float32', 1);

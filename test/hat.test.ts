@@ -128,6 +128,38 @@ test('regulariser: sum a(1-A)/sum(1-A), and sum a / sum N for the first task', a
   hat.dispose();
 });
 
+test("the regulariser's one-op gradient gives the bits of tfjs's chain of gradients", async () => {
+  await backend();
+  const net = new Network(mlpConfig({ heads: [3, 3], hat: true, hidden: [40, 24], inputSize: 5 }), 3);
+  const hat = new Hat(net, { c: 0.75 });
+  const rng = new Rng('regulariser-grad');
+  const unit = (n: number) =>
+    tf.tensor1d(Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 0 : rng.uniformArray(1, 0, 1)[0])));
+  hat.setCumulative([unit(40), unit(24)]);
+  const before = tf.memory().numTensors;
+  tf.tidy(() => {
+    const gates = [unit(40), unit(24)];
+    const free = hat.cumulative!.map((a) => tf.sub(1, a));
+    const chain = (...a: tf.Tensor[]) =>
+      tf.div(
+        tf.addN(a.map((g, l) => tf.sum(tf.mul(g, free[l])))),
+        tf.maximum(tf.addN(free.map((f) => tf.sum(f))), 1e-12),
+      );
+    // scaled and added to, as in the objective, so that the incoming gradient is not 1
+    const objective =
+      (r: (...a: tf.Tensor[]) => tf.Tensor) =>
+      (...a: tf.Tensor[]) =>
+        tf.add(tf.mul(r(...a), 0.75), tf.sum(tf.square(a[0])));
+    const want = tf.grads(objective(chain))(gates);
+    const got = tf.grads(objective((...a) => hat.regulariser(a as tf.Tensor1D[])))(gates);
+    const bits = (t: tf.Tensor) => Array.from(new Uint32Array(t.dataSync().slice().buffer));
+    got.forEach((g, l) => assert.deepEqual(bits(g), bits(want[l]), `gate ${l}`));
+    assert.deepEqual(bits(hat.regulariser(gates)), bits(chain(...gates)), 'value');
+  });
+  assert.equal(tf.memory().numTensors, before);
+  hat.dispose();
+});
+
 test('HAT objective gradients match central finite differences', async () => {
   await backend();
   const net = new Network(mlpConfig({ heads: [3, 3], hat: true, hidden: [4, 3], inputSize: 5 }), 3);

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 /* ---- the TensorFlow C API used (tensorflow/c/{tf_status,tf_tensor,ops,kernels}.h) ---- */
@@ -181,7 +182,7 @@ static int trailing_broadcast(Call *c, TF_Tensor *m, TF_Tensor *g) {
  * the others stay 0.
  */
 typedef struct {
-  float rate, keep;
+  float rate, keep, clip;
   int32_t height, width;
 } Attrs;
 
@@ -191,6 +192,7 @@ static void *create_attrs(TF_OpKernelConstruction *ctx) {
   /* an attribute the op does not declare sets an error in s, which is only cleared here */
   tf.OpKernelConstruction_GetAttrFloat(ctx, "rate", &a->rate, s);
   tf.OpKernelConstruction_GetAttrFloat(ctx, "keep", &a->keep, s);
+  tf.OpKernelConstruction_GetAttrFloat(ctx, "clip", &a->clip, s);
   tf.OpKernelConstruction_GetAttrInt32(ctx, "height", &a->height, s);
   tf.OpKernelConstruction_GetAttrInt32(ctx, "width", &a->width, s);
   tf.DeleteStatus(s);
@@ -346,6 +348,32 @@ LOOP void pool_grad_row_loop(int64_t width, int64_t pw, int64_t channels, int64_
       const float v = 0.0f + g, m = (float)((code >> 2) & 1) * keep;
       dz[((k >> 1) * width + 2 * j + (k & 1)) * channels + c] = (v * m) * (float)((code >> 3) & 1);
     }
+}
+
+/*
+ * HAT's gate sigmoid(e * s), its gradient w.r.t. e as tfjs's chain computes it: Sigmoid's dy * (y * (1 - y)),
+ * then Mul's (that) * s.
+ */
+LOOP void sigmoid_scale_grad_loop(int64_t n, const float R dy, const float R y, float s, float R de) {
+  for (int64_t i = 0; i < n; i++) {
+    const float u = 1.0f - y[i], v = y[i] * u;
+    de[i] = (dy[i] * v) * s;
+  }
+}
+
+/*
+ * HAT's embedding-gradient compensation (approaches/hat/masks.ts) applied to g: g * ((cosh(clip(e * s, -c, c))
+ * + 1) / (cosh(e) + 1) * k), k = smax / s, as TensorFlow's Mul, ClipByValue (min, then max), Cosh (glibc's
+ * coshf: TensorFlow's Cosh calls it element by element), Add, RealDiv and Mul compute it.
+ */
+static void compensate_loop(int64_t n, const float *g, const float *e, float s, float k, float c, float *out) {
+  for (int64_t i = 0; i < n; i++) {
+    float x = e[i] * s;
+    x = x < c ? x : c;
+    x = x > -c ? x : -c;
+    const float num = coshf(x) + 1.0f, den = coshf(e[i]) + 1.0f, ratio = num / den;
+    out[i] = g[i] * (ratio * k);
+  }
 }
 
 LOOP void add_loop(int64_t n, float R acc, const float R x) {
@@ -965,6 +993,31 @@ static void gate_pool_dropout_relu_grad(void *state, TF_OpKernelContext *ctx) {
   pool_dropout_relu_grad_common(state, ctx, 1);
 }
 
+/* HatSigmoidScaleGrad(dy, y, s) -> (dy * (y * (1 - y))) * s: the gradient of y = sigmoid(e * s) w.r.t. e. */
+static void sigmoid_scale_grad(void *state, TF_OpKernelContext *ctx) {
+  (void)state;
+  Call c;
+  if (open_call(&c, ctx, 3) && same_size(&c, c.in[0], c.in[1])) {
+    if (count(c.in[2]) != 1) fail(&c, "HatSigmoidScaleGrad: s must be a scalar");
+    float *de = ok(&c) ? output(&c, 0, c.in[0]) : NULL;
+    if (de) sigmoid_scale_grad_loop(count(c.in[0]), data(c.in[0]), data(c.in[1]), data(c.in[2])[0], de);
+  }
+  close_call(&c);
+}
+
+/* HatCompensate(g, e, [s, smax / s]) -> g times HAT's compensation of e at s (attribute clip: cosh's clip). */
+static void compensate(void *state, TF_OpKernelContext *ctx) {
+  const Attrs *a = state;
+  Call c;
+  if (open_call(&c, ctx, 3) && same_size(&c, c.in[0], c.in[1])) {
+    if (count(c.in[2]) != 2) fail(&c, "HatCompensate: give [s, smax / s]");
+    float *out = ok(&c) ? output(&c, 0, c.in[0]) : NULL;
+    const float *sk = data(c.in[2]);
+    if (out) compensate_loop(count(c.in[0]), data(c.in[0]), data(c.in[1]), sk[0], sk[1], a->clip, out);
+  }
+  close_call(&c);
+}
+
 /* ---- registration ---- */
 
 typedef struct {
@@ -992,6 +1045,8 @@ static const OpSpec OPS[] = {
     {"HatGateDropoutReluGrad", 5, 4, NULL, -1, gate_dropout_relu_grad},
     {"HatPoolDropoutReluGrad", 2, 2, POOL_GRAD_ATTRS, -1, pool_dropout_relu_grad},
     {"HatGatePoolDropoutReluGrad", 4, 4, POOL_GRAD_ATTRS, -1, gate_pool_dropout_relu_grad},
+    {"HatSigmoidScaleGrad", 3, 1, NULL, -1, sigmoid_scale_grad},
+    {"HatCompensate", 3, 1, "clip: float", -1, compensate},
 };
 #define N_OPS (sizeof OPS / sizeof OPS[0])
 

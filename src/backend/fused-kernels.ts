@@ -315,3 +315,30 @@ export function fusedGateDropoutReluGrad(
   const out = run('HatGateDropoutReluGrad', [dy, p, gate, mask, r], 4);
   return out && gateGrads(out);
 }
+
+/** The gradient of y = sigmoid(e·s) w.r.t. e, (dy·(y·(1 − y)))·s as tfjs's chain computes it, or null. */
+export function fusedSigmoidScaleGrad(dy: tf.Tensor, y: tf.Tensor, s: number): tf.Tensor | null {
+  if (!fused()) return null;
+  const st = tf.scalar(s);
+  try {
+    return run('HatSigmoidScaleGrad', [dy, y, st], 1)![0];
+  } finally {
+    st.dispose();
+  }
+}
+
+/**
+ * g·((cosh(clip(e·s, ±clip)) + 1) / (cosh(e) + 1)·k), k = smax/s: HAT's compensated embedding gradient
+ * (approaches/hat/masks.ts) in one kernel, or null.
+ */
+export function fusedCompensate(g: tf.Tensor, e: tf.Tensor, s: number, k: number, clip: number): tf.Tensor | null {
+  if (!fused()) return null;
+  const sk = tf.tensor1d([s, k]);
+  try {
+    return run('HatCompensate', [g, e, sk], 1, (b) => [
+      { name: 'clip', type: b.binding.TF_ATTR_FLOAT, value: clip },
+    ])![0];
+  } finally {
+    sk.dispose();
+  }
+}

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../core/rng';
-import { Dropout, flatten, hiddenLayer, linear } from './ops';
+import { Dropout, flatten, hiddenLayer, linear, sigmoidGate } from './ops';
 import { EMBEDDING_CLAMP, type InitScheme, type ModelDescription, type NetworkConfig } from './config';
 import { type LayerSpec, layerGeometry } from './geometry';
 
@@ -127,7 +127,7 @@ export class HiddenLayer {
   gate(task: number, s: number | tf.Scalar): tf.Tensor1D {
     const e = this.embeddings[task];
     if (!e) throw new Error(`layer ${this.name} has no HAT embedding for task ${task + 1}`);
-    return tf.tidy(() => tf.sigmoid(tf.mul(e, s)) as tf.Tensor1D);
+    return typeof s === 'number' ? sigmoidGate(e, s) : tf.tidy(() => tf.sigmoid(tf.mul(e, s)) as tf.Tensor1D);
   }
 
   /** `inputGrad` false for the first layer, whose input is raw data. */

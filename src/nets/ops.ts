@@ -16,6 +16,7 @@ import {
   fusedGatePoolDropoutReluGrad,
   fusedKernelsActive,
   fusedPoolDropoutReluGrad,
+  fusedSigmoidScaleGrad,
 } from '../backend/fused-kernels';
 import { reluGrad, statelessUniform } from '../backend/native-ops';
 import { DropoutMasks, Rng, type RngState } from '../core/rng';
@@ -186,6 +187,21 @@ export class Dropout {
       return { value: y, gradFunc: (dy: tf.Tensor, [m]: tf.Tensor[]) => tf.mul(dy, m) };
     })(x);
   }
+}
+
+/**
+ * HAT's gate sigmoid(e·s) (spec §2.2). With the fused kernels it is taped as one op whose gradient is one
+ * kernel (tfjs's Sigmoid and Mul gradients, same bits); otherwise tfjs's ops.
+ */
+export function sigmoidGate(e: tf.Tensor, s: number): tf.Tensor1D {
+  if (!fusedKernelsActive()) return tf.tidy(() => tf.sigmoid(tf.mul(e, s)) as tf.Tensor1D);
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const y = tf.sigmoid(tf.mul(x, s));
+    save([y]);
+    return { value: y, gradFunc: (dy: tf.Tensor, [ys]: tf.Tensor[]) => fusedSigmoidScaleGrad(dy, ys, s)! };
+  });
+  return tf.tidy(() => f(e) as tf.Tensor1D);
 }
 
 /** What every hidden layer of spec §3 does after its op and ReLU: dropout → (2×2 max-pool). */

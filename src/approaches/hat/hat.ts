@@ -16,7 +16,7 @@ import { type Network } from '../../nets/network';
 import type { LearnerState, ReportsMasks, StepPosition } from '../../training/types';
 import { NetworkLearner } from '../base';
 import { HAT_PARAMS } from '../catalog';
-import { EMBEDDING_CLAMP, compensation, weightGradientMask } from './masks';
+import { EMBEDDING_CLAMP, compensated, weightGradientMask } from './masks';
 import { annealedS } from './schedule';
 
 export type HatParams = ParamValues<typeof HAT_PARAMS>;
@@ -29,9 +29,9 @@ export class Hat extends NetworkLearner implements ReportsMasks {
   /** Each finished task's own gates sigma(smax e_t), as numbers (for mask statistics and figures). */
   readonly taskGates: number[][][] = [];
   private masks: { weight: tf.Tensor; bias: tf.Tensor }[] | null = null;
-  /** 1 - A_l per layer, and sum over all of it (the regulariser's denominator). */
+  /** 1 - A_l per layer, and the regulariser's denominator: its sum over all layers, at least 1e-12. */
   private free: tf.Tensor1D[] = [];
-  private freeTotal!: tf.Scalar;
+  private denominator!: tf.Scalar;
   /** s of the current batch, set before each step. */
   private s = 1;
   /** The embedding rows the current step trains: its task's, one per layer. */
@@ -73,12 +73,25 @@ export class Hat extends NetworkLearner implements ReportsMasks {
     return [...super.trainableVariables(batch), ...this.stepEmbeddings];
   }
 
-  /** R(a, A) = sum a (1 - A) / sum (1 - A) (spec §2.5); 0 when no capacity is left. */
+  /**
+   * R(a, A) = sum a (1 - A) / sum (1 - A) (spec §2.5); 0 when no capacity is left. Taped as one op: its gradient
+   * w.r.t. each gate, (dy / denominator)·(1 − A_l), is what tfjs's chain of gradients gives (its products by
+   * ones are exact), in one Div and a Mul per layer instead of a dozen ops.
+   */
   regulariser(gates: tf.Tensor1D[]): tf.Scalar {
-    return tf.tidy(() => {
-      const used = tf.addN(gates.map((a, l) => tf.sum(tf.mul(a, this.free[l]))));
-      return tf.div(used, tf.maximum(this.freeTotal, 1e-12)) as tf.Scalar;
+    const { free, denominator } = this;
+    const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const a = args.slice(0, gates.length) as tf.Tensor[];
+      const used = tf.addN(a.map((g, l) => tf.sum(tf.mul(g, free[l]))));
+      return {
+        value: tf.div(used, denominator),
+        gradFunc: (dy: tf.Tensor) => {
+          const dUsed = tf.div(dy, denominator);
+          return free.map((fl) => tf.mul(dUsed, fl));
+        },
+      };
     });
+    return tf.tidy(() => f(...gates) as tf.Scalar);
   }
 
   protected override objective(batch: Batch, training: boolean): tf.Scalar {
@@ -101,7 +114,7 @@ export class Hat extends NetworkLearner implements ReportsMasks {
   /** The embedding-gradient compensation (spec §2.7). */
   protected override conditionGradients(grads: tf.NamedTensorMap): tf.NamedTensorMap {
     const out: tf.NamedTensorMap = { ...grads };
-    for (const e of this.stepEmbeddings) out[e.name] = tf.mul(grads[e.name], compensation(e, this.s, this.smax));
+    for (const e of this.stepEmbeddings) out[e.name] = compensated(grads[e.name], e, this.s, this.smax);
     return out;
   }
 
@@ -150,7 +163,7 @@ export class Hat extends NetworkLearner implements ReportsMasks {
   /** Recompute everything that depends on the cumulative attention (once per task). */
   private updateCapacity(): void {
     tf.dispose(this.free);
-    if (this.freeTotal) this.freeTotal.dispose();
+    if (this.denominator) this.denominator.dispose();
     if (this.masks) tf.dispose(this.masks.flatMap((m) => [m.weight, m.bias]));
     const A = this.cumulative;
     const layers = this.net.layers;
@@ -158,13 +171,13 @@ export class Hat extends NetworkLearner implements ReportsMasks {
     // one tidy: the literal 1s of `1 - A` are tensors too, and must not outlive this computation
     const computed = tf.tidy(() => {
       const free = layers.map((l, i) => (A ? tf.sub(1, A[i]) : tf.ones([l.units])));
-      const freeTotal = tf.addN(free.map((f) => tf.sum(f))) as tf.Scalar;
+      const denominator = tf.maximum(tf.addN(free.map((f) => tf.sum(f))), 1e-12) as tf.Scalar;
       const weight = A ? layers.map((_, l) => weightGradientMask(specs, l, A[l], l > 0 ? A[l - 1] : null)) : [];
       const bias = A ? A.map((a) => tf.sub(1, a)) : [];
-      return { free, freeTotal, weight, bias };
-    }) as { free: tf.Tensor1D[]; freeTotal: tf.Scalar; weight: tf.Tensor[]; bias: tf.Tensor[] };
+      return { free, denominator, weight, bias };
+    }) as { free: tf.Tensor1D[]; denominator: tf.Scalar; weight: tf.Tensor[]; bias: tf.Tensor[] };
     this.free = computed.free;
-    this.freeTotal = computed.freeTotal;
+    this.denominator = computed.denominator;
     this.masks = A ? computed.weight.map((weight, l) => ({ weight, bias: computed.bias[l] })) : null;
   }
 
@@ -195,7 +208,7 @@ export class Hat extends NetworkLearner implements ReportsMasks {
   override dispose(): void {
     if (this.cumulative) tf.dispose(this.cumulative);
     tf.dispose(this.free);
-    this.freeTotal?.dispose();
+    this.denominator?.dispose();
     if (this.masks) tf.dispose(this.masks.flatMap((m) => [m.weight, m.bias]));
     super.dispose();
   }

@@ -1,5 +1,6 @@
 /** HAT's gradient conditioning (spec §2.6, §2.7): weight-gradient masks and the embedding-gradient compensation. */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedCompensate } from '../../backend/fused-kernels';
 import { type LayerSpec, inputsPerUnitBelow } from '../../nets/geometry';
 
 /** Cosh clip of the compensation (reference code); the embeddings' clamp lives with them (nets/config.ts). */
@@ -17,6 +18,14 @@ export function compensation(e: tf.Tensor, s: number, smax: number, coshClip = C
     const den = tf.add(tf.cosh(e), 1);
     return tf.mul(tf.div(num, den), smax / s);
   });
+}
+
+/**
+ * g·kappa(e, s): an embedding's gradient compensated; one fused kernel on the native backend (the same bits as
+ * the ops of `compensation`), those ops elsewhere.
+ */
+export function compensated(g: tf.Tensor, e: tf.Tensor, s: number, smax: number): tf.Tensor {
+  return fusedCompensate(g, e, s, smax / s, COSH_CLIP) ?? tf.tidy(() => tf.mul(g, compensation(e, s, smax)));
 }
 
 /**
