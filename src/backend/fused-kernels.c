@@ -280,15 +280,6 @@ LOOP void gate_loop(int64_t rows, int64_t channels, const float R d, const float
     for (int64_t j = 0; j < channels; j++) y[j] = d[j] * gate[j];
 }
 
-LOOP void gate_grad_loop(int64_t rows, int64_t channels, const float R dy, const float R p, const float R gate,
-                           float R dyp, float R g) {
-  for (int64_t i = 0; i < rows; i++, dy += channels, p += channels, dyp += channels, g += channels)
-    for (int64_t j = 0; j < channels; j++) {
-      dyp[j] = dy[j] * p[j];
-      g[j] = dy[j] * gate[j];
-    }
-}
-
 LOOP void dropout_relu_grad_loop(int64_t n, const float R g, const float R mask, const float R r, float R dz) {
   for (int64_t i = 0; i < n; i++) dz[i] = relu_grad(g[i] * mask[i], r[i]);
 }
@@ -824,18 +815,6 @@ static void bias_relu_dropout_pool_gate(void *state, TF_OpKernelContext *ctx) {
   bias_relu_dropout_pool_common(state, ctx, 1);
 }
 
-/* HatGateGrad(dy, p, gate) -> (dy * p, dy * gate): the gate's two products (the first is summed for dgate). */
-static void gate_grad(void *state, TF_OpKernelContext *ctx) {
-  (void)state;
-  Call c;
-  if (open_call(&c, ctx, 3) && same_size(&c, c.in[0], c.in[1]) && channel_vector(&c, c.in[2], c.in[0])) {
-    float *dyp = output(&c, 0, c.in[0]), *g = dyp ? output(&c, 1, c.in[0]) : NULL;
-    const int64_t channels = last_dim(c.in[0]);
-    if (g) gate_grad_loop(count(c.in[0]) / channels, channels, data(c.in[0]), data(c.in[1]), data(c.in[2]), dyp, g);
-  }
-  close_call(&c);
-}
-
 /*
  * A gradient's sum over rows (output i): [channels] when the kernels return sums (sum_packet set), else an
  * empty tensor, and the caller sums with TensorFlow's Sum. NULL (and *on 0) when not returned or on failure.
@@ -1040,7 +1019,6 @@ static const OpSpec OPS[] = {
     {"HatBiasReluDropoutGate", 4, 4, DROPOUT_ATTRS, 2, bias_relu_dropout_gate},
     {"HatBiasReluDropoutPool", 3, 2, DROPOUT_ATTRS, 2, bias_relu_dropout_pool},
     {"HatBiasReluDropoutPoolGate", 4, 3, DROPOUT_ATTRS, 2, bias_relu_dropout_pool_gate},
-    {"HatGateGrad", 3, 2, NULL, -1, gate_grad},
     {"HatDropoutReluGrad", 3, 2, NULL, -1, dropout_relu_grad},
     {"HatGateDropoutReluGrad", 5, 4, NULL, -1, gate_dropout_relu_grad},
     {"HatPoolDropoutReluGrad", 2, 2, POOL_GRAD_ATTRS, -1, pool_dropout_relu_grad},

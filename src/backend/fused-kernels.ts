@@ -135,9 +135,26 @@ function run(name: string, inputs: tf.Tensor[], outputs: number, attrs: (b: Nati
 }
 
 /**
- * The same for a kernel that draws dropout noise: its int32 seed pair goes in as an input tensor (as an
- * attribute it would build a kernel per seed), placed by `inputs`.
+ * The same for a kernel that takes an operand made for the call (a dropout kernel's int32 seed pair, HAT's
+ * s: values that change every call, which as attributes would build a kernel per value), placed by `inputs`.
  */
+function runWith(
+  name: string,
+  operand: () => tf.Tensor,
+  inputs: (operand: tf.Tensor) => tf.Tensor[],
+  outputs: number,
+  attrs?: (b: NativeBackend) => OpAttr[],
+) {
+  if (!fused()) return null;
+  const t = operand();
+  try {
+    return run(name, inputs(t), outputs, attrs);
+  } finally {
+    t.dispose();
+  }
+}
+
+/** runWith for the kernels that draw dropout noise: the seed pair as the operand. */
 function runSeeded(
   name: string,
   seed: readonly [number, number],
@@ -145,13 +162,7 @@ function runSeeded(
   outputs: number,
   attrs?: (b: NativeBackend) => OpAttr[],
 ) {
-  if (!fused()) return null;
-  const s = tf.tensor1d([seed[0], seed[1]], 'int32');
-  try {
-    return run(name, inputs(s), outputs, attrs);
-  } finally {
-    s.dispose();
-  }
+  return runWith(name, () => tf.tensor1d([seed[0], seed[1]], 'int32'), inputs, outputs, attrs);
 }
 
 // the factor the plain chain multiplies by, as float32 like its scalar operand
@@ -216,9 +227,7 @@ export function fusedBiasReluDropout(
   rate: number,
   gate?: tf.Tensor,
 ): tf.Tensor[] | null {
-  return gate
-    ? runSeeded('HatBiasReluDropoutGate', seed, (s) => [z, bias, s, gate], 4, dropoutAttrs(rate))
-    : runSeeded('HatBiasReluDropout', seed, (s) => [z, bias, s], 3, dropoutAttrs(rate));
+  return layerKernel('HatBiasReluDropout', 3, z, bias, seed, rate, gate);
 }
 
 /**
@@ -234,9 +243,21 @@ export function fusedBiasReluDropoutPool(
   rate: number,
   gate?: tf.Tensor,
 ): tf.Tensor[] | null {
-  return gate
-    ? runSeeded('HatBiasReluDropoutPoolGate', seed, (s) => [z, bias, s, gate], 3, dropoutAttrs(rate))
-    : runSeeded('HatBiasReluDropoutPool', seed, (s) => [z, bias, s], 2, dropoutAttrs(rate));
+  return layerKernel('HatBiasReluDropoutPool', 2, z, bias, seed, rate, gate);
+}
+
+/** Layer kernel `op` on z, the bias and the seed's noise (`outputs` outputs), or its gated twin `op`Gate. */
+function layerKernel(
+  op: string,
+  outputs: number,
+  z: tf.Tensor,
+  bias: tf.Tensor,
+  seed: readonly [number, number],
+  rate: number,
+  gate?: tf.Tensor,
+): tf.Tensor[] | null {
+  const inputs = (s: tf.Tensor) => (gate ? [z, bias, s, gate] : [z, bias, s]);
+  return runSeeded(gate ? `${op}Gate` : op, seed, inputs, gate ? outputs + 1 : outputs, dropoutAttrs(rate));
 }
 
 const poolGradAttrs = (rate: number, height: number, width: number) => (b: NativeBackend) => [
@@ -290,11 +311,6 @@ function gateGrads([dz, db, dGate, dyp]: tf.Tensor[]): [tf.Tensor, tf.Tensor, tf
   return grads;
 }
 
-/** The gate's products in the backward pass: [dy·p, dy·gate], or null. */
-export function fusedGateGrad(dy: tf.Tensor, p: tf.Tensor, gate: tf.Tensor): [tf.Tensor, tf.Tensor] | null {
-  return run('HatGateGrad', [dy, p, gate], 2) as [tf.Tensor, tf.Tensor] | null;
-}
-
 /** [dz = ReluGrad(g·mask, r), the bias's gradient (dz summed over rows)], or null. */
 export function fusedDropoutReluGrad(g: tf.Tensor, mask: tf.Tensor, r: tf.Tensor): [tf.Tensor, tf.Tensor] | null {
   const out = run('HatDropoutReluGrad', [g, mask, r], 2);
@@ -318,13 +334,14 @@ export function fusedGateDropoutReluGrad(
 
 /** The gradient of y = sigmoid(e·s) w.r.t. e, (dy·(y·(1 − y)))·s as tfjs's chain computes it, or null. */
 export function fusedSigmoidScaleGrad(dy: tf.Tensor, y: tf.Tensor, s: number): tf.Tensor | null {
-  if (!fused()) return null;
-  const st = tf.scalar(s);
-  try {
-    return run('HatSigmoidScaleGrad', [dy, y, st], 1)![0];
-  } finally {
-    st.dispose();
-  }
+  return (
+    runWith(
+      'HatSigmoidScaleGrad',
+      () => tf.scalar(s),
+      (st) => [dy, y, st],
+      1,
+    )?.[0] ?? null
+  );
 }
 
 /**
@@ -332,13 +349,14 @@ export function fusedSigmoidScaleGrad(dy: tf.Tensor, y: tf.Tensor, s: number): t
  * (approaches/hat/masks.ts) in one kernel, or null.
  */
 export function fusedCompensate(g: tf.Tensor, e: tf.Tensor, s: number, k: number, clip: number): tf.Tensor | null {
-  if (!fused()) return null;
-  const sk = tf.tensor1d([s, k]);
-  try {
-    return run('HatCompensate', [g, e, sk], 1, (b) => [
-      { name: 'clip', type: b.binding.TF_ATTR_FLOAT, value: clip },
-    ])![0];
-  } finally {
-    sk.dispose();
-  }
+  const attrs = (b: NativeBackend) => [{ name: 'clip', type: b.binding.TF_ATTR_FLOAT, value: clip }];
+  return (
+    runWith(
+      'HatCompensate',
+      () => tf.tensor1d([s, k]),
+      (sk) => [g, e, sk],
+      1,
+      attrs,
+    )?.[0] ?? null
+  );
 }

@@ -105,16 +105,17 @@ export function runCommand(program: Command): void {
         },
       ) => {
         // one network per process: TensorFlow's threads can follow it (backend/settings.ts runThreads)
+        const options = protocolRunOptions(o);
         const def = approachDef(o.approach);
-        if (def.network !== 'none' && EXPERIMENT_NETWORK[o.experiment] === 'mlp')
+        if (def.network !== 'none' && EXPERIMENT_NETWORK[o.experiment] === 'mlp') {
+          const layers = mlpConfig({ heads: [], hat: def.network === 'hat', hidden: options.hidden }).layers;
           chooseRunThreads(
             'mlp',
-            mlpConfig({ heads: [], hat: def.network === 'hat', hidden: protocolRunOptions(o).hidden }).layers.map(
-              (l) => l.units,
-            ),
+            layers.map((l) => l.units),
           );
+        }
         const { result, file, approach } = await runExperiment({
-          ...protocolRunOptions(o),
+          ...options,
           experiment: o.experiment,
           approach: o.approach,
           seed: o.seed,

@@ -127,7 +127,7 @@ export class HiddenLayer {
   gate(task: number, s: number | tf.Scalar): tf.Tensor1D {
     const e = this.embeddings[task];
     if (!e) throw new Error(`layer ${this.name} has no HAT embedding for task ${task + 1}`);
-    return typeof s === 'number' ? sigmoidGate(e, s) : tf.tidy(() => tf.sigmoid(tf.mul(e, s)) as tf.Tensor1D);
+    return sigmoidGate(e, s);
   }
 
   /** `inputGrad` false for the first layer, whose input is raw data. */

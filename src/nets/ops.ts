@@ -12,7 +12,6 @@ import {
   fusedDropout,
   fusedDropoutReluGrad,
   fusedGateDropoutReluGrad,
-  fusedGateGrad,
   fusedGatePoolDropoutReluGrad,
   fusedKernelsActive,
   fusedPoolDropoutReluGrad,
@@ -76,7 +75,8 @@ function fusedHidden(spec: LayerSpec, dropout: Dropout, inputGrad: boolean, gate
         },
       };
     }
-    const f = seed && fusedBiasReluDropout(z, b, seed, spec.dropout, gated && !spec.pool ? gate : undefined);
+    // (a pooled layer took the branch above when the kernels run, so a fused layer here has no pool)
+    const f = seed && fusedBiasReluDropout(z, b, seed, spec.dropout, gated ? gate : undefined);
     const fusedPath = f !== null;
     const r = f ? f[0] : tf.relu(tf.add(z, b));
     const mask = f ? f[1] : seed ? dropout.mask(r.shape, spec.dropout, seed) : null;
@@ -88,22 +88,21 @@ function fusedHidden(spec: LayerSpec, dropout: Dropout, inputGrad: boolean, gate
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws, rs, ms, ds, ps, gs] = saved;
-        const batchAxes = [...Array(dy.rank - 1).keys()];
-        if (fusedPath && gated && !spec.pool) {
+        if (fusedPath) {
+          if (!gated) return opGrads(xs, ws, fusedDropoutReluGrad(dy, ms, rs)!, inputGrad);
           const [dz, db, dGate] = fusedGateDropoutReluGrad(dy, ps, gs, ms, rs)!;
           return [...opGrads(xs, ws, [dz, db], inputGrad), dGate];
         }
+        // TensorFlow's own kernels
         let g = dy;
         let dGate: tf.Tensor | null = null;
         if (gated) {
-          const fg = fusedPath ? fusedGateGrad(dy, ps, gs) : null;
-          dGate = tf.sum(fg ? fg[0] : tf.mul(dy, ps), batchAxes);
-          g = fg ? fg[1] : tf.mul(dy, gs);
+          dGate = tf.sum(tf.mul(dy, ps), [...Array(dy.rank - 1).keys()]);
+          g = tf.mul(dy, gs);
         }
         if (spec.pool)
           g = tf.engine().runKernel('MaxPoolGrad', { dy: g, input: ds, output: ps }, { ...POOL }) as tf.Tensor;
-        const dz = (fusedPath && fusedDropoutReluGrad(g, ms, rs)) || reluGrad(mask ? tf.mul(g, ms) : g, rs);
-        const grads = opGrads(xs, ws, dz, inputGrad);
+        const grads = opGrads(xs, ws, reluGrad(mask ? tf.mul(g, ms) : g, rs), inputGrad);
         return dGate ? [...grads, dGate] : grads;
       },
     };
@@ -193,8 +192,8 @@ export class Dropout {
  * HAT's gate sigmoid(e·s) (spec §2.2). With the fused kernels it is taped as one op whose gradient is one
  * kernel (tfjs's Sigmoid and Mul gradients, same bits); otherwise tfjs's ops.
  */
-export function sigmoidGate(e: tf.Tensor, s: number): tf.Tensor1D {
-  if (!fusedKernelsActive()) return tf.tidy(() => tf.sigmoid(tf.mul(e, s)) as tf.Tensor1D);
+export function sigmoidGate(e: tf.Tensor, s: number | tf.Scalar): tf.Tensor1D {
+  if (typeof s !== 'number' || !fusedKernelsActive()) return tf.tidy(() => tf.sigmoid(tf.mul(e, s)) as tf.Tensor1D);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
     const y = tf.sigmoid(tf.mul(x, s));
